@@ -1,0 +1,66 @@
+"""The Celery application of celerydesk's sample project.
+
+Imports only celery and the standard library: it runs in the project interpreter, which need not
+have celerydesk's other dependencies (PySide6, docker, ...).
+
+Configuration comes from the environment, which celerydesk always sets for the processes it
+starts:
+
+- ``CELERY_BROKER_URL``: the broker; default ``redis://127.0.0.1:6390/0``, the port the sample
+  ``celerydesk.toml`` gives its local Redis (6390, not 6379, so it does not collide with a Redis
+  the developer already runs).
+- ``CELERY_RESULT_BACKEND``: where results are stored; default: the broker URL (Redis is both).
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6390/0"
+
+BROKER_URL = os.environ.get("CELERY_BROKER_URL") or DEFAULT_BROKER_URL
+RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or BROKER_URL
+
+app = Celery("celerydesk.sample", include=["celerydesk.sample.tasks"])
+
+app.conf.update(
+    broker_url=BROKER_URL,
+    result_backend=RESULT_BACKEND,
+    # --- do not lose tasks -------------------------------------------------------------------
+    # Acknowledge a message only after the task has run, not when the worker receives it: a
+    # worker killed mid-task (celerydesk's Stop / Restart buttons, a crash) leaves the message
+    # unacknowledged and the broker delivers it again. Tasks must therefore be idempotent, which
+    # the sample tasks are.
+    task_acks_late=True,
+    # With acks_late, a task whose pool child dies (SIGKILL, out of memory) is normally acked
+    # anyway and marked failed; this rejects and requeues it instead.
+    task_reject_on_worker_lost=True,
+    # Reserve one message per pool process, not four: a worker being stopped holds back as few
+    # messages as possible, and long tasks (video processing) are not stuck behind one another
+    # while another worker idles.
+    worker_prefetch_multiplier=1,
+    # Reconnect patiently if the broker is not up yet when the worker starts (celerydesk may
+    # start Redis and the worker at nearly the same time); Celery 6 will require this setting.
+    broker_connection_retry_on_startup=True,
+    # --- let celerydesk (and Flower) see what happens ----------------------------------------
+    # Report STARTED, so a running task is distinguishable from one waiting in the queue.
+    task_track_started=True,
+    # Emit task events (the same as `worker -E`) for celerydesk's monitor and Flower ...
+    worker_send_task_events=True,
+    # ... including task-sent, so a task shows up the moment it is launched, before any worker
+    # has received it (and even while no worker runs).
+    task_send_sent_event=True,
+    # Keep results an hour: long enough to inspect them in the UI, short enough that a dev Redis
+    # does not fill up with benchmark results.
+    result_expires=3600,
+    # --- portable messages ---------------------------------------------------------------------
+    # JSON only: celerydesk's launcher builds arguments from form fields, and nothing pickled
+    # can slip through.
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+)
+
+celery_app = app
