@@ -1,0 +1,78 @@
+"""``celerydesk init``: write a workspace file for an existing project, or for the sample."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from celerydesk.core.errors import DeskError
+from celerydesk.core.paths import write_sample_workspace
+from celerydesk.core.workspace import FILE_NAME, detect_python, load_workspace
+
+TEMPLATE = """\
+# celerydesk workspace: how to run this project's Celery stack. Commit it with the project.
+[project]
+app = {app}                     # the value of `celery -A`
+{python_line}
+# env = {{ DJANGO_SETTINGS_MODULE = "{app_bare}.settings" }}
+
+[broker]
+mode = "auto"                   # auto | docker | local | external
+port = 6379
+
+[[workers]]
+name = "main"
+concurrency = 2
+queues = ["celery"]
+
+[beat]
+enabled = true
+
+[flower]
+enabled = true
+port = 5555
+"""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("init", help="write a celerydesk.toml for a project (or the sample)")
+    p.add_argument("dir", nargs="?", default=".", help="the project folder (default: here)")
+    p.add_argument("--app", help="the Celery app, as given to `celery -A`")
+    p.add_argument("--python", help="the project's interpreter (default: .venv/venv there, else this one)")
+    p.add_argument("--sample", metavar="DIR", help="write the built-in sample's workspace into DIR")
+    p.add_argument("--force", action="store_true", help="overwrite an existing celerydesk.toml")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    if args.sample:
+        target = Path(args.sample)
+        if (target / FILE_NAME).exists() and not args.force:
+            raise DeskError(f"{target / FILE_NAME} exists already", hint="pass --force to replace it")
+        path = write_sample_workspace(target, overwrite=True)
+        print(f"wrote {path}; start it with: celerydesk up -w {target}")
+        return 0
+    if not args.app:
+        raise DeskError("init needs the Celery app", hint="e.g. `celerydesk init --app storefront` "
+                        "(or `celerydesk init --sample DIR` for the built-in sample)")
+    folder = Path(args.dir).absolute()
+    if not folder.is_dir():
+        raise DeskError(f"{folder} is not a folder")
+    path = folder / FILE_NAME
+    if path.exists() and not args.force:
+        raise DeskError(f"{path} exists already", hint="edit it, or pass --force to replace it")
+    if args.python:
+        python_line = f"python = {json.dumps(args.python)}"
+    else:
+        found = detect_python(folder)
+        python_line = (f"python = {json.dumps(str(found.relative_to(folder)))}" if found
+                       else '# python = ".venv/bin/python"   # default: the interpreter running celerydesk')
+    path.write_text(TEMPLATE.format(app=json.dumps(args.app), app_bare=args.app.split(".")[0],
+                                    python_line=python_line), encoding="utf-8")
+    try:
+        ws = load_workspace(path)  # what we wrote must load: a wrong --python is refused here
+    except DeskError:
+        path.unlink()
+        raise
+    print(f"wrote {path} (app {args.app}, interpreter {ws.project.python}); start it with: celerydesk up")
+    return 0

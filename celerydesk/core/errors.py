@@ -1,0 +1,25 @@
+"""The one error type that reaches the user: what is wrong, and what to do about it."""
+
+from __future__ import annotations
+
+
+class DeskError(Exception):
+    """A problem the user can act on. ``hint`` says what to do; both are shown verbatim."""
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  → {self.hint}" if self.hint else self.message
+
+
+class WorkspaceError(DeskError):
+    """The workspace file is missing, does not parse, or has invalid values."""
+
+    def __init__(self, path, problems: list[str], hint: str = ""):
+        self.path = path
+        self.problems = list(problems)
+        listed = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{path}: {len(self.problems)} problem(s)\n{listed}", hint)

@@ -1,0 +1,105 @@
+"""Checks that the project's interpreter can run a Celery worker on Redis, before anything starts.
+
+The check runs a few lines in that interpreter (celerydesk is not installed there) and turns
+what fails into a sentence with the command that fixes it. It costs a celery import (a few
+hundred ms), so a passing result is remembered, keyed on the interpreter and the modification
+times of its site-packages: installing or removing a package there invalidates it.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from celerydesk.core.errors import DeskError
+
+_CHECK = r"""
+import json, sys
+out = {"python": sys.version.split()[0]}
+try:
+    import celery
+    out["celery"] = celery.__version__
+except Exception as exc:
+    out["celery_error"] = "%s: %s" % (type(exc).__name__, exc)
+else:
+    try:
+        import kombu.transport.redis  # kombu 5.7 needs `packaging` here; celery[redis] brings it
+        import redis
+        out["redis"] = redis.__version__
+    except Exception as exc:
+        out["redis_error"] = "%s: %s" % (type(exc).__name__, exc)
+print("CELERYDESK-CHECK " + json.dumps(out))
+"""
+
+
+@dataclass(frozen=True)
+class InterpreterInfo:
+    python: str
+    celery: str
+    redis: str
+
+
+def _fingerprint(python: Path) -> list:
+    real = os.path.realpath(python)
+    prefix = Path(real).parent.parent
+    venv_prefix = Path(python).absolute().parent.parent
+    parts: list = [str(python), real]
+    for base in {prefix, venv_prefix}:
+        for site in sorted(glob.glob(str(base / "lib" / "python3*" / "site-packages"))):
+            try:
+                parts.append([site, os.stat(site).st_mtime_ns])
+            except OSError:
+                pass
+    try:
+        parts.append(os.stat(real).st_mtime_ns)
+    except OSError:
+        pass
+    return parts
+
+
+def check_interpreter(python: Path, cwd: Path, env: dict, cache_file: Optional[Path] = None,
+                      timeout: float = 60.0) -> InterpreterInfo:
+    pip = f"{python} -m pip install 'celery[redis]'"
+    if not Path(python).exists():
+        raise DeskError(f"the project interpreter {python} does not exist",
+                        hint="set [project] python to your project's interpreter, e.g. \".venv/bin/python\"")
+    key = _fingerprint(python)
+    if cache_file is not None:
+        try:
+            cached = json.loads(cache_file.read_text())
+            if cached.get("key") == key:
+                return InterpreterInfo(**cached["info"])
+        except (OSError, ValueError, TypeError, KeyError):
+            pass
+    try:
+        proc = subprocess.run([str(python), "-c", _CHECK], cwd=cwd, env=env, capture_output=True,
+                              text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DeskError(f"the project interpreter {python} could not be run: {exc}",
+                        hint="check [project] python in the workspace file") from None
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("CELERYDESK-CHECK ")), None)
+    if line is None:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise DeskError(f"the project interpreter {python} failed to run a check: {' / '.join(tail)}",
+                        hint="run it by hand to see why; check [project] python and [project] env")
+    out = json.loads(line.split(" ", 1)[1])
+    if "celery_error" in out:
+        raise DeskError(f"the project interpreter {python} cannot import celery ({out['celery_error']})",
+                        hint=f"install it there: {pip}")
+    if "redis_error" in out:
+        raise DeskError(
+            f"celery {out['celery']} in {python} cannot use Redis ({out['redis_error']})",
+            hint=f"install the Redis extra, which brings redis and packaging (kombu 5.7 needs it): {pip}",
+        )
+    info = InterpreterInfo(python=out["python"], celery=out["celery"], redis=out["redis"])
+    if cache_file is not None:
+        try:
+            cache_file.write_text(json.dumps({"key": key, "info": info.__dict__}))
+        except OSError:
+            pass
+    return info

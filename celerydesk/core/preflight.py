@@ -1,0 +1,93 @@
+"""Everything checked before a stack starts, so failures are sentences, not crash loops.
+
+Runs off the GUI thread (it may wait on Docker and on the project's interpreter). It resolves
+``auto`` to docker or local, cleans what a dead celerydesk left, and collects every problem at
+once: a port in use (with the process that holds it), no Docker engine, no redis-server, a
+project interpreter without celery[redis].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from celerydesk.core import docker_redis
+from celerydesk.core.commands import project_env, redis_server_binary
+from celerydesk.core.errors import DeskError
+from celerydesk.core.interpreter import InterpreterInfo, check_interpreter
+from celerydesk.core.leftovers import clean_leftover_processes
+from celerydesk.core.ports import port_holder, port_is_free
+from celerydesk.core.runtime import Runtime
+from celerydesk.core.workspace import Workspace
+
+
+@dataclass
+class PreflightResult:
+    mode: str  # docker | local | external
+    notes: list[str] = field(default_factory=list)  # what was done or decided, for the user
+    problems: list[DeskError] = field(default_factory=list)
+    interpreter: Optional[InterpreterInfo] = None
+
+
+def resolve_broker_mode(ws: Workspace) -> tuple[str, Optional[str]]:
+    """(mode, note): ``auto`` is docker when an engine answers, else local."""
+    if ws.broker.mode != "auto":
+        return ws.broker.mode, None
+    error = docker_redis.engine_error()
+    if error is None:
+        return "docker", "broker: auto mode found a Docker engine; Redis runs in a container"
+    return "local", f"broker: auto mode runs a local redis-server ({error})"
+
+
+def _port_problem(port: int, what: str, key: str) -> Optional[DeskError]:
+    if port_is_free(port):
+        return None
+    holder = port_holder(port) or "another program"
+    return DeskError(f"port {port} ({what}) is used by {holder}",
+                     hint=f"stop that program, or pick another port in {key} of the workspace file")
+
+
+def check_broker(ws: Workspace, mode: str) -> list[DeskError]:
+    problems = []
+    if mode == "local":
+        try:
+            redis_server_binary()
+        except DeskError as exc:
+            problems.append(exc)
+        problem = _port_problem(ws.broker.port, "the broker", "[broker] port")
+        if problem:
+            problems.append(problem)
+    elif mode == "docker":
+        error = docker_redis.engine_error()
+        if error is not None:
+            problems.append(DeskError(
+                f"broker mode is docker but no Docker engine answers: {error}",
+                hint="start Docker (`sudo systemctl start docker`, or Docker Desktop), "
+                "or set [broker] mode = \"local\" to run redis-server without Docker",
+            ))
+        elif not docker_redis.workspace_container_publishes(ws):
+            problem = _port_problem(ws.broker.port, "the broker", "[broker] port")
+            if problem:
+                problems.append(problem)
+    return problems
+
+
+def run_preflight(ws: Workspace, runtime: Runtime, check_project: bool = True) -> PreflightResult:
+    runtime.ensure()
+    mode, note = resolve_broker_mode(ws)
+    result = PreflightResult(mode=mode, notes=[note] if note else [])
+    result.notes.extend(clean_leftover_processes(runtime))
+    result.problems.extend(check_broker(ws, mode))
+    if ws.flower.enabled:
+        problem = _port_problem(ws.flower.port, "Flower", "[flower] port")
+        if problem:
+            result.problems.append(problem)
+    if check_project:
+        try:
+            result.interpreter = check_interpreter(
+                ws.project.python, ws.project.workdir, project_env(ws, ws.broker_url()),
+                cache_file=runtime.dir / "interpreter-check.json",
+            )
+        except DeskError as exc:
+            result.problems.append(exc)
+    return result

@@ -1,0 +1,189 @@
+"""The orphan reaper: kills what celerydesk started if celerydesk dies without stopping it.
+
+celerydesk starts this small program (its own session, so a terminal's Ctrl-C does not reach
+it) with a pipe on its stdin and tells it, line by line, which process groups and containers
+it owns. When celerydesk exits in any way, SIGKILL included, the kernel closes the pipe; on
+that EOF the reaper kills every group still registered, every descendant it saw them spawn
+(even one that left its group), and the registered containers, then exits. On a clean stop
+everything was unregistered first, so it exits having killed nothing.
+
+The parent-death signal set in each child covers the main processes; this covers the rest
+(a prefork worker's pool children, anything a task spawned). Standard library and psutil only.
+
+Protocol (one command a line):  group PGID PID CREATE_TIME | ungroup PGID |
+                                container ID | uncontainer ID
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+from typing import Optional
+
+POLL_S = 0.25  # how often descendants are snapshot; what spawns in between is still in its group
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str):
+        super().__init__("localhost", timeout=5)
+        self._path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(5)
+        self.sock.connect(self._path)
+
+
+def _docker_socket() -> str:
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    return host[len("unix://"):] if host.startswith("unix://") else "/var/run/docker.sock"
+
+
+def _kill_container(container_id: str) -> None:
+    try:
+        conn = _UnixHTTPConnection(_docker_socket())
+        conn.request("POST", f"/containers/{container_id}/stop?t=2")
+        conn.getresponse().read()
+    except OSError:
+        pass
+
+
+def _same_process(pid: int, create_time: float) -> bool:
+    import psutil
+
+    try:
+        return abs(psutil.Process(pid).create_time() - create_time) < 0.05
+    except psutil.Error:
+        return False
+
+
+class Reaper:
+    def __init__(self):
+        self.groups: dict[int, tuple[int, float]] = {}  # pgid -> (leader pid, create time)
+        self.descendants: dict[int, float] = {}  # pid -> create time
+        self.containers: set[str] = set()
+
+    def handle(self, line: str) -> None:
+        parts = line.split()
+        if not parts:
+            return
+        cmd, args = parts[0], parts[1:]
+        if cmd == "group" and len(args) == 3:
+            self.groups[int(args[0])] = (int(args[1]), float(args[2]))
+        elif cmd == "ungroup" and args:
+            self.groups.pop(int(args[0]), None)
+        elif cmd == "container" and args:
+            self.containers.add(args[0])
+        elif cmd == "uncontainer" and args:
+            self.containers.discard(args[0])
+
+    def snapshot(self) -> None:
+        import psutil
+
+        seen: dict[int, float] = {}
+        for leader, _ in self.groups.values():
+            try:
+                for child in psutil.Process(leader).children(recursive=True):
+                    seen[child.pid] = child.create_time()
+            except psutil.Error:
+                continue
+        # Keep the ones seen before whose leader has died since: they are the orphans.
+        self.descendants = {**{p: t for p, t in self.descendants.items() if _same_process(p, t)}, **seen}
+
+    def reap(self) -> None:
+        for pgid in self.groups:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except OSError:
+                pass
+        for pid, create_time in self.descendants.items():
+            if _same_process(pid, create_time):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        for container in self.containers:
+            _kill_container(container)
+
+
+def main() -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    reaper = Reaper()
+    stdin = sys.stdin.buffer.raw if hasattr(sys.stdin.buffer, "raw") else sys.stdin.buffer
+    fd = stdin.fileno()
+    pending = b""
+    while True:
+        readable, _, _ = select.select([fd], [], [], POLL_S)
+        if readable:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break  # celerydesk is gone
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                reaper.handle(line.decode(errors="replace"))
+        if reaper.groups:
+            reaper.snapshot()
+    reaper.reap()
+    return 0
+
+
+class ReaperClient:
+    """celerydesk's side: starts the reaper and keeps it told."""
+
+    def __init__(self, argv: list[str]):
+        self._proc: Optional[subprocess.Popen] = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+        )
+
+    @property
+    def pid(self) -> Optional[int]:
+        return self._proc.pid if self._proc else None
+
+    def _send(self, line: str) -> None:
+        if self._proc is None or self._proc.stdin is None:
+            return
+        try:
+            self._proc.stdin.write(line.encode() + b"\n")
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass
+
+    def register_group(self, pgid: int, pid: int, create_time: float) -> None:
+        self._send(f"group {pgid} {pid} {create_time!r}")
+
+    def unregister_group(self, pgid: int) -> None:
+        self._send(f"ungroup {pgid}")
+
+    def register_container(self, container_id: str) -> None:
+        self._send(f"container {container_id}")
+
+    def unregister_container(self, container_id: str) -> None:
+        self._send(f"uncontainer {container_id}")
+
+    def close(self) -> None:
+        """A clean exit: everything was unregistered, so the reaper just leaves."""
+        if self._proc is None:
+            return
+        try:
+            self._proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+        self._proc = None
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

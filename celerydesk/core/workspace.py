@@ -1,0 +1,410 @@
+"""The workspace file ``celerydesk.toml``: its model, defaults and validation.
+
+The keys documented in DESIGN.md are a contract (tests and users rely on them): keys may be
+added, never renamed. Validation collects every problem at once, each naming the key
+(``[[workers]] #2 "fast": concurrency must be ...``), so a user fixes the file in one pass;
+unknown keys are warnings, not errors, so a newer file still opens in an older celerydesk.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from celerydesk.core.errors import WorkspaceError
+
+FILE_NAME = "celerydesk.toml"
+RUNTIME_DIR_NAME = ".celerydesk"
+BROKER_MODES = ("auto", "docker", "local", "external")
+POOLS = ("prefork", "solo", "threads", "gevent", "eventlet")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass
+class ProjectConfig:
+    app: str
+    workdir: Path
+    python: Path
+    python_detected: bool  # True when no ``python`` key was given
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class BrokerConfig:
+    mode: str = "auto"
+    port: int = 6379
+    image: str = "redis:7-alpine"
+    url: Optional[str] = None
+
+
+@dataclass
+class WorkerConfig:
+    name: str = "main"
+    concurrency: int = 2
+    queues: list[str] = field(default_factory=lambda: ["celery"])
+    pool: str = "prefork"
+    loglevel: str = "info"
+    stop_timeout: float = 20.0  # warm shutdown lets running tasks finish; then the group is killed
+    extra_args: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BeatConfig:
+    enabled: bool = True
+    loglevel: str = "info"
+
+
+@dataclass
+class FlowerConfig:
+    enabled: bool = True
+    port: int = 5555
+
+
+@dataclass
+class ScheduleConfig:
+    name: str
+    task: str
+    cron: Optional[str] = None
+    every: Optional[float] = None
+    args: list = field(default_factory=list)
+    kwargs: dict = field(default_factory=dict)
+    enabled: bool = True
+    queue: Optional[str] = None
+
+
+@dataclass
+class Workspace:
+    path: Path  # the celerydesk.toml file
+    project: ProjectConfig
+    broker: BrokerConfig
+    workers: list[WorkerConfig]
+    beat: BeatConfig
+    flower: FlowerConfig
+    schedules: list[ScheduleConfig]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def name(self) -> str:
+        return self.root.name or str(self.root)
+
+    @property
+    def runtime_dir(self) -> Path:
+        return self.root / RUNTIME_DIR_NAME
+
+    def broker_url(self, db: int = 0) -> str:
+        """The URL every process gets; local and docker brokers listen on loopback only."""
+        if self.broker.mode == "external":
+            return self.broker.url
+        return f"redis://127.0.0.1:{self.broker.port}/{db}"
+
+    def worker(self, name: str) -> WorkerConfig:
+        for worker in self.workers:
+            if worker.name == name:
+                return worker
+        raise KeyError(name)
+
+
+def resolve_workspace_path(given: Optional[str | os.PathLike]) -> Path:
+    """``-w`` takes the file or its folder; without it, ``./celerydesk.toml``."""
+    path = Path(given) if given else Path.cwd()
+    path = path.expanduser().absolute()
+    if path.is_dir():
+        path = path / FILE_NAME
+    return path
+
+
+def load_workspace(given: Optional[str | os.PathLike] = None) -> Workspace:
+    path = resolve_workspace_path(given)
+    if not path.is_file():
+        raise WorkspaceError(
+            path,
+            ["no workspace file here"],
+            hint="create one with `celerydesk init --app YOURAPP` in your project folder, "
+            "or try the built-in sample with `celerydesk up --sample`",
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise WorkspaceError(path, [f"not valid TOML: {exc}"], hint="fix the syntax at the line shown") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkspaceError(path, [f"cannot be read: {exc}"]) from None
+    return parse_workspace(data, path)
+
+
+def parse_workspace(data: dict, path: Path) -> Workspace:
+    v = _Validator()
+    v.unknown(data, "", ("project", "broker", "workers", "beat", "flower", "schedules"))
+    root = path.parent
+    project = _parse_project(v, v.table(data, "project"), root)
+    broker = _parse_broker(v, v.table(data, "broker"))
+    workers = _parse_workers(v, data.get("workers"))
+    beat_t = v.table(data, "beat")
+    v.unknown(beat_t, "[beat]", ("enabled", "loglevel"))
+    beat = BeatConfig(
+        enabled=v.boolean(beat_t, "[beat]", "enabled", True),
+        loglevel=v.choice(beat_t, "[beat]", "loglevel", LOG_LEVELS, "info"),
+    )
+    flower_t = v.table(data, "flower")
+    v.unknown(flower_t, "[flower]", ("enabled", "port"))
+    flower = FlowerConfig(
+        enabled=v.boolean(flower_t, "[flower]", "enabled", True),
+        port=v.port(flower_t, "[flower]", "port", 5555),
+    )
+    schedules = _parse_schedules(v, data.get("schedules"))
+    if broker.mode != "external" and flower.enabled and flower.port == broker.port:
+        v.problem(f"[flower] port: {flower.port} is also the broker's port; pick another")
+    if v.problems:
+        raise WorkspaceError(path, v.problems, hint="edit the keys named above and try again")
+    return Workspace(path, project, broker, workers, beat, flower, schedules, warnings=v.warnings)
+
+
+def detect_python(workdir: Path) -> Optional[Path]:
+    """A virtualenv interpreter in the project folder, the way developers lay them out."""
+    for venv in (".venv", "venv", "env"):
+        for rel in ("bin/python", "Scripts/python.exe"):
+            candidate = workdir / venv / rel
+            if candidate.exists():
+                return candidate
+    return None
+
+
+def _parse_project(v: "_Validator", t: dict, root: Path) -> ProjectConfig:
+    v.unknown(t, "[project]", ("app", "workdir", "python", "env"))
+    app = v.string(t, "[project]", "app", None)
+    if app is None:
+        v.problem('[project] app: missing; set it to the value you pass to `celery -A` (e.g. app = "storefront")')
+        app = ""
+    workdir = (root / v.string(t, "[project]", "workdir", ".")).resolve()
+    if not workdir.is_dir():
+        v.problem(f"[project] workdir: {workdir} is not a folder")
+    python_value = v.string(t, "[project]", "python", None)
+    detected = python_value is None
+    if detected:
+        python = detect_python(workdir) or Path(sys.executable)
+    else:
+        python = _resolve_python(python_value, workdir)
+        if python is None:
+            v.problem(
+                f"[project] python: {python_value!r} was not found (looked in {workdir} and on PATH); "
+                "point it at your project's interpreter, e.g. python = \".venv/bin/python\""
+            )
+            python = Path(python_value)
+    env_t = t.get("env", {})
+    env: dict[str, str] = {}
+    if not isinstance(env_t, dict):
+        v.problem("[project] env: must be a table of NAME = \"value\"")
+    else:
+        for key, value in env_t.items():
+            if not isinstance(value, (str, int, float, bool)):
+                v.problem(f"[project] env.{key}: must be a string, got {type(value).__name__}")
+            else:
+                env[str(key)] = str(value)
+    return ProjectConfig(app=app, workdir=workdir, python=python, python_detected=detected, env=env)
+
+
+def _resolve_python(value: str, workdir: Path) -> Optional[Path]:
+    candidate = Path(value).expanduser()
+    if not candidate.is_absolute() and ("/" in value or "\\" in value):
+        candidate = workdir / candidate
+    if candidate.is_absolute():
+        return candidate if candidate.exists() else None
+    found = shutil.which(value)
+    return Path(found) if found else None
+
+
+def _parse_broker(v: "_Validator", t: dict) -> BrokerConfig:
+    v.unknown(t, "[broker]", ("mode", "port", "image", "url"))
+    mode = v.choice(t, "[broker]", "mode", BROKER_MODES, "auto")
+    url = v.string(t, "[broker]", "url", None)
+    if mode == "external":
+        if not url:
+            v.problem('[broker] url: mode "external" needs a url, e.g. url = "redis://host:6379/0"')
+        elif not re.match(r"^(redis|rediss|amqp|amqps|pyamqp|sqs|memory)://", url):
+            v.problem(f"[broker] url: {url!r} is not a broker URL (redis://, rediss://, amqp://...)")
+    return BrokerConfig(
+        mode=mode,
+        port=v.port(t, "[broker]", "port", 6379),
+        image=v.string(t, "[broker]", "image", "redis:7-alpine"),
+        url=url,
+    )
+
+
+def _parse_workers(v: "_Validator", value: Any) -> list[WorkerConfig]:
+    if value is None:
+        return [WorkerConfig()]
+    if not isinstance(value, list):
+        v.problem("workers: must be an array of tables, written [[workers]]")
+        return [WorkerConfig()]
+    workers: list[WorkerConfig] = []
+    seen: set[str] = set()
+    for i, t in enumerate(value, 1):
+        where = f"[[workers]] #{i}"
+        if not isinstance(t, dict):
+            v.problem(f"{where}: must be a table")
+            continue
+        name = v.string(t, where, "name", "main" if i == 1 else f"worker{i}")
+        where = f'[[workers]] #{i} "{name}"'
+        v.unknown(t, where, ("name", "concurrency", "queues", "pool", "loglevel", "stop_timeout", "extra_args"))
+        if not _NAME_RE.match(name):
+            v.problem(f"{where} name: use letters, digits, '.', '_' or '-' (it becomes the node name {name}@host)")
+        if name in seen:
+            v.problem(f"{where} name: another worker is already called {name!r}; names must be unique")
+        seen.add(name)
+        workers.append(
+            WorkerConfig(
+                name=name,
+                concurrency=v.integer(t, where, "concurrency", 2, minimum=1),
+                queues=v.string_list(t, where, "queues", ["celery"], non_empty=True),
+                pool=v.choice(t, where, "pool", POOLS, "prefork"),
+                loglevel=v.choice(t, where, "loglevel", LOG_LEVELS, "info"),
+                stop_timeout=v.number(t, where, "stop_timeout", 20.0, minimum=0.0),
+                extra_args=v.string_list(t, where, "extra_args", []),
+            )
+        )
+    return workers or [WorkerConfig()]
+
+
+def _parse_schedules(v: "_Validator", value: Any) -> list[ScheduleConfig]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        v.problem("schedules: must be an array of tables, written [[schedules]]")
+        return []
+    schedules = []
+    names: set[str] = set()
+    for i, t in enumerate(value, 1):
+        where = f"[[schedules]] #{i}"
+        if not isinstance(t, dict):
+            v.problem(f"{where}: must be a table")
+            continue
+        name = v.string(t, where, "name", None)
+        where = f'[[schedules]] #{i} "{name}"' if name else where
+        v.unknown(t, where, ("name", "task", "cron", "every", "args", "kwargs", "enabled", "queue"))
+        if not name:
+            v.problem(f"{where} name: missing; every schedule needs a unique name")
+        elif name in names:
+            v.problem(f"{where} name: used twice; schedule names must be unique")
+        names.add(name or "")
+        task = v.string(t, where, "task", None)
+        if not task:
+            v.problem(f'{where} task: missing; the registered task name, e.g. "playground.tasks.notify_customers"')
+        cron = v.string(t, where, "cron", None)
+        every = v.number(t, where, "every", None, minimum=0.001)
+        if (cron is None) == (every is None):
+            v.problem(f'{where}: give exactly one of cron = "m h dom mon dow" or every = SECONDS')
+        elif cron is not None and len(cron.split()) != 5:
+            v.problem(f"{where} cron: {cron!r} has {len(cron.split())} fields; cron needs 5 (minute hour day-of-month month day-of-week)")
+        args = t.get("args", [])
+        if not isinstance(args, list):
+            v.problem(f"{where} args: must be an array, e.g. args = [\"Hello\"]")
+            args = []
+        kwargs = t.get("kwargs", {})
+        if not isinstance(kwargs, dict):
+            v.problem(f"{where} kwargs: must be a table, e.g. kwargs = {{ x = 1 }}")
+            kwargs = {}
+        schedules.append(
+            ScheduleConfig(
+                name=name or "",
+                task=task or "",
+                cron=cron,
+                every=every,
+                args=args,
+                kwargs=kwargs,
+                enabled=v.boolean(t, where, "enabled", True),
+                queue=v.string(t, where, "queue", None),
+            )
+        )
+    return schedules
+
+
+class _Validator:
+    """Reads typed values out of TOML tables, collecting problems instead of raising."""
+
+    def __init__(self):
+        self.problems: list[str] = []
+        self.warnings: list[str] = []
+
+    def problem(self, text: str) -> None:
+        self.problems.append(text)
+
+    def unknown(self, t: dict, where: str, known: tuple) -> None:
+        for key in t:
+            if key not in known:
+                label = f"{where} {key}" if where else key
+                self.warnings.append(f"{label}: unknown key, ignored (known: {', '.join(known)})")
+
+    def table(self, data: dict, key: str) -> dict:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            self.problem(f"[{key}]: must be a table")
+            return {}
+        return value
+
+    def _typed(self, t, where, key, default, types, expected):
+        if key not in t:
+            return default, False
+        value = t[key]
+        if isinstance(value, bool) and bool not in types:
+            value = None
+        if value is None or not isinstance(value, types):
+            self.problem(f"{where} {key}: expected {expected}, got {t[key]!r}")
+            return default, False
+        return value, True
+
+    def string(self, t, where, key, default):
+        value, _ = self._typed(t, where, key, default, (str,), "a string")
+        return value
+
+    def boolean(self, t, where, key, default):
+        value, _ = self._typed(t, where, key, default, (bool,), "true or false")
+        return value
+
+    def integer(self, t, where, key, default, minimum=None, maximum=None):
+        value, given = self._typed(t, where, key, default, (int,), "a whole number")
+        if given and ((minimum is not None and value < minimum) or (maximum is not None and value > maximum)):
+            bounds = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
+            self.problem(f"{where} {key}: must be {bounds}, got {value}")
+            return default
+        return value
+
+    def number(self, t, where, key, default, minimum=None):
+        value, given = self._typed(t, where, key, default, (int, float), "a number")
+        if given and minimum is not None and value < minimum:
+            self.problem(f"{where} {key}: must be at least {minimum}, got {value}")
+            return default
+        return float(value) if value is not None else None
+
+    def port(self, t, where, key, default):
+        return self.integer(t, where, key, default, minimum=1, maximum=65535)
+
+    def choice(self, t, where, key, choices, default):
+        value = self.string(t, where, key, default)
+        if value not in choices:
+            self.problem(f"{where} {key}: {value!r} is not one of {', '.join(choices)}")
+            return default
+        return value
+
+    def string_list(self, t, where, key, default, non_empty=False):
+        value = t.get(key, default)
+        if not isinstance(value, list) or not all(isinstance(x, str) and x for x in value):
+            self.problem(f"{where} {key}: expected an array of strings, got {value!r}")
+            return list(default)
+        if non_empty and not value:
+            self.problem(f"{where} {key}: must name at least one queue")
+            return list(default)
+        return list(value)

@@ -1,0 +1,114 @@
+"""The broker as a Redis container: the supervised-service face of ``core.docker_redis``.
+
+Every Docker call blocks, so each runs in the background and reports back on the Qt thread:
+an image pull shows its progress as log lines and never freezes the window. The container's
+output is followed like a child's; when it ends while the broker should be running, that is
+an exit, and the supervision policy restarts it (the same container, the same volume).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Optional
+
+from PySide6.QtCore import QObject, Signal
+
+from celerydesk.core import docker_redis
+from celerydesk.core.commands import BROKER
+from celerydesk.core.errors import DeskError
+from celerydesk.core.states import ProcessState
+from celerydesk.core.supervision import RestartPolicy
+from celerydesk.core.workspace import Workspace
+from celerydesk.services.background import run_in_background
+from celerydesk.services.probes import ReadinessPoller, redis_ping
+from celerydesk.services.service import Service
+
+
+class _LineRelay(QObject):
+    line = Signal(str)
+    ended = Signal(str, int)  # container id, exit code
+
+
+class DockerBroker(Service):
+    containerStarted = Signal(str, str)  # container id, what was done ("adopted ...")
+    containerGone = Signal(str)
+
+    def __init__(self, ws: Workspace, parent=None):
+        # A pull can take minutes on a slow line; readiness after it is quick.
+        super().__init__(BROKER, "broker", BROKER, RestartPolicy(start_timeout=600.0), parent=parent)
+        self.ws = ws
+        self.container_id: Optional[str] = None
+        self.history: list = []
+        self._poller: Optional[ReadinessPoller] = None
+        self._relay = _LineRelay(self)
+        self._relay.line.connect(self._emit_line)
+        self._relay.ended.connect(self._on_container_ended)
+
+    def _emit_line(self, text: str, channel: str = "stdout") -> None:
+        self.history = (self.history + [(text, channel)])[-2000:]
+        self.linesReceived.emit(self.key, [(text, channel)])
+
+    def _spawn(self) -> None:
+        progress = lambda text: self._relay.line.emit(f"[celerydesk] {text}")  # noqa: E731 (any thread)
+        run_in_background(lambda: docker_redis.ensure_container(self.ws, progress), self._on_container, self)
+
+    def _on_container(self, result, error) -> None:
+        if self.state != ProcessState.STARTING and self.state != ProcessState.STOPPING:
+            return
+        if error is not None:
+            text = str(error) if isinstance(error, DeskError) else f"Docker failed: {error}"
+            self._emit_line(f"[celerydesk] {text}", "system")
+            self._apply(self.supervision.spawn_failed(text, permanent=True))
+            return
+        container_id, what = result
+        self.container_id = container_id
+        self._emit_line(f"[celerydesk] {what}", "system")
+        self.supervision.spawned(None)
+        self.containerStarted.emit(container_id, what)
+        if self.state == ProcessState.STOPPING:  # stop was asked while Docker worked
+            self._terminate()
+            return
+        threading.Thread(target=self._follow, args=(container_id,), daemon=True,
+                         name="celerydesk-docker-logs").start()
+        self._poller = ReadinessPoller(lambda: redis_ping(self.ws.broker_url()), parent=self)
+        self._poller.ready.connect(lambda: self._apply(self.supervision.ready_seen()))
+        self._poller.start()
+        self._rearm()
+
+    def _follow(self, container_id: str) -> None:
+        try:
+            code = docker_redis.follow_logs(container_id, self._relay.line.emit)
+        except Exception as exc:  # the engine went away
+            self._relay.line.emit(f"[celerydesk] lost the container's log stream: {exc}")
+            code = -1
+        self._relay.ended.emit(container_id, code)
+
+    def _on_container_ended(self, container_id: str, code: int) -> None:
+        if container_id != self.container_id or self.state == ProcessState.STOPPING:
+            return  # a stop we asked for reports through _on_stopped
+        self._stop_poller()
+        self._emit_line(f"[celerydesk] container stopped with code {code}", "system")
+        self._apply(self.supervision.exited(code, f"container stopped with code {code}"))
+
+    def _terminate(self) -> None:
+        self._stop_poller()
+        container_id = self.container_id
+        if container_id is None:
+            return  # still being created: _on_container finishes the stop
+        self._emit_line("[celerydesk] stopping the Redis container (SIGTERM, AOF flushed)", "system")
+        run_in_background(lambda: docker_redis.stop_container(container_id), self._on_stopped, self)
+
+    def _on_stopped(self, code, error) -> None:
+        if error is not None:
+            self._emit_line(f"[celerydesk] stopping the container failed: {error}", "system")
+        gone = self.container_id
+        self.container_id = None
+        if gone:
+            self.containerGone.emit(gone)
+        self._apply(self.supervision.exited(code or 0, "container stopped"))
+
+    def _stop_poller(self) -> None:
+        if self._poller is not None:
+            self._poller.stop()
+            self._poller.deleteLater()
+            self._poller = None

@@ -1,0 +1,208 @@
+"""One supervised child process (a worker, beat, Flower, a local redis-server).
+
+Each child runs in its own session and process group, with a parent-death signal (through
+util-linux ``setpriv``) so it dies with celerydesk even on SIGKILL; the reaper covers what it
+spawns. Output is decoded per channel incrementally, kept as a bounded ``(text, channel)``
+history that a log view replays before following (Frescobaldi's job model), and appended to a
+size-rotated log file. Stop sends the program's own shutdown signal (SIGTERM is celery's warm
+shutdown), then kills the whole group after a grace period; when the main process exits, what
+is left of its group is killed at once.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import shutil
+import signal
+import time
+from typing import Callable, Optional
+
+import psutil
+from PySide6.QtCore import QProcess, QProcessEnvironment, QTimer, Signal
+
+from celerydesk.core.commands import ServiceSpec
+from celerydesk.core.logtext import LineSplitter, RotatingLogFile
+from celerydesk.core.states import ProcessState
+from celerydesk.services.probes import ReadinessPoller, check_for
+from celerydesk.services.service import Service
+
+STDOUT, STDERR, SYSTEM = "stdout", "stderr", "system"
+_SETPRIV = shutil.which("setpriv")
+
+
+class ManagedProcess(Service):
+    processStarted = Signal(str, int, float)  # key, pid, create time
+    processEnded = Signal(str, int)  # key, pid
+
+    def __init__(self, spec: ServiceSpec, log_file: Optional[RotatingLogFile] = None,
+                 history_lines: int = 5000, clock: Callable[[], float] = time.monotonic, parent=None):
+        super().__init__(spec.key, spec.label, spec.kind, spec.policy, clock, parent)
+        self.spec = spec
+        self.log_file = log_file
+        self.history: collections.deque = collections.deque(maxlen=history_lines)
+        self._process: Optional[QProcess] = None
+        self._splitters: dict[str, LineSplitter] = {}
+        self._pgid: Optional[int] = None
+        self._ready_re = re.compile(spec.readiness.pattern) if spec.readiness.kind == "log" else None
+        self._poller: Optional[ReadinessPoller] = None
+        self._kill_timer = QTimer(self, singleShot=True)
+        self._kill_timer.timeout.connect(self._kill_group)
+
+    # -- spawning -------------------------------------------------------------------------------
+
+    def _spawn(self) -> None:
+        program = self.spec.argv[0]
+        if not (os.path.isfile(program) and os.access(program, os.X_OK)) and not shutil.which(program):
+            self._system_line(f"cannot start: {program} does not exist or is not executable")
+            self._apply(self.supervision.spawn_failed(f"{program} not found", permanent=True))
+            return
+        proc = QProcess(self)
+        if _SETPRIV:
+            # setpriv execs the program in place (same pid) after setting PR_SET_PDEATHSIG.
+            proc.setProgram(_SETPRIV)
+            proc.setArguments(["--pdeathsig", "KILL", "--", *self.spec.argv])
+        else:
+            proc.setProgram(program)
+            proc.setArguments(self.spec.argv[1:])
+        proc.setWorkingDirectory(str(self.spec.cwd))
+        env = QProcessEnvironment()
+        for name, value in self.spec.env.items():
+            env.insert(name, value)
+        proc.setProcessEnvironment(env)
+        params = QProcess.UnixProcessParameters()
+        params.flags = (
+            QProcess.UnixProcessFlag.CreateNewSession  # own session and process group
+            | QProcess.UnixProcessFlag.ResetSignalHandlers
+            | QProcess.UnixProcessFlag.CloseFileDescriptors  # no inherited pipes (the reaper's!)
+        )
+        proc.setUnixProcessParameters(params)
+        proc.readyReadStandardOutput.connect(lambda: self._read(STDOUT))
+        proc.readyReadStandardError.connect(lambda: self._read(STDERR))
+        proc.started.connect(self._on_started)
+        proc.finished.connect(self._on_finished)
+        proc.errorOccurred.connect(self._on_error)
+        self._splitters = {STDOUT: LineSplitter(), STDERR: LineSplitter()}
+        self._process = proc
+        self._system_line(f"starting: {' '.join(self.spec.argv)}")
+        proc.start()
+
+    def _on_started(self) -> None:
+        pid = self._process.processId()
+        self._pgid = pid
+        try:
+            create_time = psutil.Process(pid).create_time()
+        except psutil.Error:
+            create_time = 0.0
+        self.supervision.spawned(pid)
+        self.processStarted.emit(self.key, pid, create_time)
+        kind = self.spec.readiness.kind
+        if kind == "uptime":
+            self.supervision.ready_seen()
+        elif kind != "log":
+            self._poller = ReadinessPoller(check_for(self.spec.readiness), parent=self)
+            self._poller.ready.connect(self._on_ready)
+            self._poller.start()
+        self._rearm()
+        self.stateChanged.emit(self.key, self.state)  # the pid is known now
+
+    def _on_ready(self) -> None:
+        self._apply(self.supervision.ready_seen())
+
+    def _on_error(self, error: QProcess.ProcessError) -> None:
+        if error == QProcess.ProcessError.FailedToStart and self.state in (ProcessState.STARTING, ProcessState.STOPPING):
+            reason = self._process.errorString() if self._process else "failed to start"
+            self._system_line(f"cannot start: {reason}")
+            self._process = None
+            self._apply(self.supervision.spawn_failed(reason, permanent=True))
+
+    # -- output ---------------------------------------------------------------------------------
+
+    def _read(self, channel: str) -> None:
+        proc = self._process
+        if proc is None:
+            return
+        data = bytes(proc.readAllStandardOutput() if channel == STDOUT else proc.readAllStandardError())
+        self._deliver(channel, self._splitters[channel].feed(data))
+
+    def _deliver(self, channel: str, lines: list[str]) -> None:
+        if not lines:
+            return
+        entries = [(line, channel) for line in lines]
+        self.history.extend(entries)
+        if self.log_file is not None:
+            self.log_file.write_lines(lines)
+        if self._ready_re is not None and self.state == ProcessState.STARTING:
+            if any(self._ready_re.search(line) for line in lines):
+                self._on_ready()
+        self.linesReceived.emit(self.key, entries)
+
+    def _system_line(self, text: str) -> None:
+        """A line of celerydesk's own about this service, kept and shown with its output."""
+        line = f"[celerydesk] {text}"
+        self.history.append((line, SYSTEM))
+        if self.log_file is not None:
+            self.log_file.write_lines([line])
+            self.log_file.flush()
+        self.linesReceived.emit(self.key, [(line, SYSTEM)])
+
+    # -- stopping -------------------------------------------------------------------------------
+
+    def _terminate(self) -> None:
+        pid = self.supervision.pid
+        if pid is None:  # spawned but not started yet: nothing to signal
+            if self._process is not None:
+                self._process.kill()
+            return
+        self._system_line(f"stopping: {signal.Signals(self.spec.stop_signal).name} to pid {pid}, "
+                          f"killing the group after {self.spec.stop_timeout:g} s")
+        try:
+            os.kill(pid, self.spec.stop_signal)
+        except OSError:
+            pass
+        self._kill_timer.start(int(self.spec.stop_timeout * 1000))
+
+    def _kill_group(self) -> None:
+        if self._pgid is None:
+            return
+        if self._process is not None and self._process.state() != QProcess.ProcessState.NotRunning:
+            self._system_line(f"still running after {self.spec.stop_timeout:g} s: killing its process group")
+        try:
+            os.killpg(self._pgid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    def _on_finished(self, code: int, status: QProcess.ExitStatus) -> None:
+        self._kill_timer.stop()
+        if self._poller is not None:
+            self._poller.stop()
+            self._poller.deleteLater()
+            self._poller = None
+        for channel, splitter in self._splitters.items():
+            self._deliver(channel, splitter.flush())
+        pid, pgid = self.supervision.pid, self._pgid
+        # Pool children and whatever else the program left in its group die with it.
+        self._kill_group()
+        self._pgid = None
+        if self.log_file is not None:
+            self.log_file.flush()
+        if status == QProcess.ExitStatus.CrashExit:
+            description = "was killed by a signal"
+            exit_code = -1
+        else:
+            description = f"exited with code {code}"
+            exit_code = code
+        self._system_line(f"pid {pid} {description}")
+        proc, self._process = self._process, None
+        if proc is not None:
+            proc.deleteLater()
+        if pid is not None:
+            self.processEnded.emit(self.key, pgid or pid)
+        self._apply(self.supervision.exited(exit_code, description))
+
+    def wait_stopped(self, timeout_ms: int) -> bool:
+        """Block until the process has exited (for shutdown paths with no event loop left)."""
+        if self._process is None:
+            return True
+        return self._process.waitForFinished(timeout_ms)

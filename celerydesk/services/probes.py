@@ -1,0 +1,95 @@
+"""Readiness checks that ask the service itself: Redis PING, an HTTP 200, a celery control ping.
+
+Each check blocks for at most about half a second, so it runs on a small thread pool and the
+answer comes back to the Qt thread as a signal; the event loop never waits on a socket.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from celerydesk.core.commands import Readiness
+
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="celerydesk-probe")
+
+
+def redis_ping(url: str, timeout: float = 0.5) -> bool:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+def http_ok(url: str, timeout: float = 0.5) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def celery_ping(broker_url: str, node_prefix: str, timeout: float = 1.0) -> bool:
+    from celery import Celery
+
+    app = Celery(broker=broker_url, set_as_current=False)
+    try:
+        replies = app.control.ping(timeout=timeout) or []
+    except Exception:  # any broker trouble means "not yet"
+        return False
+    finally:
+        app.close()
+    return any(node.startswith(node_prefix) for reply in replies for node in reply)
+
+
+def check_for(readiness: Readiness) -> Callable[[], bool]:
+    if readiness.kind == "redis":
+        return lambda: redis_ping(readiness.url)
+    if readiness.kind == "http":
+        return lambda: http_ok(readiness.url)
+    if readiness.kind == "celery-ping":
+        return lambda: celery_ping(readiness.url, readiness.pattern)
+    raise ValueError(f"no polled check for readiness kind {readiness.kind!r}")
+
+
+class ReadinessPoller(QObject):
+    """Runs ``check`` every ``interval_ms`` off the Qt thread until it answers True."""
+
+    ready = Signal()
+    _answered = Signal(bool)
+
+    def __init__(self, check: Callable[[], bool], interval_ms: int = 100, parent=None):
+        super().__init__(parent)
+        self._check = check
+        self._timer = QTimer(self, interval=interval_ms)
+        self._timer.timeout.connect(self._poll)
+        self._in_flight = False
+        self._answered.connect(self._on_answer)
+
+    def start(self) -> None:
+        self._timer.start()
+        self._poll()
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    def _poll(self) -> None:
+        if self._in_flight:
+            return
+        self._in_flight = True
+        future = _POOL.submit(self._check)
+        future.add_done_callback(lambda f: self._answered.emit(not f.exception() and bool(f.result())))
+
+    def _on_answer(self, ok: bool) -> None:
+        self._in_flight = False
+        if ok and self._timer.isActive():
+            self._timer.stop()
+            self.ready.emit()

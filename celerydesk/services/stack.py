@@ -1,0 +1,252 @@
+"""The stack of one workspace: broker, workers, beat and Flower, started and stopped in order.
+
+Start: preflight off the Qt thread (ports, engine, interpreter, leftovers), then the broker,
+then workers, beat and Flower in parallel once the broker answers. Stop: beat and Flower
+first (nothing new is scheduled or watched), then the workers (warm: running tasks finish),
+the broker last. The window and ``celerydesk up`` both drive this one class; everything the
+user must read goes out through ``message``, in words, in one place.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+from PySide6.QtCore import QObject, Signal
+
+from celerydesk.core import commands
+from celerydesk.core.commands import BEAT, BROKER, FLOWER, WORKER
+from celerydesk.core.errors import DeskError
+from celerydesk.core.logtext import RotatingLogFile
+from celerydesk.core.preflight import PreflightResult, run_preflight
+from celerydesk.core.reaper import ReaperClient
+from celerydesk.core.runtime import Runtime
+from celerydesk.core.selfcmd import self_command
+from celerydesk.core.states import RUNNING_STATES, STOPPED_STATES, ProcessState
+from celerydesk.core.workspace import Workspace
+from celerydesk.services.background import run_in_background
+from celerydesk.services.docker_broker import DockerBroker
+from celerydesk.services.external_broker import ExternalBroker
+from celerydesk.services.managed_process import ManagedProcess
+from celerydesk.services.service import Service
+
+IDLE, PREFLIGHT, STARTING, RUNNING, STOPPING = "idle", "preflight", "starting", "running", "stopping"
+
+
+class StackController(QObject):
+    serviceStateChanged = Signal(str, object)  # key, ProcessState
+    linesReceived = Signal(str, list)  # key, [(text, channel)]
+    message = Signal(str, str)  # level (info | warning | error), text
+    phaseChanged = Signal(str)
+    stackReady = Signal()
+    stackStopped = Signal()
+
+    def __init__(self, workspace: Workspace, parent=None):
+        super().__init__(parent)
+        self.ws = workspace
+        self.runtime = Runtime(workspace.runtime_dir)
+        self.services: dict[str, Service] = {}
+        self.mode: Optional[str] = None
+        self.phase = IDLE
+        self._reaper: Optional[ReaperClient] = None
+        self._stop_requested = False
+        self._log_files: list[RotatingLogFile] = []
+        self.started_at: Optional[float] = None
+
+    # -- the public face --------------------------------------------------------------------------
+
+    def broker_url(self) -> str:
+        return self.ws.broker_url()
+
+    def enabled_keys(self) -> list[str]:
+        keys = [BROKER] + [commands.worker_key(w.name) for w in self.ws.workers]
+        if self.ws.beat.enabled:
+            keys.append(BEAT)
+        if self.ws.flower.enabled:
+            keys.append(FLOWER)
+        return keys
+
+    def start_all(self) -> None:
+        if self.phase != IDLE:
+            return
+        self._stop_requested = False
+        self.started_at = time.monotonic()
+        try:
+            self.runtime.acquire_lock()
+        except DeskError as exc:
+            self._fail([exc])
+            return
+        self._set_phase(PREFLIGHT)
+        self.message.emit("info", f"checking {self.ws.path} ...")
+        run_in_background(lambda: run_preflight(self.ws, self.runtime), self._on_preflight, self)
+
+    def stop_all(self) -> None:
+        if self.phase in (IDLE, STOPPING):
+            if self.phase == IDLE:
+                self.stackStopped.emit()
+            return
+        if self.phase == PREFLIGHT:
+            self._stop_requested = True  # acted on when the preflight returns
+            return
+        self._set_phase(STOPPING)
+        self._advance_stop()
+
+    def start_service(self, key: str) -> None:
+        if key in self.services:
+            self.services[key].start()
+
+    def stop_service(self, key: str) -> None:
+        if key in self.services:
+            self.services[key].stop()
+
+    def restart_service(self, key: str) -> None:
+        if key in self.services:
+            self.services[key].restart()
+
+    # -- starting ---------------------------------------------------------------------------------
+
+    def _on_preflight(self, result: Optional[PreflightResult], error: Optional[BaseException]) -> None:
+        if error is not None:
+            self._fail([error if isinstance(error, DeskError) else DeskError(f"preflight failed: {error!r}")])
+            return
+        for note in result.notes:
+            self.message.emit("info", note)
+        if result.problems:
+            self._fail(result.problems)
+            return
+        if self._stop_requested:
+            self._finish_stop()
+            return
+        if result.interpreter:
+            info = result.interpreter
+            self.message.emit("info", f"project interpreter {self.ws.project.python}: "
+                                      f"Python {info.python}, celery {info.celery}, redis {info.redis}")
+        self.mode = result.mode
+        self._build_services()
+        self._reaper = ReaperClient(self_command("celerydesk.core.reaper", "_reaper"))
+        self._set_phase(STARTING)
+        self.message.emit("info", f"broker: {self.mode} at {self.broker_url()}")
+        self.services[BROKER].start()
+
+    def _build_services(self) -> None:
+        for f in self._log_files:
+            f.close()
+        self._log_files.clear()
+        self.services = {}
+        url = self.broker_url()
+        if self.mode == "external":
+            self._add(ExternalBroker(url, parent=self))
+        elif self.mode == "docker":
+            broker = DockerBroker(self.ws, parent=self)
+            broker.containerStarted.connect(self._on_container_started)
+            broker.containerGone.connect(self._on_container_gone)
+            self._add(broker)
+        else:
+            self._add_process(commands.local_broker_spec(self.ws, self.runtime.redis_dir))
+        for worker in self.ws.workers:
+            self._add_process(commands.worker_spec(self.ws, worker, url))
+        if self.ws.beat.enabled:
+            self._add_process(commands.beat_spec(self.ws, url, self.runtime.dir))
+        if self.ws.flower.enabled:
+            creds = self.runtime.flower_credentials()
+            self._add_process(commands.flower_spec(self.ws, url, creds, self.runtime.dir))
+
+    def _add_process(self, spec: commands.ServiceSpec) -> None:
+        log_file = RotatingLogFile(self.runtime.log_path(spec.key))
+        self._log_files.append(log_file)
+        proc = ManagedProcess(spec, log_file, parent=self)
+        proc.processStarted.connect(self._on_process_started)
+        proc.processEnded.connect(self._on_process_ended)
+        self._add(proc)
+
+    def _add(self, service: Service) -> None:
+        self.services[service.key] = service
+        service.stateChanged.connect(self._on_state_changed)
+        service.linesReceived.connect(self.linesReceived)
+
+    def _on_state_changed(self, key: str, state: ProcessState) -> None:
+        self.serviceStateChanged.emit(key, state)
+        service = self.services.get(key)
+        if state == ProcessState.FATAL and service is not None:
+            self.message.emit("error", f"{service.label} failed: {service.supervision.message}. "
+                                       f"Its log: {self.runtime.log_path(key)}")
+        if self.phase == STARTING:
+            if key == BROKER and state == ProcessState.RUNNING:
+                for other in self.services.values():
+                    if other.key != BROKER:
+                        other.start()  # workers, beat and Flower in parallel
+            elif key == BROKER and state == ProcessState.FATAL:
+                self.message.emit("error", "the broker did not start, so nothing else was started")
+            if all(s.state == ProcessState.RUNNING for s in self.services.values()):
+                self._set_phase(RUNNING)
+                took = time.monotonic() - (self.started_at or time.monotonic())
+                self.message.emit("info", f"stack ready in {took:.2f} s")
+                self.stackReady.emit()
+        elif self.phase == STOPPING:
+            self._advance_stop()
+
+    # -- stopping ---------------------------------------------------------------------------------
+
+    def _advance_stop(self) -> None:
+        """Stop in layers; each layer starts once the one before has fully stopped."""
+        for kinds in ((BEAT, FLOWER), (WORKER,), (BROKER,)):
+            layer = [s for s in self.services.values() if s.kind in kinds]
+            for service in layer:
+                if service.state in RUNNING_STATES:
+                    service.stop()
+            if any(s.state not in STOPPED_STATES for s in layer):
+                return
+        self._finish_stop()
+
+    def _finish_stop(self) -> None:
+        if self._reaper is not None:
+            self._reaper.close()
+            self._reaper = None
+        for f in self._log_files:
+            f.flush()
+        records = self.runtime.read_records()
+        records.pop("processes", None)
+        self.runtime.write_records(records)
+        self.runtime.release_lock()
+        self._set_phase(IDLE)
+        self.stackStopped.emit()
+
+    def _fail(self, problems: list[DeskError]) -> None:
+        for problem in problems:
+            self.message.emit("error", str(problem))
+        self.runtime.release_lock()
+        self._set_phase(IDLE)
+        self.stackStopped.emit()
+
+    # -- what the reaper and the runtime record must know -----------------------------------------
+
+    def _on_process_started(self, key: str, pid: int, create_time: float) -> None:
+        if self._reaper is not None:
+            self._reaper.register_group(pid, pid, create_time)
+        records = self.runtime.read_records()
+        records.setdefault("processes", {})[key] = {"pid": pid, "pgid": pid, "create_time": create_time}
+        self.runtime.write_records(records)
+
+    def _on_process_ended(self, key: str, pgid: int) -> None:
+        if self._reaper is not None:
+            self._reaper.unregister_group(pgid)
+        records = self.runtime.read_records()
+        records.get("processes", {}).pop(key, None)
+        self.runtime.write_records(records)
+
+    def _on_container_started(self, container_id: str, what: str) -> None:
+        self.message.emit("info", f"broker: {what}")
+        if self._reaper is not None:
+            self._reaper.register_container(container_id)
+        records = self.runtime.read_records()
+        records["container"] = container_id
+        self.runtime.write_records(records)
+
+    def _on_container_gone(self, container_id: str) -> None:
+        if self._reaper is not None:
+            self._reaper.unregister_container(container_id)
+
+    def _set_phase(self, phase: str) -> None:
+        if phase != self.phase:
+            self.phase = phase
+            self.phaseChanged.emit(phase)
