@@ -44,6 +44,11 @@ app.conf.update(
     # Reconnect patiently if the broker is not up yet when the worker starts (celerydesk may
     # start Redis and the worker at nearly the same time); Celery 6 will require this setting.
     broker_connection_retry_on_startup=True,
+    # On Redis, a message a worker had reserved when it was killed outright (SIGKILL, power
+    # loss) goes back to its queue only after this many seconds without an ack. Kombu's default
+    # is an hour; a dev stack wants minutes. It must stay longer than the longest task, or a
+    # running task is delivered a second time. SAMPLE_VISIBILITY_TIMEOUT overrides it (tests).
+    broker_transport_options={"visibility_timeout": int(os.environ.get("SAMPLE_VISIBILITY_TIMEOUT", "300"))},
     # --- let celerydesk (and Flower) see what happens ----------------------------------------
     # Report STARTED, so a running task is distinguishable from one waiting in the queue.
     task_track_started=True,

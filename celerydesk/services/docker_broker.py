@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 from celerydesk.core import docker_redis
 from celerydesk.core.commands import BROKER
 from celerydesk.core.errors import DeskError
+from celerydesk.core.logtext import RotatingLogFile
 from celerydesk.core.states import ProcessState
 from celerydesk.core.supervision import RestartPolicy
 from celerydesk.core.workspace import Workspace
@@ -33,11 +34,12 @@ class DockerBroker(Service):
     containerStarted = Signal(str, str)  # container id, what was done ("adopted ...")
     containerGone = Signal(str)
 
-    def __init__(self, ws: Workspace, parent=None):
+    def __init__(self, ws: Workspace, log_file: Optional[RotatingLogFile] = None, parent=None):
         # A pull can take minutes on a slow line; readiness after it is quick.
         super().__init__(BROKER, "broker", BROKER, RestartPolicy(start_timeout=600.0), parent=parent)
         self.ws = ws
         self.container_id: Optional[str] = None
+        self.log_file = log_file
         self.history: list = []
         self._poller: Optional[ReadinessPoller] = None
         self._relay = _LineRelay(self)
@@ -46,6 +48,9 @@ class DockerBroker(Service):
 
     def _emit_line(self, text: str, channel: str = "stdout") -> None:
         self.history = (self.history + [(text, channel)])[-2000:]
+        if self.log_file is not None:
+            self.log_file.write_lines([text])
+            self.log_file.flush()
         self.linesReceived.emit(self.key, [(text, channel)])
 
     def _spawn(self) -> None:

@@ -137,7 +137,7 @@ class StackController(QObject):
         if self.mode == "external":
             self._add(ExternalBroker(url, parent=self))
         elif self.mode == "docker":
-            broker = DockerBroker(self.ws, parent=self)
+            broker = DockerBroker(self.ws, self._open_log(BROKER), parent=self)
             broker.containerStarted.connect(self._on_container_started)
             broker.containerGone.connect(self._on_container_gone)
             self._add(broker)
@@ -151,10 +151,13 @@ class StackController(QObject):
             creds = self.runtime.flower_credentials()
             self._add_process(commands.flower_spec(self.ws, url, creds, self.runtime.dir))
 
-    def _add_process(self, spec: commands.ServiceSpec) -> None:
-        log_file = RotatingLogFile(self.runtime.log_path(spec.key))
+    def _open_log(self, key: str) -> RotatingLogFile:
+        log_file = RotatingLogFile(self.runtime.log_path(key))
         self._log_files.append(log_file)
-        proc = ManagedProcess(spec, log_file, parent=self)
+        return log_file
+
+    def _add_process(self, spec: commands.ServiceSpec) -> None:
+        proc = ManagedProcess(spec, self._open_log(spec.key), parent=self)
         proc.processStarted.connect(self._on_process_started)
         proc.processEnded.connect(self._on_process_ended)
         self._add(proc)

@@ -1,0 +1,28 @@
+# The README's two commands. Each sets up what it needs first (a .venv with celerydesk and its
+# pinned dependencies), so on a fresh clone `make run` and `make test` are all there is to type.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Open celerydesk on the built-in sample stack (local Redis, no Docker needed).
+run: $(STAMP)
+	$(BIN)/celerydesk up --sample
+
+# The whole test suite. On CI (.ci/run) CELERYDESK_STRICT=1 turns Docker/Xvfb skips into failures.
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	for b in tests/bench/bench_*.py; do $(BIN)/python $$b; done
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

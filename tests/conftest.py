@@ -1,0 +1,91 @@
+"""Shared fixtures: strict mode, real Redis, workspaces on free ports, a running stack.
+
+``CELERYDESK_STRICT=1`` (set by .ci/run) turns a skip for a missing Docker engine or Xvfb into
+a failure, so CI cannot pass by skipping what it was meant to check.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+# Widget tests run offscreen; the one test of the real window starts its own Xvfb.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from tests.helpers.stack import make_workspace  # noqa: E402
+from tests.helpers.strict import require  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _private_data_dir(tmp_path_factory, monkeypatch):
+    """celerydesk's user data folder (the sample workspace lives there) per test session."""
+    monkeypatch.setenv("CELERYDESK_DATA_DIR", str(tmp_path_factory.getbasetemp() / "celerydesk-data"))
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    """A loaded sample workspace on free ports, local broker; customise with make_workspace."""
+    return make_workspace(tmp_path)
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A real redis-server on a free loopback port; yields its URL."""
+    from celerydesk.core.commands import redis_server_binary
+    from celerydesk.core.ports import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(redis_server_binary()), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, start_new_session=True)
+    url = f"redis://127.0.0.1:{port}/0"
+    import redis
+
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise
+            time.sleep(0.05)
+    yield url
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(10)
+
+
+@pytest.fixture
+def docker_engine():
+    from celerydesk.core import docker_redis
+
+    error = docker_redis.engine_error()
+    require(error is None, f"no Docker engine: {error}")
+    image = os.environ.get("CELERYDESK_TEST_REDIS_IMAGE", "celerydesk-test/redis:local")
+    import docker
+
+    client = docker.from_env()
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        require(False, f"no local Redis image {image}: run .ci/build-redis-image")
+    finally:
+        client.close()
+    return image
+
+
+@pytest.fixture
+def xvfb():
+    require(shutil.which("Xvfb") is not None, "Xvfb is not installed (apt-get install xvfb)")

@@ -1,0 +1,157 @@
+"""Workspaces on free ports, and a StackController driven to ready and back, for tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+from celerydesk.core.ports import free_port
+from celerydesk.core.workspace import load_workspace
+
+
+def toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)
+
+
+def write_workspace(folder: Path, *, app: str = "celerydesk.sample", mode: str = "local",
+                    broker_port: Optional[int] = None, flower_port: Optional[int] = None,
+                    workers: Optional[list[dict]] = None, beat: bool = True, flower: bool = True,
+                    project: Optional[dict] = None, broker: Optional[dict] = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["[project]", f"app = {toml_value(app)}"]
+    for key, value in (project or {}).items():
+        lines.append(f"{key} = {toml_value(value)}")
+    lines += ["", "[broker]", f"mode = {toml_value(mode)}", f"port = {broker_port or free_port()}"]
+    for key, value in (broker or {}).items():
+        lines.append(f"{key} = {toml_value(value)}")
+    for worker in workers or [{"name": "main", "concurrency": 2}]:
+        lines += ["", "[[workers]]"] + [f"{k} = {toml_value(v)}" for k, v in worker.items()]
+    lines += ["", "[beat]", f"enabled = {toml_value(beat)}",
+              "", "[flower]", f"enabled = {toml_value(flower)}", f"port = {flower_port or free_port()}", ""]
+    path = folder / "celerydesk.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def make_workspace(folder: Path, **kwargs):
+    return load_workspace(write_workspace(folder, **kwargs))
+
+
+def start_stack(qtbot, ws, timeout_ms: int = 90000):
+    """A StackController started and waited for; messages are kept on ``stack.test_messages``."""
+    from celerydesk.services.stack import StackController
+
+    stack = StackController(ws)
+    stack.test_messages = []
+    stack.test_states = []  # (key, state name) in the order they happened
+    stack.message.connect(lambda level, text: stack.test_messages.append((level, text)))
+    stack.serviceStateChanged.connect(lambda key, state: stack.test_states.append((key, state.name)))
+    outcome: list[str] = []
+    stack.stackReady.connect(lambda: outcome.append("ready"))
+    stack.stackStopped.connect(lambda: outcome.append("stopped"))
+    stack.start_all()
+    qtbot.waitUntil(lambda: bool(outcome), timeout=timeout_ms)
+    assert outcome[0] == "ready", stack.test_messages
+    return stack
+
+
+def start_stack_expecting_failure(qtbot, ws, timeout_ms: int = 60000) -> list:
+    """Start a stack that must not start; return its error messages."""
+    from celerydesk.services.stack import StackController
+
+    stack = StackController(ws)
+    messages: list = []
+    stack.message.connect(lambda level, text: messages.append((level, text)))
+    with qtbot.waitSignal(stack.stackStopped, timeout=timeout_ms):
+        stack.start_all()
+    assert not stack.services or all(s.pid is None for s in stack.services.values())
+    return [text for level, text in messages if level == "error"]
+
+
+def stop_stack(qtbot, stack, timeout_ms: int = 60000) -> None:
+    if stack.phase == "idle":
+        return
+    with qtbot.waitSignal(stack.stackStopped, timeout=timeout_ms):
+        stack.stop_all()
+
+
+def alive(pids) -> list[int]:
+    import psutil
+
+    out = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                out.append(pid)
+        except psutil.Error:
+            pass
+    return out
+
+
+def stack_pids(stack) -> list[int]:
+    """Main processes and every descendant of the stack's children."""
+    import psutil
+
+    pids = []
+    for service in stack.services.values():
+        if service.pid:
+            pids.append(service.pid)
+            try:
+                pids += [c.pid for c in psutil.Process(service.pid).children(recursive=True)]
+            except psutil.Error:
+                pass
+    return pids
+
+
+class UpProcess:
+    """``celerydesk up`` as a real child process, its output collected line by line."""
+
+    def __init__(self, workspace_path: Path, *extra: str, env: Optional[dict] = None):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celerydesk", "up", "-w", str(workspace_path), *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+            env={**os.environ, **(env or {})}, start_new_session=True)
+        self.lines: list[str] = []
+
+    def wait_for(self, text: str, timeout: float = 60.0) -> str:
+        import selectors
+
+        sel = selectors.DefaultSelector()
+        sel.register(self.proc.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        for line in self.lines:
+            if text in line:
+                return line
+        while time.monotonic() < deadline:
+            if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
+                continue
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.lines.append(line.rstrip("\n"))
+            if text in line:
+                return line
+        raise AssertionError(f"{text!r} not seen within {timeout} s; output:\n" + "\n".join(self.lines))
+
+    def signal(self, signum=signal.SIGTERM) -> None:
+        self.proc.send_signal(signum)
+
+    def finish(self, timeout: float = 60.0) -> int:
+        out, _ = self.proc.communicate(timeout=timeout)
+        self.lines += out.splitlines()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
