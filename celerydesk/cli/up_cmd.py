@@ -43,12 +43,7 @@ def run(args) -> int:
     stack = StackController(ws)
     outcome = {"code": 0, "signals": 0, "ready": False}
 
-    last_state: dict[str, ProcessState] = {}
-
     def on_state(key: str, state: ProcessState) -> None:
-        if last_state.get(key) == state:
-            return  # the same state again, now with its pid
-        last_state[key] = state
         service = stack.services[key]
         line = f"{service.label}: {state.name}"
         if state in EXPLAINED and service.supervision.message:

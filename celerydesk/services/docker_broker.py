@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Optional
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 
 from celerydesk.core import docker_redis
 from celerydesk.core.commands import BROKER
@@ -20,14 +20,9 @@ from celerydesk.core.logtext import RotatingLogFile
 from celerydesk.core.states import ProcessState
 from celerydesk.core.supervision import RestartPolicy
 from celerydesk.core.workspace import Workspace
-from celerydesk.services.background import run_in_background
+from celerydesk.services.background import post, run_in_background
 from celerydesk.services.probes import ReadinessPoller, redis_ping
 from celerydesk.services.service import Service
-
-
-class _LineRelay(QObject):
-    line = Signal(str)
-    ended = Signal(str, int)  # container id, exit code
 
 
 class DockerBroker(Service):
@@ -42,9 +37,6 @@ class DockerBroker(Service):
         self.log_file = log_file
         self.history: list = []
         self._poller: Optional[ReadinessPoller] = None
-        self._relay = _LineRelay(self)
-        self._relay.line.connect(self._emit_line)
-        self._relay.ended.connect(self._on_container_ended)
 
     def _emit_line(self, text: str, channel: str = "stdout") -> None:
         self.history = (self.history + [(text, channel)])[-2000:]
@@ -54,7 +46,9 @@ class DockerBroker(Service):
         self.linesReceived.emit(self.key, [(text, channel)])
 
     def _spawn(self) -> None:
-        progress = lambda text: self._relay.line.emit(f"[celerydesk] {text}")  # noqa: E731 (any thread)
+        def progress(text: str) -> None:  # called on Docker's thread
+            post(self, lambda: self._emit_line(f"[celerydesk] {text}", "system"))
+
         run_in_background(lambda: docker_redis.ensure_container(self.ws, progress), self._on_container, self)
 
     def _on_container(self, result, error) -> None:
@@ -82,11 +76,11 @@ class DockerBroker(Service):
 
     def _follow(self, container_id: str) -> None:
         try:
-            code = docker_redis.follow_logs(container_id, self._relay.line.emit)
+            code = docker_redis.follow_logs(container_id, lambda line: post(self, lambda: self._emit_line(line)))
         except Exception as exc:  # the engine went away
-            self._relay.line.emit(f"[celerydesk] lost the container's log stream: {exc}")
+            post(self, lambda: self._emit_line(f"[celerydesk] lost the container's log stream: {exc}", "system"))
             code = -1
-        self._relay.ended.emit(container_id, code)
+        post(self, lambda: self._on_container_ended(container_id, code))
 
     def _on_container_ended(self, container_id: str, code: int) -> None:
         if container_id != self.container_id or self.state == ProcessState.STOPPING:

@@ -105,7 +105,7 @@ class ManagedProcess(Service):
             self._poller.ready.connect(self._on_ready)
             self._poller.start()
         self._rearm()
-        self.stateChanged.emit(self.key, self.state)  # the pid is known now
+        self.detailsChanged.emit(self.key)  # the pid is known now
 
     def _on_ready(self) -> None:
         self._apply(self.supervision.ready_seen())

@@ -7,14 +7,12 @@ answer comes back to the Qt thread as a signal; the event loop never waits on a 
 from __future__ import annotations
 
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from celerydesk.core.commands import Readiness
-
-_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="celerydesk-probe")
+from celerydesk.services.background import run_in_background
 
 
 def redis_ping(url: str, timeout: float = 0.5) -> bool:
@@ -64,7 +62,6 @@ class ReadinessPoller(QObject):
     """Runs ``check`` every ``interval_ms`` off the Qt thread until it answers True."""
 
     ready = Signal()
-    _answered = Signal(bool)
 
     def __init__(self, check: Callable[[], bool], interval_ms: int = 100, parent=None):
         super().__init__(parent)
@@ -72,7 +69,6 @@ class ReadinessPoller(QObject):
         self._timer = QTimer(self, interval=interval_ms)
         self._timer.timeout.connect(self._poll)
         self._in_flight = False
-        self._answered.connect(self._on_answer)
 
     def start(self) -> None:
         self._timer.start()
@@ -85,11 +81,10 @@ class ReadinessPoller(QObject):
         if self._in_flight:
             return
         self._in_flight = True
-        future = _POOL.submit(self._check)
-        future.add_done_callback(lambda f: self._answered.emit(not f.exception() and bool(f.result())))
+        run_in_background(self._check, self._on_answer, self)
 
-    def _on_answer(self, ok: bool) -> None:
+    def _on_answer(self, ok, error) -> None:
         self._in_flight = False
-        if ok and self._timer.isActive():
+        if ok and not error and self._timer.isActive():
             self._timer.stop()
             self.ready.emit()

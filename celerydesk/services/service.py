@@ -19,6 +19,7 @@ from celerydesk.core.supervision import Effect, RestartPolicy, Supervision
 class Service(QObject):
     stateChanged = Signal(str, object)  # key, ProcessState
     linesReceived = Signal(str, list)  # key, [(text, channel)]
+    detailsChanged = Signal(str)  # key: pid or container changed within the same state
 
     def __init__(self, key: str, label: str, kind: str, policy: RestartPolicy,
                  clock: Callable[[], float] = time.monotonic, parent=None):

@@ -35,6 +35,7 @@ IDLE, PREFLIGHT, STARTING, RUNNING, STOPPING = "idle", "preflight", "starting", 
 
 class StackController(QObject):
     serviceStateChanged = Signal(str, object)  # key, ProcessState
+    serviceDetailsChanged = Signal(str)  # key: its pid or container changed
     linesReceived = Signal(str, list)  # key, [(text, channel)]
     message = Signal(str, str)  # level (info | warning | error), text
     phaseChanged = Signal(str)
@@ -166,6 +167,7 @@ class StackController(QObject):
         self.services[service.key] = service
         service.stateChanged.connect(self._on_state_changed)
         service.linesReceived.connect(self.linesReceived)
+        service.detailsChanged.connect(self.serviceDetailsChanged)
 
     def _on_state_changed(self, key: str, state: ProcessState) -> None:
         self.serviceStateChanged.emit(key, state)
