@@ -42,7 +42,7 @@ def parse_json_arg(text: str, option: str, expected: type) -> object:
                         hint=f"quote strings with double quotes, e.g. {option} " +
                         ("'[\"Hello\", 3]'" if expected is list else "'{\"delay\": 2}'")) from None
     if not isinstance(value, expected):
-        kind = "an array" if expected is list else "an object"
+        kind = "array" if expected is list else "object"
         raise DeskError(f"{option} must be a JSON {kind}, got {type(value).__name__}: {text}",
                         hint="wrap a single value: --args '[\"Hello\"]'" if expected is list
                         else "give names: --kwargs '{\"delay\": 2}'")

@@ -44,6 +44,7 @@ class RotatingLogFile:
             return
         text = "\n".join(lines) + "\n"
         self._file.write(text)
+        self._file.flush()  # one write per chunk read from the child: `logs --follow` sees it now
         self._size += len(text)
         if self._size >= self.max_bytes:
             self._rotate()

@@ -117,39 +117,47 @@ class UpProcess:
     """``celerydesk up`` as a real child process, its output collected line by line."""
 
     def __init__(self, workspace_path: Path, *extra: str, env: Optional[dict] = None):
+        import threading
+
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celerydesk", "up", "-w", str(workspace_path), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
             env={**os.environ, **(env or {})}, start_new_session=True)
         self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
 
     def wait_for(self, text: str, timeout: float = 60.0) -> str:
-        import selectors
-
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
         deadline = time.monotonic() + timeout
-        for line in self.lines:
-            if text in line:
-                return line
-        while time.monotonic() < deadline:
-            if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
-                continue
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line.rstrip("\n"))
-            if text in line:
-                return line
+        seen = 0
+        with self._changed:
+            while True:
+                for line in self.lines[seen:]:
+                    if text in line:
+                        return line
+                seen = len(self.lines)
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._reader.is_alive():
+                    break
+                self._changed.wait(min(left, 0.5))
         raise AssertionError(f"{text!r} not seen within {timeout} s; output:\n" + "\n".join(self.lines))
 
     def signal(self, signum=signal.SIGTERM) -> None:
         self.proc.send_signal(signum)
 
     def finish(self, timeout: float = 60.0) -> int:
-        out, _ = self.proc.communicate(timeout=timeout)
-        self.lines += out.splitlines()
-        return self.proc.returncode
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(10)
+        return code
 
     def kill(self) -> None:
         if self.proc.poll() is None:
