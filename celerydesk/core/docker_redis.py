@@ -175,7 +175,9 @@ def follow_logs(container_id: str, on_line: Callable[[str], None]) -> int:
     try:
         container = client.containers.get(container_id)
         pending = b""
-        for chunk in container.logs(stream=True, follow=True, since=0, tail=50):
+        # No ``since=0``: docker 7.x rejects it ("since value should be datetime or positive
+        # int/float"), which made every follow fail at once and looked like a container exit.
+        for chunk in container.logs(stream=True, follow=True, tail=50):
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for line in lines:

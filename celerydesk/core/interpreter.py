@@ -49,7 +49,7 @@ def _fingerprint(python: Path) -> list:
     prefix = Path(real).parent.parent
     venv_prefix = Path(python).absolute().parent.parent
     parts: list = [str(python), real]
-    for base in {prefix, venv_prefix}:
+    for base in sorted({prefix, venv_prefix}):  # sorted: set order changes between runs
         for site in sorted(glob.glob(str(base / "lib" / "python3*" / "site-packages"))):
             try:
                 parts.append([site, os.stat(site).st_mtime_ns])

@@ -8,6 +8,7 @@ project interpreter without celery[redis].
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -16,6 +17,7 @@ from celerydesk.core.commands import project_env, redis_server_binary
 from celerydesk.core.errors import DeskError
 from celerydesk.core.interpreter import InterpreterInfo, check_interpreter
 from celerydesk.core.leftovers import clean_leftover_processes
+from celerydesk.core.paths import user_data_dir
 from celerydesk.core.ports import port_holder, port_is_free
 from celerydesk.core.runtime import Runtime
 from celerydesk.core.workspace import Workspace
@@ -26,7 +28,6 @@ class PreflightResult:
     mode: str  # docker | local | external
     notes: list[str] = field(default_factory=list)  # what was done or decided, for the user
     problems: list[DeskError] = field(default_factory=list)
-    interpreter: Optional[InterpreterInfo] = None
 
 
 def resolve_broker_mode(ws: Workspace) -> tuple[str, Optional[str]]:
@@ -72,7 +73,9 @@ def check_broker(ws: Workspace, mode: str) -> list[DeskError]:
     return problems
 
 
-def run_preflight(ws: Workspace, runtime: Runtime, check_project: bool = True) -> PreflightResult:
+def run_preflight(ws: Workspace, runtime: Runtime) -> PreflightResult:
+    """The fast checks, before the broker starts. The project interpreter is checked apart
+    (``check_project_interpreter``), while the broker starts, since it costs a celery import."""
     runtime.ensure()
     mode, note = resolve_broker_mode(ws)
     result = PreflightResult(mode=mode, notes=[note] if note else [])
@@ -82,12 +85,13 @@ def run_preflight(ws: Workspace, runtime: Runtime, check_project: bool = True) -
         problem = _port_problem(ws.flower.port, "Flower", "[flower] port")
         if problem:
             result.problems.append(problem)
-    if check_project:
-        try:
-            result.interpreter = check_interpreter(
-                ws.project.python, ws.project.workdir, project_env(ws, ws.broker_url()),
-                cache_file=runtime.dir / "interpreter-check.json",
-            )
-        except DeskError as exc:
-            result.problems.append(exc)
     return result
+
+
+def check_project_interpreter(ws: Workspace) -> InterpreterInfo:
+    """Raises DeskError with the fix when the project's interpreter cannot run a worker."""
+    digest = hashlib.sha256(str(ws.project.python).encode()).hexdigest()[:16]
+    cache_dir = user_data_dir() / "interpreter-checks"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    return check_interpreter(ws.project.python, ws.project.workdir, project_env(ws, ws.broker_url()),
+                             cache_file=cache_dir / f"{digest}.json")

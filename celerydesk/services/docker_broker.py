@@ -21,7 +21,7 @@ from celerydesk.core.states import ProcessState
 from celerydesk.core.supervision import RestartPolicy
 from celerydesk.core.workspace import Workspace
 from celerydesk.services.background import post, run_in_background
-from celerydesk.services.probes import ReadinessPoller, redis_ping
+from celerydesk.services.probes import ReadinessPoller, raw_redis_ping
 from celerydesk.services.service import Service
 
 
@@ -37,6 +37,11 @@ class DockerBroker(Service):
         self.log_file = log_file
         self.history: list = []
         self._poller: Optional[ReadinessPoller] = None
+        # Which start of the container a log follower belongs to. The id cannot tell: a restart
+        # starts the same container again, so a late end-of-stream of the old run would pass
+        # for an exit of the new one. A stop we ask for also retires the follower, since its end
+        # is reported by _on_stopped.
+        self._run = 0
 
     def _emit_line(self, text: str, channel: str = "stdout") -> None:
         self.history = (self.history + [(text, channel)])[-2000:]
@@ -67,43 +72,53 @@ class DockerBroker(Service):
         if self.state == ProcessState.STOPPING:  # stop was asked while Docker worked
             self._terminate()
             return
-        threading.Thread(target=self._follow, args=(container_id,), daemon=True,
+        self._run += 1
+        threading.Thread(target=self._follow, args=(container_id, self._run), daemon=True,
                          name="celerydesk-docker-logs").start()
-        self._poller = ReadinessPoller(lambda: redis_ping(self.ws.broker_url()), parent=self)
+        port = self.ws.broker.port
+        self._poller = ReadinessPoller(lambda: raw_redis_ping("127.0.0.1", port), parent=self)
         self._poller.ready.connect(lambda: self._apply(self.supervision.ready_seen()))
         self._poller.start()
         self._rearm()
 
-    def _follow(self, container_id: str) -> None:
+    def _follow(self, container_id: str, run: int) -> None:
         try:
             code = docker_redis.follow_logs(container_id, lambda line: post(self, lambda: self._emit_line(line)))
         except Exception as exc:  # the engine went away
-            post(self, lambda: self._emit_line(f"[celerydesk] lost the container's log stream: {exc}", "system"))
+            # Format now: Python unbinds ``exc`` when the except block ends, so a lambda that
+            # read it later on the Qt thread raised NameError instead of logging.
+            text = f"[celerydesk] lost the container's log stream: {exc}"
+            post(self, lambda: self._emit_line(text, "system"))
             code = -1
-        post(self, lambda: self._on_container_ended(container_id, code))
+        post(self, lambda: self._on_container_ended(run, code))
 
-    def _on_container_ended(self, container_id: str, code: int) -> None:
-        if container_id != self.container_id or self.state == ProcessState.STOPPING:
+    def _on_container_ended(self, run: int, code: int) -> None:
+        if run != self._run or self.state == ProcessState.STOPPING:
             return  # a stop we asked for reports through _on_stopped
         self._stop_poller()
+        # It is gone: a stop asked while the automatic restart is with Docker must wait for
+        # _on_container (as for a first start), not stop this id at once and then miss the
+        # container that restart brings up, which was left running.
+        self.container_id = None
         self._emit_line(f"[celerydesk] container stopped with code {code}", "system")
         self._apply(self.supervision.exited(code, f"container stopped with code {code}"))
 
     def _terminate(self) -> None:
         self._stop_poller()
-        container_id = self.container_id
+        # Taken, so a second terminate (a stop during a timed-out start's stop) does not send a
+        # second stop whose report would meet an already STOPPED machine.
+        container_id, self.container_id = self.container_id, None
         if container_id is None:
             return  # still being created: _on_container finishes the stop
+        self._run += 1  # the follower's end-of-stream is this stop's: _on_stopped reports it
         self._emit_line("[celerydesk] stopping the Redis container (SIGTERM, AOF flushed)", "system")
-        run_in_background(lambda: docker_redis.stop_container(container_id), self._on_stopped, self)
+        run_in_background(lambda: docker_redis.stop_container(container_id),
+                          lambda code, error: self._on_stopped(container_id, code, error), self)
 
-    def _on_stopped(self, code, error) -> None:
+    def _on_stopped(self, gone: str, code, error) -> None:
         if error is not None:
             self._emit_line(f"[celerydesk] stopping the container failed: {error}", "system")
-        gone = self.container_id
-        self.container_id = None
-        if gone:
-            self.containerGone.emit(gone)
+        self.containerGone.emit(gone)
         self._apply(self.supervision.exited(code or 0, "container stopped"))
 
     def _stop_poller(self) -> None:

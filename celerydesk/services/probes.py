@@ -6,7 +6,9 @@ answer comes back to the Qt thread as a signal; the event loop never waits on a 
 
 from __future__ import annotations
 
+import socket
 import urllib.request
+from urllib.parse import urlparse
 from typing import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -16,6 +18,7 @@ from celerydesk.services.background import run_in_background
 
 
 def redis_ping(url: str, timeout: float = 0.5) -> bool:
+    """PING through redis-py (any URL: auth, TLS, db)."""
     import redis
 
     client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
@@ -25,6 +28,17 @@ def redis_ping(url: str, timeout: float = 0.5) -> bool:
         return False
     finally:
         client.close()
+
+
+def raw_redis_ping(host: str, port: int, timeout: float = 0.5) -> bool:
+    """PING over a bare socket: for the brokers celerydesk starts itself (no auth, no TLS),
+    it answers in a millisecond, without paying redis-py's import on the start-up path."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 def http_ok(url: str, timeout: float = 0.5) -> bool:
@@ -50,7 +64,8 @@ def celery_ping(broker_url: str, node_prefix: str, timeout: float = 1.0) -> bool
 
 def check_for(readiness: Readiness) -> Callable[[], bool]:
     if readiness.kind == "redis":
-        return lambda: redis_ping(readiness.url)
+        parsed = urlparse(readiness.url)
+        return lambda: raw_redis_ping(parsed.hostname, parsed.port)
     if readiness.kind == "http":
         return lambda: http_ok(readiness.url)
     if readiness.kind == "celery-ping":
@@ -63,7 +78,7 @@ class ReadinessPoller(QObject):
 
     ready = Signal()
 
-    def __init__(self, check: Callable[[], bool], interval_ms: int = 100, parent=None):
+    def __init__(self, check: Callable[[], bool], interval_ms: int = 25, parent=None):
         super().__init__(parent)
         self._check = check
         self._timer = QTimer(self, interval=interval_ms)

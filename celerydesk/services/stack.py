@@ -18,7 +18,8 @@ from celerydesk.core import commands
 from celerydesk.core.commands import BEAT, BROKER, FLOWER, WORKER
 from celerydesk.core.errors import DeskError
 from celerydesk.core.logtext import RotatingLogFile
-from celerydesk.core.preflight import PreflightResult, run_preflight
+from celerydesk.core.interpreter import InterpreterInfo
+from celerydesk.core.preflight import PreflightResult, check_project_interpreter, run_preflight
 from celerydesk.core.reaper import ReaperClient
 from celerydesk.core.runtime import Runtime
 from celerydesk.core.selfcmd import self_command
@@ -51,6 +52,7 @@ class StackController(QObject):
         self.phase = IDLE
         self._reaper: Optional[ReaperClient] = None
         self._stop_requested = False
+        self._waiting_for: set[str] = set()  # what must be ready before workers, beat and Flower
         self._log_files: list[RotatingLogFile] = []
         self.started_at: Optional[float] = None
 
@@ -118,16 +120,36 @@ class StackController(QObject):
         if self._stop_requested:
             self._finish_stop()
             return
-        if result.interpreter:
-            info = result.interpreter
-            self.message.emit("info", f"project interpreter {self.ws.project.python}: "
-                                      f"Python {info.python}, celery {info.celery}, redis {info.redis}")
         self.mode = result.mode
         self._build_services()
         self._reaper = ReaperClient(self_command("celerydesk.core.reaper", "_reaper"))
         self._set_phase(STARTING)
         self.message.emit("info", f"broker: {self.mode} at {self.broker_url()}")
+        # The interpreter check costs a celery import: it runs while the broker starts.
+        self._waiting_for = {BROKER, "interpreter"}
+        run_in_background(lambda: check_project_interpreter(self.ws), self._on_interpreter_checked, self)
         self.services[BROKER].start()
+
+    def _on_interpreter_checked(self, info: Optional[InterpreterInfo], error: Optional[BaseException]) -> None:
+        if self.phase != STARTING:
+            return
+        if error is not None:
+            self.message.emit("error", str(error) if isinstance(error, DeskError) else f"interpreter check failed: {error!r}")
+            self.stop_all()  # only the broker runs: stop it, start nothing else
+            return
+        self.message.emit("info", f"project interpreter {self.ws.project.python}: "
+                                  f"Python {info.python}, celery {info.celery}, redis {info.redis}")
+        self._passed("interpreter")
+
+    def _passed(self, gate: str) -> None:
+        """Workers, beat and Flower start, in parallel, once the broker and interpreter are good."""
+        if gate not in self._waiting_for:
+            return
+        self._waiting_for.discard(gate)
+        if not self._waiting_for:
+            for service in self.services.values():
+                if service.key != BROKER:
+                    service.start()
 
     def _build_services(self) -> None:
         for f in self._log_files:
@@ -177,9 +199,7 @@ class StackController(QObject):
                                        f"Its log: {self.runtime.log_path(key)}")
         if self.phase == STARTING:
             if key == BROKER and state == ProcessState.RUNNING:
-                for other in self.services.values():
-                    if other.key != BROKER:
-                        other.start()  # workers, beat and Flower in parallel
+                self._passed(BROKER)
             elif key == BROKER and state == ProcessState.FATAL:
                 self.message.emit("error", "the broker did not start, so nothing else was started")
             if all(s.state == ProcessState.RUNNING for s in self.services.values()):
