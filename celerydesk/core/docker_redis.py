@@ -102,7 +102,9 @@ def _ensure_image(client, image: str, progress: Callable[[str], None]) -> None:
                 last[ident] = status
                 progress(f"pull {image}: {ident} {status} {event.get('progress', '')}".rstrip())
             if "error" in event:
-                raise DeskError(f"pulling {image} failed: {event['error']}")
+                # Into the except below: an error inside the stream (e.g. "manifest unknown", a
+                # dropped line) deserves the same words and hint as one the engine answers at once.
+                raise docker.errors.APIError(event["error"], explanation=event["error"])
     except docker.errors.APIError as exc:
         raise DeskError(
             f"the image {image} is not on this machine and could not be pulled ({exc.explanation or exc})",

@@ -40,6 +40,7 @@ class StackController(QObject):
     linesReceived = Signal(str, list)  # key, [(text, channel)]
     message = Signal(str, str)  # level (info | warning | error), text
     phaseChanged = Signal(str)
+    servicesChanged = Signal()  # the broker service was (re)built for the resolved mode
     stackReady = Signal()
     stackStopped = Signal()
 
@@ -53,8 +54,12 @@ class StackController(QObject):
         self._reaper: Optional[ReaperClient] = None
         self._stop_requested = False
         self._waiting_for: set[str] = set()  # what must be ready before workers, beat and Flower
-        self._log_files: list[RotatingLogFile] = []
+        self._log_files: dict[str, RotatingLogFile] = {}
+        self._wanted: set[str] = set()  # the services this start brings up
         self.started_at: Optional[float] = None
+        # Workers, beat and Flower exist from the start (their log history outlives restarts);
+        # the broker's kind depends on the mode, resolved (auto) when the stack starts.
+        self._build_project_services()
 
     # -- the public face --------------------------------------------------------------------------
 
@@ -69,9 +74,21 @@ class StackController(QObject):
             keys.append(FLOWER)
         return keys
 
-    def start_all(self) -> None:
+    def label(self, key: str) -> str:
+        service = self.services.get(key)
+        if service is not None:
+            return service.label
+        return "broker" if key == BROKER else key.replace("-", " ", 1)
+
+    def state(self, key: str) -> ProcessState:
+        service = self.services.get(key)
+        return service.state if service is not None else ProcessState.STOPPED
+
+    def start_all(self, only: Optional[set[str]] = None) -> None:
+        """Start the stack; ``only`` limits it to those services (the broker always comes)."""
         if self.phase != IDLE:
             return
+        self._wanted = set(self.enabled_keys()) if only is None else {BROKER, *only}
         self._stop_requested = False
         self.started_at = time.monotonic()
         try:
@@ -95,7 +112,10 @@ class StackController(QObject):
         self._advance_stop()
 
     def start_service(self, key: str) -> None:
-        if key in self.services:
+        if self.phase == IDLE:
+            self.start_all(only={key})
+        elif key in self.services:
+            self._wanted.add(key)
             self.services[key].start()
 
     def stop_service(self, key: str) -> None:
@@ -103,7 +123,9 @@ class StackController(QObject):
             self.services[key].stop()
 
     def restart_service(self, key: str) -> None:
-        if key in self.services:
+        if self.phase == IDLE:
+            self.start_all(only={key})
+        elif key in self.services:
             self.services[key].restart()
 
     # -- starting ---------------------------------------------------------------------------------
@@ -120,8 +142,9 @@ class StackController(QObject):
         if self._stop_requested:
             self._finish_stop()
             return
-        self.mode = result.mode
-        self._build_services()
+        if result.mode != self.mode or BROKER not in self.services:
+            self.mode = result.mode
+            self._build_broker()
         self._reaper = ReaperClient(self_command("celerydesk.core.reaper", "_reaper"))
         self._set_phase(STARTING)
         self.message.emit("info", f"broker: {self.mode} at {self.broker_url()}")
@@ -148,24 +171,11 @@ class StackController(QObject):
         self._waiting_for.discard(gate)
         if not self._waiting_for:
             for service in self.services.values():
-                if service.key != BROKER:
+                if service.key != BROKER and service.key in self._wanted:
                     service.start()
 
-    def _build_services(self) -> None:
-        for f in self._log_files:
-            f.close()
-        self._log_files.clear()
-        self.services = {}
+    def _build_project_services(self) -> None:
         url = self.broker_url()
-        if self.mode == "external":
-            self._add(ExternalBroker(url, parent=self))
-        elif self.mode == "docker":
-            broker = DockerBroker(self.ws, self._open_log(BROKER), parent=self)
-            broker.containerStarted.connect(self._on_container_started)
-            broker.containerGone.connect(self._on_container_gone)
-            self._add(broker)
-        else:
-            self._add_process(commands.local_broker_spec(self.ws, self.runtime.redis_dir))
         for worker in self.ws.workers:
             self._add_process(commands.worker_spec(self.ws, worker, url))
         if self.ws.beat.enabled:
@@ -174,19 +184,40 @@ class StackController(QObject):
             creds = self.runtime.flower_credentials()
             self._add_process(commands.flower_spec(self.ws, url, creds, self.runtime.dir))
 
-    def _open_log(self, key: str) -> RotatingLogFile:
-        log_file = RotatingLogFile(self.runtime.log_path(key))
-        self._log_files.append(log_file)
-        return log_file
+    def _build_broker(self) -> None:
+        old = self.services.pop(BROKER, None)
+        if old is not None:
+            old.deleteLater()
+        url = self.broker_url()
+        if self.mode == "external":
+            broker = ExternalBroker(url, parent=self)
+        elif self.mode == "docker":
+            broker = DockerBroker(self.ws, self._open_log(BROKER), parent=self)
+            broker.containerStarted.connect(self._on_container_started)
+            broker.containerGone.connect(self._on_container_gone)
+        else:
+            broker = self._make_process(commands.local_broker_spec(self.ws, self.runtime.redis_dir))
+        self._connect(broker)
+        self.services = {BROKER: broker, **self.services}  # the broker row comes first
+        self.servicesChanged.emit()
 
-    def _add_process(self, spec: commands.ServiceSpec) -> None:
+    def _open_log(self, key: str) -> RotatingLogFile:
+        if key not in self._log_files:
+            self._log_files[key] = RotatingLogFile(self.runtime.log_path(key))
+        return self._log_files[key]
+
+    def _make_process(self, spec: commands.ServiceSpec) -> ManagedProcess:
         proc = ManagedProcess(spec, self._open_log(spec.key), parent=self)
         proc.processStarted.connect(self._on_process_started)
         proc.processEnded.connect(self._on_process_ended)
-        self._add(proc)
+        return proc
 
-    def _add(self, service: Service) -> None:
-        self.services[service.key] = service
+    def _add_process(self, spec: commands.ServiceSpec) -> None:
+        proc = self._make_process(spec)
+        self.services[proc.key] = proc
+        self._connect(proc)
+
+    def _connect(self, service: Service) -> None:
         service.stateChanged.connect(self._on_state_changed)
         service.linesReceived.connect(self.linesReceived)
         service.detailsChanged.connect(self.serviceDetailsChanged)
@@ -202,7 +233,7 @@ class StackController(QObject):
                 self._passed(BROKER)
             elif key == BROKER and state == ProcessState.FATAL:
                 self.message.emit("error", "the broker did not start, so nothing else was started")
-            if all(s.state == ProcessState.RUNNING for s in self.services.values()):
+            if all(self.state(key) == ProcessState.RUNNING for key in self._wanted):
                 self._set_phase(RUNNING)
                 took = time.monotonic() - (self.started_at or time.monotonic())
                 self.message.emit("info", f"stack ready in {took:.2f} s")
@@ -227,7 +258,7 @@ class StackController(QObject):
         if self._reaper is not None:
             self._reaper.close()
             self._reaper = None
-        for f in self._log_files:
+        for f in self._log_files.values():
             f.flush()
         records = self.runtime.read_records()
         records.pop("processes", None)
