@@ -14,7 +14,7 @@ from typing import Optional
 from celerydesk import __version__
 from celerydesk.core.errors import DeskError
 
-COMMANDS = ("up", "logs", "call", "init")
+COMMANDS = ("gui", "up", "logs", "call", "init")
 HIDDEN = {"_reaper": "celerydesk.core.reaper"}  # run by celerydesk itself (frozen builds)
 
 
@@ -39,11 +39,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in HIDDEN:
         return importlib.import_module(HIDDEN[argv[0]]).main()
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        argv = ["gui", *argv]  # plain `celerydesk [-w W]`: the window
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.command:
-        parser.print_help()
-        return 2
     module = importlib.import_module(f"celerydesk.cli.{args.command}_cmd")
     try:
         return module.run(args)

@@ -8,7 +8,6 @@ is still running at once.
 from __future__ import annotations
 
 import signal
-import socket
 import sys
 
 from celerydesk.cli.main import add_workspace_option
@@ -35,9 +34,10 @@ def run(args) -> int:
     for warning in ws.warnings:
         _say(f"warning: {warning}", err=True)
 
-    from PySide6.QtCore import QCoreApplication, QSocketNotifier
+    from PySide6.QtCore import QCoreApplication
 
     from celerydesk.services.stack import StackController
+    from celerydesk.services.unix_signals import SignalWatcher
 
     app = QCoreApplication.instance() or QCoreApplication([sys.argv[0]])
     stack = StackController(ws)
@@ -68,36 +68,21 @@ def run(args) -> int:
     stack.stackReady.connect(on_ready)
     stack.stackStopped.connect(app.quit)
 
-    # Python runs signal handlers only between bytecodes; the Qt loop is C++. A wakeup fd
-    # watched by a socket notifier brings the signal into the event loop immediately.
-    rsock, wsock = socket.socketpair()
-    for s in (rsock, wsock):
-        s.setblocking(False)
-    signal.set_wakeup_fd(wsock.fileno())
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, lambda *_: None)
-    notifier = QSocketNotifier(rsock.fileno(), QSocketNotifier.Type.Read)
-
-    def on_signal() -> None:
-        try:
-            rsock.recv(64)
-        except BlockingIOError:
-            return
+    def on_signal(signum: int) -> None:
         outcome["signals"] += 1
         if outcome["signals"] == 1:
-            _say("stopping (workers finish their running tasks; signal again to kill now) ...")
+            _say(f"{signal.Signals(signum).name}: stopping (workers finish their running tasks; "
+                 "signal again to kill now) ...")
             stack.stop_all()
         else:
             _say("killing what is still running")
-            for service in stack.services.values():
-                kill = getattr(service, "_kill_group", None)
-                if kill:
-                    kill()
+            stack.kill_all()
 
-    notifier.activated.connect(on_signal)
+    watcher = SignalWatcher()
+    watcher.received.connect(on_signal)
     stack.start_all()
     app.exec()
-    signal.set_wakeup_fd(-1)
+    watcher.close()
     if outcome["signals"]:
         return 0
     return outcome["code"] or 1  # stopped without being asked: a failed start

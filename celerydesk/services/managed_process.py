@@ -163,6 +163,10 @@ class ManagedProcess(Service):
             pass
         self._kill_timer.start(int(self.spec.stop_timeout * 1000))
 
+    def kill_now(self) -> None:
+        """No grace period: the user asked twice, or the app is going away regardless."""
+        self._kill_group()
+
     def _kill_group(self) -> None:
         if self._pgid is None:
             return

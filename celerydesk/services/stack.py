@@ -111,6 +111,13 @@ class StackController(QObject):
         self._set_phase(STOPPING)
         self._advance_stop()
 
+    def kill_all(self) -> None:
+        """No more waiting: kill every child's process group now (a second Ctrl-C)."""
+        for service in self.services.values():
+            kill = getattr(service, "kill_now", None)
+            if kill is not None:
+                kill()
+
     def start_service(self, key: str) -> None:
         if self.phase == IDLE:
             self.start_all(only={key})

@@ -1,0 +1,180 @@
+"""The desktop application: one workspace's window, the tray, and a clean exit on every path.
+
+Quitting always goes through ``quit()``: the stack stops in order (beat and Flower, workers,
+broker) and only then the event loop ends. SIGTERM/SIGINT, logout (the session manager's
+commit-data request) and "Stop and quit" in the tray all take that path.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QGuiApplication, QIcon
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from celerydesk import __version__
+from celerydesk.core.errors import DeskError
+from celerydesk.core.resources import resource_path
+from celerydesk.core.workspace import Workspace, load_workspace
+from celerydesk.services.stack import IDLE, StackController
+from celerydesk.services.unix_signals import SignalWatcher
+from celerydesk.ui.flower_view import prepare_webengine
+from celerydesk.ui.main_window import QtMainWindow
+from celerydesk.ui.tray import QtTray
+
+
+def create_application(argv: Optional[list[str]] = None) -> QApplication:
+    existing = QApplication.instance()
+    if existing is not None:
+        return existing
+    prepare_webengine()  # must happen before the QApplication exists
+    app = QApplication(argv or [sys.argv[0]])
+    app.setApplicationName("celerydesk")
+    app.setOrganizationName("celerydesk")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("celerydesk")
+    app.setWindowIcon(QIcon(str(resource_path("celerydesk.svg"))))
+    app.setQuitOnLastWindowClosed(False)  # the tray may keep the stack running
+    return app
+
+
+class DeskApplication:
+    """Owns the current workspace's stack, window and tray."""
+
+    def __init__(self, app: QApplication, settings: Optional[QSettings] = None):
+        self.app = app
+        self.settings = settings or QSettings()
+        self.stack: Optional[StackController] = None
+        self.window: Optional[QtMainWindow] = None
+        self.tray: Optional[QtTray] = None
+        self._quitting = False
+        self.signals = SignalWatcher()
+        self.signals.received.connect(lambda _signum: self.quit())
+        app.commitDataRequest.connect(lambda _manager: self.quit())  # logout
+        app.aboutToQuit.connect(self._last_chance)
+
+    # -- workspaces -----------------------------------------------------------------------------
+
+    def open(self, workspace: Workspace) -> QtMainWindow:
+        if self.window is not None:
+            self.window.save_layout(self.settings)
+            self.window.deleteLater()
+        if self.tray is not None:
+            self.tray.icon.hide()
+        self.stack = StackController(workspace)
+        self.stack.stackStopped.connect(self._maybe_finish_quit)
+        self.tray = QtTray(self.stack, self.app.windowIcon()) if QtTray.available() else None
+        self.window = QtMainWindow(self.stack, tray_available=self.tray is not None)
+        self.window.restore_layout(self.settings)
+        self.window.quitRequested.connect(self.quit)
+        self.window.openRequested.connect(self._choose_and_open)
+        self.window.newRequested.connect(self._new_and_open)
+        self.window.settingsRequested.connect(self._edit_settings)
+        self.window.recentRequested.connect(lambda p: self._open_path(Path(p)))
+        if self.tray is not None:
+            self.tray.showRequested.connect(self._show_window)
+            self.tray.quitRequested.connect(self.quit)
+            self.tray.show()
+        self._remember(workspace.path)
+        self.window.show()
+        return self.window
+
+    def _open_path(self, path: Path) -> None:
+        if self.stack is not None and self.stack.phase != IDLE:
+            answer = QMessageBox.question(self.window, "Open workspace",
+                                          f"Stop the running stack of {self.stack.ws.name} first?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+            self.stack.stackStopped.connect(lambda: self._open_path(path))
+            self.stack.stop_all()
+            return
+        try:
+            self.open(load_workspace(path))
+        except DeskError as exc:
+            QMessageBox.warning(self.window, "Cannot open workspace", str(exc))
+
+    def _choose_and_open(self) -> None:
+        from celerydesk.ui.workspaces import choose_workspace
+
+        path = choose_workspace(self.window)
+        if path:
+            self._open_path(Path(path))
+
+    def _new_and_open(self) -> None:
+        from celerydesk.ui.workspaces import new_workspace
+
+        path = new_workspace(self.window)
+        if path:
+            self._open_path(Path(path))
+
+    def _edit_settings(self) -> None:
+        from celerydesk.ui.settings_dialog import QtSettingsDialog
+
+        dialog = QtSettingsDialog(self.stack.ws.path, self.window)
+        dialog.saved.connect(lambda _path: self.window.statusBar().showMessage(
+            "Workspace saved; restart the stack to apply it", 10000))
+        dialog.exec()
+
+    def _remember(self, path: Path) -> None:
+        from celerydesk.ui.workspaces import add_recent, recent_workspaces
+
+        add_recent(path, self.settings)
+        self.window.set_recent([str(p) for p in recent_workspaces(self.settings)])
+
+    def _show_window(self) -> None:
+        if self.window is not None:
+            self.window.keep_in_tray = False
+            self.window.showNormal()
+            self.window.raise_()
+            self.window.activateWindow()
+
+    # -- leaving ----------------------------------------------------------------------------------
+
+    def quit(self) -> None:
+        """Stop the stack in order, then leave. A second request while stopping kills."""
+        if self._quitting and self.stack is not None:
+            self.stack.kill_all()
+            return
+        self._quitting = True
+        if self.window is not None:
+            self.window.save_layout(self.settings)
+        if self.stack is None or self.stack.phase == IDLE:
+            self._finish()
+        else:
+            self.stack.stop_all()
+
+    def _maybe_finish_quit(self) -> None:
+        if self._quitting:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self.tray is not None:
+            self.tray.icon.hide()
+        self.settings.sync()
+        QTimer.singleShot(0, self.app.quit)
+
+    def _last_chance(self) -> None:
+        """The loop is ending (e.g. QApplication.quit from elsewhere): kill what still runs."""
+        if self.stack is not None and self.stack.phase != IDLE:
+            self.stack.kill_all()
+        self.signals.close()
+
+
+def run_gui(workspace_path: Optional[str], start: bool = False, sample: bool = False) -> int:
+    from celerydesk.core.paths import sample_workspace_path
+    from celerydesk.core.workspace import resolve_workspace_path
+
+    if sample or (workspace_path is None and not resolve_workspace_path(None).exists()):
+        workspace_path = str(sample_workspace_path())
+    workspace = load_workspace(workspace_path)
+    app = create_application()
+    desk = DeskApplication(app)
+    desk.open(workspace)
+    if start:
+        desk.stack.start_all()
+    code = app.exec()
+    return code

@@ -1,0 +1,236 @@
+"""The main window of one workspace: services on top, logs beside the embedded Flower below.
+
+It owns no process: every button goes to the StackController, every change comes back as its
+signals. Errors arrive in one place (the controller's ``message``) and are shown in the banner
+at the top, in the words the controller chose; info goes to the status bar.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar,
+                               QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget)
+
+from celerydesk.core.commands import WORKER
+from celerydesk.core.queues import queue_depths
+from celerydesk.core.states import RUNNING_STATES, ProcessState
+from celerydesk.services.background import run_in_background
+from celerydesk.services.stack import IDLE, PREFLIGHT, STARTING, STOPPING
+from celerydesk.ui import defs
+from celerydesk.ui.flower_view import QtFlowerView
+from celerydesk.ui.log_view import QtLogsWidget
+from celerydesk.ui.service_table import QtServiceTable
+
+BUSY_PHASES = (PREFLIGHT, STARTING, STOPPING)
+
+
+class QtBanner(QWidget):
+    """A dismissable line at the top of the window for what the user must read."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("banner")
+        self.label = QLabel(self)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton(self)
+        close.setText("✕")
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.hide)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(defs.MARGIN, defs.SMALL, defs.MARGIN, defs.SMALL)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self.hide()
+
+    def show_message(self, level: str, text: str) -> None:
+        color = "#c0392b" if level == "error" else "#b9770e"
+        self.setStyleSheet(f"#banner {{ background: {color}; }} QLabel {{ color: white; }}")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.label.setText(text)
+        self.show()
+
+
+class QtMainWindow(QMainWindow):
+    quitRequested = Signal()  # stop the stack and leave
+    openRequested = Signal()  # the user wants another workspace
+    newRequested = Signal()
+    settingsRequested = Signal()
+    recentRequested = Signal(str)
+
+    def __init__(self, stack, tray_available: bool = False, parent=None):
+        super().__init__(parent)
+        self.stack = stack
+        self.tray_available = tray_available
+        self.keep_in_tray = False
+        self.setWindowTitle(f"celerydesk — {stack.ws.name}")
+        self.setObjectName("celerydesk-main")
+
+        self.banner = QtBanner(self)
+        self.services = QtServiceTable(stack, self)
+        self.logs = QtLogsWidget(stack, self)
+        self.side_tabs = QTabWidget(self)
+        self.flower = QtFlowerView(stack, self)
+        self.side_tabs.addTab(self.flower, "Flower")
+        self.bottom = QSplitter(Qt.Orientation.Horizontal, self)
+        self.bottom.addWidget(self.logs)
+        self.bottom.addWidget(self.side_tabs)
+        self.bottom.setStretchFactor(0, 3)
+        self.bottom.setStretchFactor(1, 2)
+        self.vertical = QSplitter(Qt.Orientation.Vertical, self)
+        self.vertical.addWidget(self.services)
+        self.vertical.addWidget(self.bottom)
+        self.vertical.setStretchFactor(1, 1)
+        central = QWidget(self)
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.vertical, 1)
+        self.setCentralWidget(central)
+
+        self._build_actions()
+        self._build_status_bar()
+        self.services.install_shortcuts(self)
+        self.services.selectedServiceChanged.connect(self.logs.show_service)
+
+        stack.message.connect(self._on_message)
+        stack.phaseChanged.connect(self._on_phase)
+        stack.serviceStateChanged.connect(lambda *_: self._refresh_status())
+        self._queue_timer = QTimer(self, interval=2000)
+        self._queue_timer.timeout.connect(self._poll_queues)
+        self._queue_timer.start()
+        self._queue_poll_in_flight = False
+        self._on_phase(stack.phase)
+        self._refresh_status()
+        self.resize(1200, 800)
+
+    # -- building -------------------------------------------------------------------------------
+
+    def _build_actions(self) -> None:
+        toolbar = self.addToolBar("Stack")
+        toolbar.setObjectName("stack-toolbar")
+        toolbar.setMovable(False)
+        self.start_all_action = QAction("Start all", self, shortcut=QKeySequence("Ctrl+Shift+S"),
+                                        toolTip="Start the broker, then workers, beat and Flower (Ctrl+Shift+S)",
+                                        triggered=lambda: self.stack.start_all())
+        self.stop_all_action = QAction("Stop all", self, shortcut=QKeySequence("Ctrl+Shift+X"),
+                                       toolTip="Stop beat and Flower, then workers (warm), then the broker (Ctrl+Shift+X)",
+                                       triggered=self.stack.stop_all)
+        self.settings_action = QAction("Settings…", self, shortcut=QKeySequence("Ctrl+,"),
+                                       triggered=self.settingsRequested.emit)
+        toolbar.addAction(self.start_all_action)
+        toolbar.addAction(self.stop_all_action)
+        toolbar.addSeparator()
+        toolbar.addAction(self.settings_action)
+
+        menu = self.menuBar().addMenu("&Workspace")
+        menu.addAction(QAction("&Open…", self, shortcut=QKeySequence.StandardKey.Open,
+                               triggered=self.openRequested.emit))
+        menu.addAction(QAction("&New from a project folder…", self, shortcut=QKeySequence.StandardKey.New,
+                               triggered=self.newRequested.emit))
+        self.recent_menu = menu.addMenu("Open &recent")
+        menu.addAction(self.settings_action)
+        menu.addSeparator()
+        menu.addAction(QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit,
+                               triggered=self.quitRequested.emit))
+        stack_menu = self.menuBar().addMenu("&Stack")
+        stack_menu.addAction(self.start_all_action)
+        stack_menu.addAction(self.stop_all_action)
+
+    def set_recent(self, paths: list[str]) -> None:
+        self.recent_menu.clear()
+        for path in paths:
+            self.recent_menu.addAction(path, lambda p=path: self.recentRequested.emit(p))
+        self.recent_menu.setEnabled(bool(paths))
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.busy = QProgressBar(self)
+        self.busy.setRange(0, 0)  # indeterminate: starting never blocks, it shows it is at work
+        self.busy.setMaximumWidth(120)
+        self.busy.setTextVisible(False)
+        self.broker_label = QLabel(self)
+        self.queue_label = QLabel(self)
+        self.workers_label = QLabel(self)
+        for widget in (self.busy, self.broker_label, self.queue_label, self.workers_label):
+            bar.addPermanentWidget(widget)
+
+    # -- reacting ---------------------------------------------------------------------------------
+
+    def _on_message(self, level: str, text: str) -> None:
+        if level in ("error", "warning"):
+            self.banner.show_message(level, text)
+        else:
+            self.statusBar().showMessage(text, 8000)
+
+    def _on_phase(self, phase: str) -> None:
+        self.busy.setVisible(phase in BUSY_PHASES)
+        self.start_all_action.setEnabled(phase == IDLE)
+        self.stop_all_action.setEnabled(phase != IDLE)
+        if phase == STARTING:
+            self.banner.hide()
+
+    def _refresh_status(self) -> None:
+        self.broker_label.setText(f"broker {self.stack.broker_url()} ({self.stack.mode or self.stack.ws.broker.mode})")
+        workers = [k for k in self.stack.enabled_keys() if k.startswith(f"{WORKER}-")]
+        running = sum(self.stack.state(k) == ProcessState.RUNNING for k in workers)
+        self.workers_label.setText(f"workers {running}/{len(workers)}")
+
+    def _poll_queues(self) -> None:
+        if self._queue_poll_in_flight or self.stack.state("broker") != ProcessState.RUNNING:
+            if self.stack.state("broker") not in RUNNING_STATES:
+                self.queue_label.setText("")
+            return
+        queues = sorted({q for w in self.stack.ws.workers for q in w.queues})
+        url = self.stack.broker_url()
+        self._queue_poll_in_flight = True
+        run_in_background(lambda: queue_depths(url, queues), self._on_queue_depths, self)
+
+    def _on_queue_depths(self, depths: Optional[dict], error) -> None:
+        self._queue_poll_in_flight = False
+        if error is None and depths is not None:
+            self.queue_label.setText("queued " + ", ".join(f"{q}: {n}" for q, n in depths.items()))
+
+    # -- window state -----------------------------------------------------------------------------
+
+    def restore_layout(self, settings: QSettings) -> None:
+        for key, restore in (("geometry", self.restoreGeometry), ("state", self.restoreState),
+                             ("vertical", self.vertical.restoreState), ("bottom", self.bottom.restoreState)):
+            value = settings.value(f"window/{key}")
+            if value is not None:
+                restore(value)
+
+    def save_layout(self, settings: QSettings) -> None:
+        settings.setValue("window/geometry", self.saveGeometry())
+        settings.setValue("window/state", self.saveState())
+        settings.setValue("window/vertical", self.vertical.saveState())
+        settings.setValue("window/bottom", self.bottom.saveState())
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Closing with the stack running asks: stop it, or keep it running in the tray."""
+        if self.stack.phase == IDLE:
+            event.accept()
+            self.quitRequested.emit()
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, "Close celerydesk",
+                          "The stack is running. Stop it, or keep it running in the tray?", parent=self)
+        stop = box.addButton("Stop the stack and quit", QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep running in the tray", QMessageBox.ButtonRole.AcceptRole)
+        keep.setEnabled(self.tray_available)
+        if not self.tray_available:
+            keep.setToolTip("This desktop has no system tray")
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        clicked = box.clickedButton()
+        if clicked is stop:
+            event.ignore()  # the app closes the window once the stack has stopped
+            self.quitRequested.emit()
+        elif clicked is keep:
+            self.keep_in_tray = True
+            event.accept()
+        else:
+            event.ignore()
