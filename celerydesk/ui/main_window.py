@@ -99,7 +99,7 @@ class QtMainWindow(QMainWindow):
 
         stack.message.connect(self._on_message)
         stack.phaseChanged.connect(self._on_phase)
-        stack.serviceStateChanged.connect(lambda *_: self._refresh_status())
+        stack.serviceStateChanged.connect(self._refresh_status)  # a bound method: dropped with the window
         self._queue_timer = QTimer(self, interval=2000)
         self._queue_timer.timeout.connect(self._poll_queues)
         self._queue_timer.start()
@@ -174,7 +174,7 @@ class QtMainWindow(QMainWindow):
         if phase == STARTING:
             self.banner.hide()
 
-    def _refresh_status(self) -> None:
+    def _refresh_status(self, *_) -> None:
         self.broker_label.setText(f"broker {self.stack.broker_url()} ({self.stack.mode or self.stack.ws.broker.mode})")
         workers = [k for k in self.stack.enabled_keys() if k.startswith(f"{WORKER}-")]
         running = sum(self.stack.state(k) == ProcessState.RUNNING for k in workers)

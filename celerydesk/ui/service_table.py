@@ -161,7 +161,8 @@ class QtServiceTable(QWidget):
         self.view.selectionModel().currentRowChanged.connect(
             lambda current, _: self.selectedServiceChanged.emit(self.model.keys[current.row()])
             if current.isValid() else None)
-        stack.serviceStateChanged.connect(lambda key, _: self._update_buttons(key))
+        # Bound methods, not lambdas: Qt drops the connection when this widget is deleted.
+        stack.serviceStateChanged.connect(self._update_buttons)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)
@@ -188,7 +189,7 @@ class QtServiceTable(QWidget):
         self.buttons[key] = buttons
         return strip
 
-    def _update_buttons(self, key: str) -> None:
+    def _update_buttons(self, key: str, *_) -> None:
         if key not in self.buttons:
             return
         state = self.stack.state(key)

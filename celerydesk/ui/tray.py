@@ -53,7 +53,7 @@ class QtTray(QObject):
             menu.addSeparator() if action is None else menu.addAction(action)
         self.icon.setContextMenu(menu)
         self.icon.activated.connect(self._on_activated)
-        stack.serviceStateChanged.connect(lambda *_: self.refresh())
+        stack.serviceStateChanged.connect(self.refresh)
         self.refresh()
 
     @staticmethod
@@ -63,7 +63,7 @@ class QtTray(QObject):
     def show(self) -> None:
         self.icon.show()
 
-    def refresh(self) -> None:
+    def refresh(self, *_) -> None:
         state = stack_color_state([self.stack.state(k) for k in self.stack.enabled_keys()])
         self.current_state = state
         self.icon.setIcon(badge_icon(self.base_icon, state))
