@@ -45,7 +45,7 @@ class RotatingLogFile:
         text = "\n".join(lines) + "\n"
         self._file.write(text)
         self._file.flush()  # one write per chunk read from the child: `logs --follow` sees it now
-        self._size += len(text)
+        self._size += len(text.encode("utf-8"))  # bytes, as max_bytes says, not characters
         if self._size >= self.max_bytes:
             self._rotate()
 

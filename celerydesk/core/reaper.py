@@ -65,7 +65,7 @@ def _same_process(pid: int, create_time: float) -> bool:
 class Reaper:
     def __init__(self):
         self.groups: dict[int, tuple[int, float]] = {}  # pgid -> (leader pid, create time)
-        self.descendants: dict[int, float] = {}  # pid -> create time
+        self.descendants: dict[int, dict[int, float]] = {}  # pgid -> {pid: create time}
         self.containers: set[str] = set()
 
     def handle(self, line: str) -> None:
@@ -77,6 +77,7 @@ class Reaper:
             self.groups[int(args[0])] = (int(args[1]), float(args[2]))
         elif cmd == "ungroup" and args:
             self.groups.pop(int(args[0]), None)
+            self.descendants.pop(int(args[0]), None)  # stopped cleanly: nothing of it to reap
         elif cmd == "container" and args:
             self.containers.add(args[0])
         elif cmd == "uncontainer" and args:
@@ -85,15 +86,17 @@ class Reaper:
     def snapshot(self) -> None:
         import psutil
 
-        seen: dict[int, float] = {}
-        for leader, _ in self.groups.values():
+        for pgid, (leader, _) in self.groups.items():
+            known = self.descendants.setdefault(pgid, {})
+            # Keep the ones seen before whose parent has died since: they are the orphans.
+            for pid, create_time in list(known.items()):
+                if not _same_process(pid, create_time):
+                    del known[pid]
             try:
                 for child in psutil.Process(leader).children(recursive=True):
-                    seen[child.pid] = child.create_time()
+                    known[child.pid] = child.create_time()
             except psutil.Error:
                 continue
-        # Keep the ones seen before whose leader has died since: they are the orphans.
-        self.descendants = {**{p: t for p, t in self.descendants.items() if _same_process(p, t)}, **seen}
 
     def reap(self) -> None:
         for pgid in self.groups:
@@ -101,7 +104,7 @@ class Reaper:
                 os.killpg(pgid, signal.SIGKILL)
             except OSError:
                 pass
-        for pid, create_time in self.descendants.items():
+        for pid, create_time in (item for known in self.descendants.values() for item in known.items()):
             if _same_process(pid, create_time):
                 try:
                     os.kill(pid, signal.SIGKILL)

@@ -131,6 +131,8 @@ class Supervision:
             self._transition(S.STOPPED, what)  # STOPPING -> STOPPED
             return Effect.NONE
         if self.state == S.STARTING:
+            if self._abandoning:  # we terminated it: the timeout is the cause, not the exit
+                return self._failed_start(self.message)
             return self._failed_start(f"{what} before it was ready")
         assert self.state == S.RUNNING, self.state
         self._transition(S.EXITED, what)  # RUNNING -> EXITED

@@ -222,7 +222,7 @@ def _resolve_python(value: str, workdir: Path) -> Optional[Path]:
     if not candidate.is_absolute() and ("/" in value or "\\" in value):
         candidate = workdir / candidate
     if candidate.is_absolute():
-        return candidate if candidate.exists() else None
+        return candidate if candidate.is_file() else None
     found = shutil.which(value)
     return Path(found) if found else None
 
@@ -305,7 +305,9 @@ def _parse_schedules(v: "_Validator", value: Any) -> list[ScheduleConfig]:
             v.problem(f'{where} task: missing; the registered task name, e.g. "playground.tasks.notify_customers"')
         cron = v.string(t, where, "cron", None)
         every = v.number(t, where, "every", None, minimum=0.001)
-        if (cron is None) == (every is None):
+        if "every" in t and every is None:
+            pass  # already reported as out of range; "give exactly one" would be a second, wrong, problem
+        elif (cron is None) == (every is None):
             v.problem(f'{where}: give exactly one of cron = "m h dom mon dow" or every = SECONDS')
         elif cron is not None and len(cron.split()) != 5:
             v.problem(f"{where} cron: {cron!r} has {len(cron.split())} fields; cron needs 5 (minute hour day-of-month month day-of-week)")

@@ -152,8 +152,6 @@ def test_reopening_appends_and_counts_what_is_there(tmp_path):
     assert path.read_text() == ""
 
 
-@pytest.mark.xfail(strict=True, reason="bug: RotatingLogFile counts characters, not bytes (`len(text)` in "
-                   "write_lines), so non-ASCII logs grow up to 4x past max_bytes before rotating")
 def test_max_bytes_counts_bytes_of_non_ascii_lines(tmp_path):
     path = tmp_path / "svc.log"
     line = "é" * 20  # 40 bytes + newline, 21 characters

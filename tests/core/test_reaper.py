@@ -177,9 +177,6 @@ def test_clean_close_does_not_kill_the_unregistered_leader(reaper, family):
     assert alive(family.leader.pid)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the reaper keeps the descendants it saw of a group after "
-                   "`ungroup` (Reaper.descendants is never pruned by group), so a clean close still "
-                   "SIGKILLs the children of unregistered groups")
 def test_clean_close_kills_nothing(reaper, family):
     register(reaper, family)
     reaper.unregister_group(family.leader.pid)

@@ -257,8 +257,6 @@ def test_start_timeout_terminates_then_the_exit_is_a_failed_start():
     assert rec.edges == [(S.STOPPED, S.STARTING), (S.STARTING, S.BACKOFF)]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: after a start timeout the BACKOFF message says the program "
-                   "'exited with code -15 before it was ready', losing 'not ready after N s', the real cause")
 def test_backoff_after_a_start_timeout_says_it_timed_out():
     sup, clock, rec = make(startsecs=0, start_timeout=30)
     to_starting(sup)

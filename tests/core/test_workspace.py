@@ -407,8 +407,6 @@ def test_broker_url_of_an_external_broker_is_its_url(tmp_path):
     assert ws.broker_url() == url
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an out-of-range `every` (every = 0) is reported twice: its own "
-                   "problem, plus 'give exactly one of cron ... or every', although every was given")
 def test_an_out_of_range_every_is_one_problem(tmp_path):
     problem = only_problem(tmp_path, MINIMAL + '[[schedules]]\nname = "s"\ntask = "t"\nevery = 0\n')
     assert problem.startswith('[[schedules]] #1 "s" every')

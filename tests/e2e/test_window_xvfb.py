@@ -1,0 +1,99 @@
+"""The real window on a real X server (Xvfb): shown, started from the keyboard, SIGTERMed.
+
+`celerydesk gui` runs as a child process with the xcb platform, as a user would start it; the
+stack is started with the window's own shortcut (Ctrl+Shift+S, sent by xdotool), a screenshot
+is taken from the X server, and SIGTERM must stop the stack and leave no process behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.helpers.stack import alive, write_workspace
+from tests.helpers.strict import require
+
+pytestmark = [pytest.mark.xvfb, pytest.mark.slow]
+SHOTS = Path(os.environ.get("CELERYDESK_SHOTS", "/tmp/celerydesk-shots"))
+
+
+@pytest.fixture
+def display():
+    require(shutil.which("Xvfb") is not None, "Xvfb is not installed (apt-get install xvfb)")
+    require(shutil.which("xdotool") is not None, "xdotool is not installed (apt-get install xdotool)")
+    read, write = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x860x24", "-nolisten", "tcp"],
+                            pass_fds=(write,), stderr=subprocess.DEVNULL)
+    os.close(write)
+    number = os.read(read, 16).decode().strip()
+    os.close(read)
+    yield f":{number}"
+    xvfb.terminate()
+    xvfb.wait(10)
+
+
+def wait_until(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def window_id(env, title: str):
+    result = subprocess.run(["xdotool", "search", "--name", title], env=env, capture_output=True, text=True)
+    ids = result.stdout.split()
+    return ids[0] if ids else None
+
+
+def recorded_processes(folder: Path) -> dict:
+    try:
+        return json.loads((folder / ".celerydesk" / "processes.json").read_text()).get("processes", {})
+    except (OSError, ValueError):
+        return {}
+
+
+def test_window_starts_the_stack_and_sigterm_leaves_nothing(display, tmp_path):
+    folder = tmp_path / "shop"
+    path = write_workspace(folder, workers=[{"name": "main", "concurrency": 2}])
+    env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb",
+           "QTWEBENGINE_CHROMIUM_FLAGS": "--no-sandbox", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    app = subprocess.Popen([sys.executable, "-m", "celerydesk", "gui", "-w", str(path)], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wid = wait_until(lambda: window_id(env, "celerydesk — shop"), 60, "the main window")
+        subprocess.run(["xdotool", "windowactivate", "--sync", wid], env=env, check=False)
+        subprocess.run(["xdotool", "windowfocus", "--sync", wid], env=env, check=False)
+        subprocess.run(["xdotool", "key", "--window", wid, "ctrl+shift+s"], env=env, check=True)
+        records = wait_until(lambda: (lambda r: r if len(r) == 4 else None)(recorded_processes(folder)),
+                             90, "broker, worker, beat and Flower to be started from the window")
+        pids = [rec["pid"] for rec in records.values()]
+        wait_until(lambda: "ready." in (folder / ".celerydesk" / "logs" / "worker-main.log").read_text(),
+                   90, "the worker to be ready")
+        pids += [c.pid for p in pids if psutil.pid_exists(p) for c in psutil.Process(p).children(recursive=True)]
+        time.sleep(2)  # let the Flower tab load the dashboard before the screenshot
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        shot = SHOTS / "window-running.png"
+        subprocess.run(["import", "-display", display, "-window", "root", str(shot)], check=True, env=env)
+        assert shot.stat().st_size > 20000  # a real picture, not a blank screen
+        colors = subprocess.run(["identify", "-format", "%k", str(shot)], capture_output=True, text=True, env=env)
+        assert int(colors.stdout or 0) > 50
+
+        app.send_signal(signal.SIGTERM)
+        assert app.wait(60) == 0, app.stdout.read().decode(errors="replace")
+        assert wait_until(lambda: not alive(pids), 5, "every process of the stack to end")
+    finally:
+        if app.poll() is None:
+            os.killpg(app.pid, signal.SIGKILL)
+            app.wait()
