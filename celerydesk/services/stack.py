@@ -240,6 +240,7 @@ class StackController(QObject):
                 self._passed(BROKER)
             elif key == BROKER and state == ProcessState.FATAL:
                 self.message.emit("error", "the broker did not start, so nothing else was started")
+                self.stop_all()  # leave the starting phase: `up` exits, the window shows it stopped
             if all(self.state(key) == ProcessState.RUNNING for key in self._wanted):
                 self._set_phase(RUNNING)
                 took = time.monotonic() - (self.started_at or time.monotonic())
@@ -301,9 +302,7 @@ class StackController(QObject):
         self.message.emit("info", f"broker: {what}")
         if self._reaper is not None:
             self._reaper.register_container(container_id)
-        records = self.runtime.read_records()
-        records["container"] = container_id
-        self.runtime.write_records(records)
+        # No runtime record needed: the next start finds the container by its workspace label.
 
     def _on_container_gone(self, container_id: str) -> None:
         if self._reaper is not None:

@@ -212,3 +212,48 @@ def test_init_writes_a_loadable_workspace(tmp_path):
     sample = celerydesk("init", "--sample", str(tmp_path / "sample"))
     assert sample.returncode == 0
     assert 'app = "celerydesk.sample"' in (tmp_path / "sample" / "celerydesk.toml").read_text()
+
+
+@pytest.mark.docker
+def test_storefront_with_a_docker_broker(storefront, docker_engine):
+    import docker
+
+    write_workspace(storefront, app="storefront", mode="docker", broker={"image": docker_engine},
+                    project={"python": str(storefront_venv()),
+                             "env": {"DJANGO_SETTINGS_MODULE": "storefront.settings"}})
+    client = docker.from_env()
+    label = f"celerydesk.workspace={storefront / 'celerydesk.toml'}"
+    up = UpProcess(storefront)
+    try:
+        up.wait_for("stack ready", timeout=120)
+        [container] = client.containers.list(filters={"label": label})
+        bindings = container.attrs["HostConfig"]["PortBindings"]["6379/tcp"]
+        assert [b["HostIp"] for b in bindings] == ["127.0.0.1"]
+        call = celerydesk("call", "playground.tasks.notify_customers", "-w", str(storefront),
+                          "--args", '["Hello Docker"]', "--wait", "60")
+        assert call.returncode == 0 and "notified customers: Hello Docker" in call.stdout, call.stderr
+        up.signal(signal.SIGTERM)
+        assert up.finish(timeout=90) == 0
+        container.reload()
+        assert container.status == "exited"
+    finally:
+        up.kill()
+        for c in client.containers.list(all=True, filters={"label": label}):
+            volumes = [m["Name"] for m in c.attrs.get("Mounts", []) if m.get("Type") == "volume"]
+            c.remove(force=True)
+            for name in volumes:
+                client.volumes.get(name).remove(force=True)
+        client.close()
+
+
+@pytest.mark.docker
+def test_up_exits_with_an_error_when_the_broker_cannot_start(tmp_path, docker_engine):
+    path = write_workspace(tmp_path, mode="docker", broker={"image": "celerydesk-test/does-not-exist:1"})
+    up = UpProcess(path)
+    try:
+        assert up.finish(timeout=120) == 1
+        text = "\n".join(up.lines)
+        assert "could not be pulled" in text and "broker: FATAL" in text
+        assert "worker main: STARTING" not in text
+    finally:
+        up.kill()
