@@ -56,6 +56,7 @@ class StackController(QObject):
         self._waiting_for: set[str] = set()  # what must be ready before workers, beat and Flower
         self._log_files: dict[str, RotatingLogFile] = {}
         self._wanted: set[str] = set()  # the services this start brings up
+        self._flower_credentials: tuple[str, str] = ("", "")
         self.started_at: Optional[float] = None
         # Workers, beat and Flower exist from the start (their log history outlives restarts);
         # the broker's kind depends on the mode, resolved (auto) when the stack starts.
@@ -118,9 +119,15 @@ class StackController(QObject):
             if kill is not None:
                 kill()
 
+    def flower_credentials(self) -> tuple[str, str]:
+        """The (user, password) Flower was started with: what a client must send."""
+        return self._flower_credentials
+
     def start_service(self, key: str) -> None:
         if self.phase == IDLE:
             self.start_all(only={key})
+        elif self.phase == PREFLIGHT or (self.phase == STARTING and self._waiting_for):
+            self._wanted.add(key)  # started in order, once the broker and interpreter are good
         elif key in self.services:
             self._wanted.add(key)
             self.services[key].start()
@@ -188,8 +195,8 @@ class StackController(QObject):
         if self.ws.beat.enabled:
             self._add_process(commands.beat_spec(self.ws, url, self.runtime.dir))
         if self.ws.flower.enabled:
-            creds = self.runtime.flower_credentials()
-            self._add_process(commands.flower_spec(self.ws, url, creds, self.runtime.dir))
+            self._flower_credentials = self.runtime.flower_credentials()
+            self._add_process(commands.flower_spec(self.ws, url, self._flower_credentials, self.runtime.dir))
 
     def _build_broker(self) -> None:
         old = self.services.pop(BROKER, None)

@@ -189,7 +189,7 @@ class QtFlowerView(QWidget):
 
     def copy_credentials(self, what: str = "password") -> None:
         """Put Flower's password, user name, or ``user:password`` on the clipboard."""
-        user, password = self.stack.runtime.flower_credentials()
+        user, password = self.stack.flower_credentials()
         text = {"user": user, "password": password, "both": f"{user}:{password}"}[what]
         QGuiApplication.clipboard().setText(text)
         said = {"user": f"user name {user!r}", "password": f"password (user {user!r})",
@@ -243,7 +243,7 @@ class QtFlowerView(QWidget):
             self._unavailable = f"The embedded view is unavailable ({exc}); use Open in browser."
             self._refresh()
             return
-        user, password = self.stack.runtime.flower_credentials()
+        user, password = self.stack.flower_credentials()
         header = b"Basic " + base64.b64encode(f"{user}:{password}".encode())
         # No storage name: an off-the-record profile, so cookies, cache and the credentials
         # it sees stay in memory and die with it.
@@ -288,7 +288,7 @@ class QtFlowerView(QWidget):
         self._web_view.load(url)
 
     def _on_authentication_required(self, url: QUrl, authenticator) -> None:
-        # The header was sent and refused: the credentials file changed after Flower's start.
+        # The header was sent and refused (a Flower not started by this stack?).
         # Left unfilled, the authenticator makes Chromium give up and the load fail, which
         # the placeholder then explains; credentials never go to any other site.
         if self._is_flower(url):
@@ -314,10 +314,9 @@ class QtFlowerView(QWidget):
     def _describe_failure(self, info) -> str:
         url = info.url().toString()
         if self._credentials_refused:
-            # The stack reads the file once, when the workspace is opened, for Flower's spec.
-            return (f"Flower refused celerydesk's credentials at {url}: "
-                    f"{self.stack.runtime.credentials_file} no longer holds the ones Flower was "
-                    f"started with. Reopen the workspace so Flower starts with the current ones.")
+            # The view sends exactly what the stack started Flower with, so this is another Flower.
+            return (f"The Flower at {url} refused the credentials this stack started Flower with: "
+                    f"is another Flower answering on that port? Stop it and start Flower again.")
         if info.errorDomain() == _web().ErrorDomain.HttpStatusCodeDomain:
             return f"Flower answered HTTP {info.errorCode()} for {url}."
         return f"{info.errorString() or 'the page did not load'} ({url})."

@@ -178,24 +178,3 @@ def test_start_button_from_an_idle_stack_brings_up_flower_and_its_page(qtbot, id
         assert view.showing_page() and "Flower" in run_js(qtbot, view, "document.title")
     finally:
         stop_stack(qtbot, idle_stack)
-
-
-@pytest.mark.slow
-def test_refused_credentials_are_explained_in_the_placeholder(qtbot, idle_stack):
-    """Credentials that changed after Flower started: a clear failure, never a blank page or a loop."""
-    stack = idle_stack
-    stack.start_service(FLOWER)  # from idle: the broker, then Flower
-    try:
-        qtbot.waitUntil(lambda: stack.state(FLOWER) == ProcessState.RUNNING, timeout=WAIT_MS * 2)
-        stack.runtime.credentials_file.write_text(json.dumps({"user": "celerydesk", "password": "stale"}))
-        view = QtFlowerView(stack)
-        qtbot.addWidget(view)
-        with qtbot.waitSignal(view.pageLoaded, timeout=WAIT_MS) as loaded:
-            view.show()
-        assert loaded.args == [False]
-        assert not view.showing_page()
-        assert "refused celerydesk's credentials" in view.placeholder_text()
-        assert "Reopen the workspace" in view.placeholder_text()
-        assert view.retry_button.isVisible() and not view.start_button.isVisible()
-    finally:
-        stop_stack(qtbot, stack)
