@@ -1,0 +1,212 @@
+"""The Project page of the settings dialog: folder, Celery app, interpreter, and its check.
+
+Workers, beat and the introspector run in the *project's* interpreter, so the page can check
+it before anything starts: ``check_interpreter`` (celery with Redis support), then celery's own
+``find_app`` on the app, in the project folder with the workspace's environment. Both run an
+interpreter for up to a second or more, so they run off the GUI thread (``run_in_background``)
+and the answer, versions or the error with its fix, replaces the status line.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+                               QPushButton, QVBoxLayout, QWidget)
+
+from celerydesk.core.errors import DeskError
+from celerydesk.core.interpreter import check_interpreter
+from celerydesk.core.workspace import _resolve_python, detect_python
+from celerydesk.core.workspace_edit import WorkspaceDocument
+from celerydesk.services.background import run_in_background
+from celerydesk.ui import defs
+from celerydesk.ui.settings_pages import hint_label
+
+# celery's own lookup of `-A APP`, so the check fails exactly where the worker would.
+_FIND_APP = "import sys\nfrom celery.app.utils import find_app\nfind_app(sys.argv[1])\n"
+OK_STYLE, ERROR_STYLE = "color: #1e8449;", "color: #c0392b;"
+
+
+def check_project(python: Path, app: str, workdir: Path, env: dict, timeout: float = 60.0) -> str:
+    """A one-line summary if ``python`` can run a worker for ``app``; else DeskError with the fix."""
+    info = check_interpreter(python, workdir, env, timeout=timeout)
+    summary = f"Python {info.python}, celery {info.celery}, redis {info.redis}"
+    if not app:
+        return summary
+    try:
+        proc = subprocess.run([str(python), "-c", _FIND_APP, app], cwd=workdir, env=env,
+                              capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DeskError(f"importing the app {app!r} with {python} failed: {exc}") from None
+    if proc.returncode != 0:
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        last = lines[-1] if lines else f"exit code {proc.returncode}"
+        top = app.split(".")[0].split(":")[0]
+        if f"No module named '{top}'" in last:
+            hint = (f"check the app (the value of `celery -A`) and the project folder: "
+                    f"{top!r} is imported from {workdir}")
+        else:
+            hint = f"run `{python} -c \"import {app.split(':')[0]}\"` in {workdir} to see the whole traceback"
+        raise DeskError(f"{summary}, but the app {app!r} cannot be imported: {last}", hint=hint)
+    return f"{summary}; the app {app!r} imports"
+
+
+def _browse_row(edit: QLineEdit, *buttons: QPushButton) -> QHBoxLayout:
+    row = QHBoxLayout()
+    row.setSpacing(defs.SMALL)
+    row.addWidget(edit, 1)
+    for button in buttons:
+        row.addWidget(button)
+    return row
+
+
+class QtProjectPage(QWidget):
+    """``[project]`` app, workdir and python; ``env`` is its own page, read here for the check."""
+
+    def __init__(self, workspace_file: Path, env: Callable[[], dict], parent=None):
+        super().__init__(parent)
+        self._root = Path(workspace_file).parent
+        self._env = env  # the Env page's current rows: the check uses what the user is editing
+        self.workdir = QLineEdit()
+        self.workdir.setPlaceholderText(". (this file's folder)")
+        self.app = QLineEdit()
+        self.app.setPlaceholderText("the value of celery -A, e.g. storefront")
+        self.python = QLineEdit()
+        self.choose_button, self.browse_button = QPushButton("Choose…"), QPushButton("Browse…")
+        self.check_button = QPushButton("Check")
+        self.check_button.setToolTip("Run the interpreter: can it import celery with Redis support, and the app?")
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.choose_button.clicked.connect(self._choose_folder)
+        self.browse_button.clicked.connect(self._browse_python)
+        self.check_button.clicked.connect(self.check)
+        self.workdir.textChanged.connect(self._update_placeholder)
+        # The status sits in the interpreter's field: a wrapped label in a row of its own gets
+        # a form row's height for its narrowest width, a gap above the text.
+        interpreter = QVBoxLayout()
+        interpreter.setSpacing(defs.SMALL)
+        interpreter.addLayout(_browse_row(self.python, self.browse_button, self.check_button))
+        interpreter.addWidget(self.status)
+        form = QFormLayout()
+        form.addRow("Project folder:", _browse_row(self.workdir, self.choose_button))
+        form.addRow("Celery app:", self.app)
+        form.addRow("Interpreter:", interpreter)
+        layout = QVBoxLayout(self)
+        layout.addWidget(hint_label("Workers and beat run in the project's own interpreter: it needs "
+                                    "celery[redis] and your project's packages. Paths are relative to "
+                                    "the workspace file's folder."))
+        layout.addLayout(form)
+        layout.addStretch(1)
+        self._initial: dict = {}
+        self._generation = 0  # the latest check; an older one's answer is dropped
+        self._set_status("Not checked yet.", "")
+
+    # -- values --------------------------------------------------------------------------------------
+
+    def load(self, doc: WorkspaceDocument) -> None:
+        self._initial = {key: doc.get(("project", key)) for key in ("app", "workdir", "python")}
+        self.app.setText(str(self._initial["app"] or ""))
+        self.workdir.setText(str(self._initial["workdir"] or ""))
+        self.python.setText(str(self._initial["python"] or ""))
+        self._update_placeholder()
+
+    def values(self) -> dict:
+        return {"app": self.app.text().strip() or None, "workdir": self.workdir.text().strip() or None,
+                "python": self.python.text().strip() or None}
+
+    def form_problems(self) -> list[str]:
+        return []
+
+    def apply(self, doc: WorkspaceDocument) -> None:
+        for key, value in self.values().items():
+            if value != self._initial[key]:
+                doc.set(("project", key), value)
+
+    def widget_for(self, problem: str) -> Optional[QWidget]:
+        for key in ("app", "workdir", "python"):
+            if problem.startswith(f"[project] {key}"):
+                return getattr(self, key)
+        return None
+
+    def workdir_path(self) -> Path:
+        return (self._root / (self.workdir.text().strip() or ".")).resolve()
+
+    def python_path(self) -> Optional[Path]:
+        """The interpreter the loader would pick for what the fields say now (None: not found)."""
+        text = self.python.text().strip()
+        if not text:
+            return detect_python(self.workdir_path()) or Path(sys.executable)
+        return _resolve_python(text, self.workdir_path())
+
+    def _update_placeholder(self) -> None:
+        found = detect_python(self.workdir_path())
+        self.python.setPlaceholderText(f"detected: {found}" if found else
+                                       "none detected: celerydesk's own interpreter")
+
+    # -- choosers --------------------------------------------------------------------------------------
+
+    def _relative(self, path: Path, base: Path) -> str:
+        """Inside ``base``, relative (the file can be committed and cloned elsewhere); else absolute."""
+        try:
+            return str(Path(path).resolve().relative_to(base.resolve())) or "."
+        except ValueError:
+            return str(path)
+
+    def _choose_folder(self) -> None:
+        chosen = QFileDialog.getExistingDirectory(self, "Project folder", str(self.workdir_path()))
+        if chosen:
+            self.workdir.setText(self._relative(Path(chosen), self._root))
+
+    def _browse_python(self) -> None:
+        start = self.python_path() or self.workdir_path()
+        chosen, _ = QFileDialog.getOpenFileName(self, "The project's interpreter", str(start))
+        if chosen:
+            # Relative values are read from the project folder (python = ".venv/bin/python").
+            relative = self._relative(Path(chosen), self.workdir_path())
+            self.python.setText(relative if relative != chosen and "/" in relative else chosen)
+
+    # -- the check ------------------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Check the interpreter and the app off the GUI thread; the answer lands in ``status``."""
+        python = self.python_path()
+        if python is None:
+            self._set_status(f"✗ {self.python.text().strip()!r} was not found (looked in {self.workdir_path()} "
+                             "and on PATH)\n→ point it at your project's interpreter, e.g. .venv/bin/python",
+                             ERROR_STYLE)
+            return
+        env = dict(os.environ)
+        env.update(self._env())
+        env.pop("PYTHONHOME", None)  # as for the workers: the project interpreter's own home
+        app, workdir = self.app.text().strip(), self.workdir_path()
+        self._generation += 1
+        generation = self._generation
+        self.check_button.setEnabled(False)
+        self._set_status(f"Checking {python} …", "")
+        run_in_background(lambda: check_project(python, app, workdir, env),
+                          lambda summary, error: self._on_checked(generation, summary, error), owner=self)
+
+    def _on_checked(self, generation: int, summary: Optional[str], error: Optional[BaseException]) -> None:
+        if generation != self._generation:
+            return
+        self.check_button.setEnabled(True)
+        if error is None:
+            self._set_status(f"✓ {summary}", OK_STYLE)
+        elif isinstance(error, DeskError):
+            self._set_status(f"✗ {error.message}" + (f"\n→ {error.hint}" if error.hint else ""), ERROR_STYLE)
+        else:
+            self._set_status(f"✗ the check failed: {type(error).__name__}: {error}", ERROR_STYLE)
+
+    def _set_status(self, text: str, style: str) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet(style)
+
+    @property
+    def checking(self) -> bool:
+        return not self.check_button.isEnabled()
