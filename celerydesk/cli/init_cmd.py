@@ -2,36 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from celerydesk.core.errors import DeskError
 from celerydesk.core.paths import write_sample_workspace
-from celerydesk.core.workspace import FILE_NAME, detect_python, load_workspace
-
-TEMPLATE = """\
-# celerydesk workspace: how to run this project's Celery stack. Commit it with the project.
-[project]
-app = {app}                     # the value of `celery -A`
-{python_line}
-# env = {{ DJANGO_SETTINGS_MODULE = "{app_bare}.settings" }}
-
-[broker]
-mode = "auto"                   # auto | docker | local | external
-port = 6379
-
-[[workers]]
-name = "main"
-concurrency = 2
-queues = ["celery"]
-
-[beat]
-enabled = true
-
-[flower]
-enabled = true
-port = 5555
-"""
+from celerydesk.core.workspace import FILE_NAME, load_workspace
+from celerydesk.core.workspace_edit import create_workspace
 
 
 def add_parser(sub) -> None:
@@ -58,21 +34,8 @@ def run(args) -> int:
     folder = Path(args.dir).absolute()
     if not folder.is_dir():
         raise DeskError(f"{folder} is not a folder")
-    path = folder / FILE_NAME
-    if path.exists() and not args.force:
-        raise DeskError(f"{path} exists already", hint="edit it, or pass --force to replace it")
-    if args.python:
-        python_line = f"python = {json.dumps(args.python)}"
-    else:
-        found = detect_python(folder)
-        python_line = (f"python = {json.dumps(str(found.relative_to(folder)))}" if found
-                       else '# python = ".venv/bin/python"   # default: the interpreter running celerydesk')
-    path.write_text(TEMPLATE.format(app=json.dumps(args.app), app_bare=args.app.split(".")[0],
-                                    python_line=python_line), encoding="utf-8")
-    try:
-        ws = load_workspace(path)  # what we wrote must load: a wrong --python is refused here
-    except DeskError:
-        path.unlink()
-        raise
+    # Validated before anything is written: a wrong --python never costs the user a file.
+    path = create_workspace(folder, args.app, python=args.python, overwrite=args.force)
+    ws = load_workspace(path)
     print(f"wrote {path} (app {args.app}, interpreter {ws.project.python}); start it with: celerydesk up")
     return 0

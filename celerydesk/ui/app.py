@@ -114,7 +114,11 @@ class DeskApplication:
     def _edit_settings(self) -> None:
         from celerydesk.ui.settings_dialog import QtSettingsDialog
 
-        dialog = QtSettingsDialog(self.stack.ws.path, self.window)
+        try:
+            dialog = QtSettingsDialog(self.stack.ws.path, self.window)
+        except DeskError as exc:  # the file broke since it was opened: say so, keep it as it is
+            self.window.banner.show_message("error", str(exc))
+            return
         dialog.saved.connect(lambda _path: self.window.statusBar().showMessage(
             "Workspace saved; restart the stack to apply it", 10000))
         dialog.exec()
