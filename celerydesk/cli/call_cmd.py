@@ -4,6 +4,10 @@ Arguments are parsed as JSON (never evaluated) and refused before anything is se
 is sent by name with a bare Celery client: the project's code is never imported here. With
 ``--wait``, the result comes from the worker's task events (workers run with ``-E``), so it
 works whatever result backend the project has, or none.
+
+Before sending, the call is checked (``--no-check`` skips it): the name against the tasks the
+running workers registered (when one answers) or else against the project's introspection, and
+the arguments against the task's signature. A refused call sends nothing and exits 2.
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 from celerydesk.cli.main import add_workspace_option
 from celerydesk.core.errors import DeskError
+from celerydesk.core.introspection import check_call, introspect, unknown_task_message
 from celerydesk.core.workspace import load_workspace
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_TIMEOUT = 1, 2, 3
@@ -30,6 +36,8 @@ def add_parser(sub) -> None:
     p.add_argument("--countdown", type=float, metavar="S", help="run no earlier than S seconds from now")
     p.add_argument("--wait", type=float, nargs="?", const=60.0, metavar="SECONDS",
                    help="wait for the result, at most SECONDS (default 60)")
+    p.add_argument("--no-check", action="store_true",
+                   help="send without checking the name and arguments against the workers and the project")
     p.set_defaults(func=run)
 
 
@@ -47,6 +55,65 @@ def parse_json_arg(text: str, option: str, expected: type) -> object:
                         hint="wrap a single value: --args '[\"Hello\"]'" if expected is list
                         else "give names: --kwargs '{\"delay\": 2}'")
     return value
+
+
+def registered_on_workers(app, expected: int) -> Optional[tuple[set, list]]:
+    """(task names, worker names) the running workers registered; None when none answers.
+
+    ``limit`` returns as soon as the workspace's workers have all replied instead of always
+    waiting out the timeout; celery leaves its own ``celery.*`` tasks out of these lists.
+    """
+    try:
+        replies = app.control.inspect(timeout=1.0, limit=expected or None).registered()
+    except Exception:  # a broker that drops the connection: judged by the project instead
+        return None
+    if not replies:
+        return None
+    names: set = set()
+    for tasks in replies.values():
+        names.update(tasks or [])
+    return names, sorted(replies)
+
+
+def refuse_bad_call(ws, app, name: str, args: list, kwargs: dict) -> None:
+    """Raise a DeskError saying what is wrong with the call, before anything is sent."""
+    with ThreadPoolExecutor(1) as pool:
+        # Loading the project (cached, else about a second) overlaps the workers' replies.
+        project = pool.submit(introspect, ws)
+        on_workers = registered_on_workers(app, len(ws.workers))
+        try:
+            found, load_error = project.result(), None
+        except DeskError as exc:
+            found, load_error = None, exc
+    anyway = "--no-check sends it anyway"
+    if on_workers is not None:
+        names, workers = on_workers
+        where = f"on the running workers ({', '.join(workers)})"
+        # celery leaves its own tasks out of the workers' lists: those are judged by the project
+        if name in names or name.startswith("celery."):
+            pass
+        elif found is not None and name in found.tasks:
+            raise DeskError(f"not sent: task {name!r} is not registered {where}; it is in the project's "
+                            "code, added after they started",
+                            hint=f"restart the workers (stop `celerydesk up` and start it again); {anyway}")
+        else:
+            raise DeskError(f"not sent: {unknown_task_message(name, names, where)}",
+                            hint=f"`celerydesk tasks` lists the project's tasks; {anyway}")
+    elif found is None:
+        raise DeskError(f"not sent: no worker answered and the project could not be loaded to check {name!r}: "
+                        f"{load_error.message}", hint=f"{load_error.hint}; {anyway}")
+    elif name not in found.tasks:
+        where = f"in the project's app {found.app.get('main')!r}"
+        raise DeskError(f"not sent: {unknown_task_message(name, found.tasks, where)}",
+                        hint=f"`celerydesk tasks` lists the project's tasks; {anyway}")
+    if found is None:
+        print(f"celerydesk: the arguments were not checked (the project could not be loaded here: "
+              f"{load_error.message.splitlines()[0]})", file=sys.stderr)
+    elif name in found.tasks:
+        problem = check_call(found.tasks, name, args, kwargs)
+        if problem:
+            raise DeskError(f"not sent: {problem}",
+                            hint=f"its signature: {name}{found.tasks[name].signature()}; {anyway}")
 
 
 class _ResultWaiter(threading.Thread):
@@ -103,6 +170,8 @@ def run(args) -> int:
     if not broker_answers(url, timeout=2.0):
         raise DeskError(f"the broker at {url} does not answer", hint="start the stack first: celerydesk up")
     app = Celery("celerydesk-call", broker=url, set_as_current=False)
+    if not args.no_check:
+        refuse_bad_call(ws, app, args.task, task_args, task_kwargs)
     waiter = None
     if args.wait is not None:
         waiter = _ResultWaiter(app)
