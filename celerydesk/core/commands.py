@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from celerydesk.core import schedule_mirror
 from celerydesk.core.errors import DeskError
 from celerydesk.core.supervision import Autorestart, RestartPolicy
 from celerydesk.core.workspace import WorkerConfig, Workspace
@@ -149,14 +150,25 @@ def beat_spec(ws: Workspace, broker_url: str, runtime_dir: Path) -> ServiceSpec:
         "beat",
         "-l", ws.beat.loglevel,
         "-s", str(runtime_dir / "celerybeat-schedule"),
+        # The live scheduler re-reads the workspace's schedules (stock beat never does). celerydesk
+        # is not installed in the project's interpreter: the module alone is copied into a folder
+        # put first on PYTHONPATH (schedule_mirror.install_scheduler_module, before beat starts).
+        "-S", schedule_mirror.SCHEDULER_REF,
     ]
+    env = project_env(ws, broker_url)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(schedule_mirror.module_dir(runtime_dir))] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env["CELERYDESK_SCHEDULES_FILE"] = str(schedule_mirror.mirror_path(runtime_dir))
+    env["CELERYDESK_BEAT_STATE_FILE"] = str(schedule_mirror.state_path(runtime_dir))
+    env["CELERYDESK_WORKSPACE_ID"] = schedule_mirror.workspace_id(ws.path)  # beat's lock key in the broker
+    env["CELERYDESK_WORKSPACE"] = str(ws.path)
     return ServiceSpec(
         key=BEAT,
         label="beat",
         kind=BEAT,
         argv=argv,
         cwd=ws.project.workdir,
-        env=project_env(ws, broker_url),
+        env=env,
         # beat logs this once its scheduler is set up, at INFO; below INFO it is up after 2 s.
         readiness=Readiness("log", pattern=r"beat: Starting\.\.\.") if ws.beat.loglevel in ("debug", "info")
         else Readiness("uptime"),

@@ -29,6 +29,7 @@ from celerydesk.services.background import run_in_background
 from celerydesk.services.docker_broker import DockerBroker
 from celerydesk.services.external_broker import ExternalBroker
 from celerydesk.services.managed_process import ManagedProcess
+from celerydesk.services.schedule_sync import ScheduleSync
 from celerydesk.services.service import Service
 
 IDLE, PREFLIGHT, STARTING, RUNNING, STOPPING = "idle", "preflight", "starting", "running", "stopping"
@@ -58,6 +59,9 @@ class StackController(QObject):
         self._wanted: set[str] = set()  # the services this start brings up
         self._flower_credentials: tuple[str, str] = ("", "")
         self.started_at: Optional[float] = None
+        # Beat's schedule mirror follows the workspace file while the stack runs (live schedules).
+        self.schedule_sync = ScheduleSync(workspace.path, self.runtime.dir, parent=self)
+        self.schedule_sync.message.connect(self.message)
         # Workers, beat and Flower exist from the start (their log history outlives restarts);
         # the broker's kind depends on the mode, resolved (auto) when the stack starts.
         self._build_project_services()
@@ -97,6 +101,7 @@ class StackController(QObject):
         except DeskError as exc:
             self._fail([exc])
             return
+        self.schedule_sync.start()  # before beat starts: it reads the mirror at once
         self._set_phase(PREFLIGHT)
         self.message.emit("info", f"checking {self.ws.path} ...")
         run_in_background(lambda: run_preflight(self.ws, self.runtime), self._on_preflight, self)
@@ -278,6 +283,7 @@ class StackController(QObject):
         records = self.runtime.read_records()
         records.pop("processes", None)
         self.runtime.write_records(records)
+        self.schedule_sync.stop()
         self.runtime.release_lock()
         self._set_phase(IDLE)
         self.stackStopped.emit()
@@ -285,6 +291,7 @@ class StackController(QObject):
     def _fail(self, problems: list[DeskError]) -> None:
         for problem in problems:
             self.message.emit("error", str(problem))
+        self.schedule_sync.stop()
         self.runtime.release_lock()
         self._set_phase(IDLE)
         self.stackStopped.emit()
