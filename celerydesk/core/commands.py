@@ -169,8 +169,9 @@ def beat_spec(ws: Workspace, broker_url: str, runtime_dir: Path) -> ServiceSpec:
         argv=argv,
         cwd=ws.project.workdir,
         env=env,
-        # beat logs this once its scheduler is set up, at INFO; below INFO it is up after 2 s.
-        readiness=Readiness("log", pattern=r"beat: Starting\.\.\.") if ws.beat.loglevel in ("debug", "info")
+        # The live scheduler logs this at INFO once it holds the workspace's lock and has read the
+        # schedules (a refused second beat never does); below INFO beat counts as up after 2 s.
+        readiness=Readiness("log", pattern=r"celerydesk: live scheduler ready") if ws.beat.loglevel in ("debug", "info")
         else Readiness("uptime"),
         policy=RestartPolicy(startsecs=0.0 if ws.beat.loglevel in ("debug", "info") else 2.0, start_timeout=60.0),
         stop_timeout=10.0,

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from celerydesk.core import commands  # noqa: E402
+from celerydesk.core import commands, schedule_mirror  # noqa: E402
 from celerydesk.core.runtime import Runtime  # noqa: E402
 from celerydesk.core.workspace import load_workspace  # noqa: E402
 from celerydesk.services.probes import http_ok, redis_ping  # noqa: E402
@@ -69,6 +69,9 @@ def sequential_once(folder: Path) -> float:
     ws = load_workspace(write_workspace(folder))
     runtime = Runtime(ws.runtime_dir).ensure()
     url = ws.broker_url()
+    # What a developer's own beat would need anyway: its scheduler and schedules on disk.
+    schedule_mirror.install_scheduler_module(runtime.dir)
+    schedule_mirror.sync_mirror(ws.path, runtime.dir)
     specs = [commands.local_broker_spec(ws, runtime.redis_dir),
              commands.worker_spec(ws, ws.workers[0], url),
              commands.beat_spec(ws, url, runtime.dir),
