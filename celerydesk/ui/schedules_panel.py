@@ -97,23 +97,27 @@ class QtSchedulesPanel(QWidget):
         self.status.setEnabled(False)  # muted
 
         self.buttons = {}
-        row = QHBoxLayout()
-        for key, text, slot in (("add", "Add…", self.add), ("edit", "Edit…", self.edit_selected),
-                                ("duplicate", "Duplicate…", self.duplicate_selected),
-                                ("delete", "Delete", self.delete_selected),
-                                ("toggle", "Disable", self.toggle_selected),
-                                ("run", "Run now", self.run_selected),
-                                ("copy", "Copy into workspace…", self.copy_selected),
-                                ("export", "Export…", self.show_export)):
-            button = QPushButton(text)
-            button.clicked.connect(slot)
-            self.buttons[key] = button
-            row.addWidget(button)
-        row.addStretch(1)
+        # Two short rows rather than one long one: the panel shares its width with the logs.
+        rows = []
+        for group in ((("add", "Add…", self.add), ("edit", "Edit…", self.edit_selected),
+                       ("duplicate", "Duplicate…", self.duplicate_selected),
+                       ("delete", "Delete", self.delete_selected), ("toggle", "Disable", self.toggle_selected)),
+                      (("run", "Run now", self.run_selected),
+                       ("copy", "Copy into workspace…", self.copy_selected),
+                       ("export", "Export…", self.show_export))):
+            row = QHBoxLayout()
+            for key, text, slot in group:
+                button = QPushButton(text)
+                button.clicked.connect(slot)
+                self.buttons[key] = button
+                row.addWidget(button)
+            row.addStretch(1)
+            rows.append(row)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(defs.MARGIN, defs.MARGIN, defs.MARGIN, defs.MARGIN)
         layout.setSpacing(defs.SPACING)
-        layout.addLayout(row)
+        for row in rows:
+            layout.addLayout(row)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.status)
 
