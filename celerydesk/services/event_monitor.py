@@ -1,0 +1,304 @@
+"""The live event monitor: Celery's worker events off the broker, into a bounded task store.
+
+A daemon thread with its own kombu connection consumes the ``celeryev`` topic exchange through
+a private auto-delete queue bound to ``task.#`` and ``worker.#`` (on Redis, where celery makes
+``celeryev`` a PUB/SUB fanout, bound to everything). It decodes each body with the
+standard ``json.loads`` (no object hook: measured ≈25 % cheaper than kombu's ``loads``, and
+celery's EventReceiver machinery — clocks, dispatch, state — is skipped altogether: decoding is
+most of a monitor's cost) and appends the events to a deque. Nothing Qt happens on that thread.
+
+The GUI thread drains the deque every ``FLUSH_MS`` into the :class:`TaskStore` and emits one
+``updated`` signal per batch, so a burst of 2,000 events a second costs a few model resets a
+second, never one per event.
+
+Progress is not an event: ``update_state(state='PROGRESS', meta=...)`` only writes the result
+backend. We poll it — one Redis ``MGET`` of ``celery-task-meta-<id>`` for the tasks that are
+STARTED or PROGRESS in the store, off the Qt thread, every ``PROGRESS_POLL_MS`` — because it
+needs no change to the user's tasks (custom events would) and costs nothing while no task runs.
+It assumes a Redis result backend (the broker URL unless told otherwise), as the stack runs.
+
+Control (revoke, terminate, retry, inspect, purge) goes through a bare Celery app that knows
+only the broker URL: it never imports the user's code.
+"""
+
+from __future__ import annotations
+
+import json
+from base64 import b64decode
+import resource
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from typing import Optional
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from celerydesk.core.queues import PRIORITY_SEPARATOR, PRIORITY_STEPS
+from celerydesk.core.task_store import TaskStore
+from celerydesk.services.background import run_in_background
+
+FLUSH_MS = 200
+PROGRESS_POLL_MS = 500
+RECONNECT_S = 1.0
+
+
+def purge_queue(url: str, queue: str) -> int:
+    """Delete every waiting message of ``queue``, its priority lists included; return how many."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        keys = [queue] + [f"{queue}{PRIORITY_SEPARATOR}{step}" for step in PRIORITY_STEPS]
+        pipe = client.pipeline(transaction=True)
+        for key in keys:
+            pipe.llen(key)
+        pipe.delete(*keys)
+        counts = pipe.execute()
+        return sum(counts[:len(keys)])
+    finally:
+        client.close()
+
+
+def read_progress(url: str, task_ids: list[str]) -> dict[str, tuple[str, dict]]:
+    """``{id: (status, result)}`` from a Redis result backend, for the ids it holds."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        values = client.mget([f"celery-task-meta-{i}" for i in task_ids])
+    finally:
+        client.close()
+    out = {}
+    for task_id, raw in zip(task_ids, values):
+        if raw:
+            meta = json.loads(raw)
+            out[task_id] = (meta.get("status"), meta.get("result"))
+    return out
+
+
+class _Consumer(threading.Thread):
+    """Consumes events until stopped; reconnects when the broker goes away and comes back."""
+
+    def __init__(self, url: str, sink: deque):
+        super().__init__(name="celerydesk-events", daemon=True)
+        self.url = url
+        self.sink = sink
+        self.stopping = threading.Event()
+        self.connected = threading.Event()
+        self.cpu_s = 0.0  # this thread's CPU time, updated as it runs (RUSAGE_THREAD)
+        self.error: Optional[str] = None
+        self.queue_name = f"celerydesk.monitor.{socket.gethostname()}.{uuid.uuid4().hex[:8]}"
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                if self.url.startswith(("redis://", "rediss://", "unix://")):
+                    self._run_redis()
+                else:
+                    self._run_kombu()
+            except Exception as exc:  # broker down or restarting: retry, say why meanwhile
+                self.connected.clear()
+                self.error = f"{type(exc).__name__}: {exc}"
+                self.stopping.wait(RECONNECT_S)
+
+    def _run_redis(self) -> None:
+        """Redis: subscribe to celery's event topics straight, and decode only the body.
+
+        Kombu publishes an event to the PUB/SUB channel ``/<db>.celeryev/<routing key>``, as a
+        JSON envelope whose first field is the base64 body. Pattern subscriptions on ``task.*``
+        and ``worker.*`` let Redis do the filtering; the body is cut out of the envelope
+        without parsing the rest of it (headers, properties: nothing the table shows).
+        """
+        import redis
+
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=3, health_check_interval=10)
+        db = client.connection_pool.connection_kwargs.get("db", 0)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.psubscribe(f"/{db}.celeryev/task.*", f"/{db}.celeryev/worker.*")
+            self.connected.set()
+            self.error = None
+            get, decode, count = pubsub.get_message, self._decode, 0
+            while not self.stopping.is_set():
+                message = get(timeout=0.25)
+                if message is not None:
+                    decode(message["data"])
+                    count += 1
+                    if count & 511:  # the CPU figure is read now and then, not per message
+                        continue
+                usage = resource.getrusage(resource.RUSAGE_THREAD)
+                self.cpu_s = usage.ru_utime + usage.ru_stime
+        finally:
+            self.connected.clear()
+            pubsub.close()
+            client.close()
+        usage = resource.getrusage(resource.RUSAGE_THREAD)
+        self.cpu_s = usage.ru_utime + usage.ru_stime
+
+    def _decode(self, data: bytes) -> None:
+        if data.startswith(b'{"body": "') and b'"body_encoding": "base64"' in data:
+            body = b64decode(data[10:data.index(b'"', 10)])
+        else:  # another layout or encoding: the whole envelope, the slow way
+            envelope = json.loads(data)
+            body = envelope["body"]
+            if envelope.get("properties", {}).get("body_encoding") == "base64":
+                body = b64decode(body)
+        event = json.loads(body)
+        if isinstance(event, list):  # a worker's buffered task events (task.multi)
+            self.sink.extend(event)
+        else:
+            self.sink.append(event)
+
+    def _run_kombu(self) -> None:
+        """Other brokers (AMQP): a kombu consumer on a private queue bound to task.# and worker.#."""
+        from kombu import Connection, Exchange, Queue, binding
+
+        # Celery publishes events to a topic exchange, except on Redis, where it is a fanout
+        # (Redis PUB/SUB): a topic binding there would never receive anything. We keep the
+        # same choice as celery.events.event.get_exchange. On a fanout every event arrives;
+        # the routing keys still say which: task.# and worker.# are what the store applies.
+        probe = Connection(self.url)
+        kind = "fanout" if probe.transport.driver_type == "redis" else "topic"
+        probe.release()
+        exchange = Exchange("celeryev", type=kind)
+        bindings = [binding(exchange, "task.#"), binding(exchange, "worker.#")] if kind == "topic" \
+            else [binding(exchange, "#")]
+        # A private queue; auto-delete: a closed panel leaves no queue filling up on the broker.
+        queue = Queue(self.queue_name, bindings=bindings, auto_delete=True, durable=False)
+        with Connection(self.url) as conn:
+            conn.ensure_connection(max_retries=1)
+            with conn.Consumer([queue], no_ack=True, on_message=self._on_message, accept=["json"]):
+                self.connected.set()
+                self.error = None
+                while not self.stopping.is_set():
+                    try:
+                        conn.drain_events(timeout=0.25)
+                    except socket.timeout:
+                        usage = resource.getrusage(resource.RUSAGE_THREAD)
+                        self.cpu_s = usage.ru_utime + usage.ru_stime
+        self.connected.clear()
+
+    def _on_message(self, message) -> None:
+        # The body is the event (or, from a worker's buffer, a list of them: ``task.multi``).
+        body = json.loads(message.body)
+        if isinstance(body, list):
+            self.sink.extend(body)
+        else:
+            self.sink.append(body)
+
+
+class EventMonitor(QObject):
+    """Owns the consumer thread and the store; ``updated`` fires once per applied batch."""
+
+    updated = Signal(object)  # set of changed task ids (empty when only workers changed)
+    workersAppeared = Signal(list)  # hostnames seen for the first time
+    connectionChanged = Signal(bool, str)  # connected, error text
+
+    def __init__(self, broker_url: str, capacity: int = 10_000, backend_url: Optional[str] = None,
+                 parent=None):
+        super().__init__(parent)
+        self.broker_url = broker_url
+        self.backend_url = backend_url or broker_url
+        self.store = TaskStore(capacity)
+        self._pending: deque = deque()
+        self._consumer: Optional[_Consumer] = None
+        self._connected = False
+        self._polling = False
+        self._app = None
+        self._flush = QTimer(self, interval=FLUSH_MS)
+        self._flush.timeout.connect(self.flush)
+        self._poll = QTimer(self, interval=PROGRESS_POLL_MS)
+        self._poll.timeout.connect(self._poll_progress)
+
+    # -- life --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._consumer is not None and self._consumer.is_alive():
+            return
+        self._consumer = _Consumer(self.broker_url, self._pending)
+        self._consumer.start()
+        self._flush.start()
+        self._poll.start()
+
+    def stop(self) -> None:
+        self._flush.stop()
+        self._poll.stop()
+        if self._consumer is not None:
+            self._consumer.stopping.set()
+            self._consumer.join(3.0)
+            self._consumer = None
+        self.flush()
+
+    def is_connected(self) -> bool:
+        return self._consumer is not None and self._consumer.connected.is_set()
+
+    def wait_connected(self, timeout: float = 10.0) -> bool:
+        return self._consumer is not None and self._consumer.connected.wait(timeout)
+
+    def consumer_cpu_s(self) -> float:
+        return self._consumer.cpu_s if self._consumer is not None else 0.0
+
+    # -- the GUI thread's side -----------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Apply what the thread decoded since the last flush, as one batch."""
+        connected = self.is_connected()
+        if connected != self._connected:
+            self._connected = connected
+            error = self._consumer.error if self._consumer is not None else ""
+            self.connectionChanged.emit(connected, error or "")
+        pending = self._pending
+        if not pending:
+            return
+        batch = []
+        pop = pending.popleft
+        for _ in range(len(pending)):  # only what is there now: the thread keeps appending
+            batch.append(pop())
+        changed = self.store.apply_batch(batch)
+        new = self.store.take_new_workers()
+        if new:
+            self.workersAppeared.emit(new)
+        self.updated.emit(changed)
+
+    def _poll_progress(self) -> None:
+        ids = self.store.running_ids()
+        if not ids or self._polling:
+            return
+        self._polling = True
+        url = self.backend_url
+        run_in_background(lambda: read_progress(url, ids), self._on_progress, self)
+
+    def _on_progress(self, readings, error) -> None:
+        self._polling = False
+        if error is not None or not readings:
+            return  # the backend is not Redis, or is restarting: progress simply does not move
+        changed = {i for i, (status, meta) in readings.items() if self.store.set_progress(i, status, meta)}
+        if changed:
+            self.updated.emit(changed)
+
+    # -- control: through a bare app that knows only the broker --------------------------------
+
+    def app(self):
+        if self._app is None:
+            from celery import Celery
+
+            self._app = Celery("celerydesk-monitor", broker=self.broker_url, backend=self.backend_url,
+                               set_as_current=False)
+            self._app.conf.update(task_serializer="json", accept_content=["json"],
+                                  task_send_sent_event=True, broker_connection_retry_on_startup=True)
+        return self._app
+
+    def revoke(self, task_id: str, terminate: bool = False) -> None:
+        app = self.app()
+        run_in_background(lambda: app.control.revoke(task_id, terminate=terminate, signal="SIGTERM"),
+                          lambda *_: None, self)
+
+    def send(self, name: str, args=(), kwargs=None, **options) -> str:
+        """Send a task by name (the sender emits task-sent, so it shows at once); return its id."""
+        return self.app().send_task(name, args=list(args), kwargs=dict(kwargs or {}), **options).id
+
+    def registered(self, timeout: float = 1.0) -> dict[str, list[str]]:
+        """Blocking: task names registered on each running worker (call it off the Qt thread)."""
+        return self.app().control.inspect(timeout=timeout).registered() or {}

@@ -1,0 +1,552 @@
+"""The live task monitor: tasks from worker events, workers (remote ones too), queue depths.
+
+``TaskTableModel`` shows the store of an :class:`EventMonitor`, filtered and newest first; it is
+reset once per applied batch (a few times a second at most), never per event, so a burst of
+thousands of tasks costs what a screenful costs. ``QtTaskMonitor`` adds the filters, search,
+detail pane, revoke / terminate / retry, the workers list, queue depths with purge, the
+"unregistered task" warning and notifications for the tasks the user launched.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from typing import Optional
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QDialog, QDialogButtonBox,
+                               QFormLayout, QFrame, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+                               QMessageBox, QPlainTextEdit, QPushButton, QSpinBox, QSplitter,
+                               QStyle, QStyledItemDelegate, QStyleOptionProgressBar, QSystemTrayIcon,
+                               QTableView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from celerydesk.core import commands
+from celerydesk.core.queues import queue_depths
+from celerydesk.core.task_store import FAILURE, FINISHED_STATES, STATES, SUCCESS
+from celerydesk.services.background import run_in_background
+from celerydesk.services.event_monitor import EventMonitor, purge_queue
+from celerydesk.ui import defs
+
+COLUMNS = ("State", "Task", "Args", "Worker", "Runtime", "Progress", "Result / exception")
+STATE, NAME, ARGS, WORKER, RUNTIME, PROGRESS, RESULT = range(len(COLUMNS))
+IdRole = Qt.ItemDataRole.UserRole + 1
+ProgressRole = Qt.ItemDataRole.UserRole + 2
+ALL = "(all)"
+_USED_ROLES = frozenset({Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.ToolTipRole,
+                         IdRole, ProgressRole})
+UNREGISTERED_LINE = re.compile(r"Received unregistered task of type '([^']+)'")
+
+
+class TaskTableModel(QAbstractTableModel):
+    """Rows are task ids of the store that pass the filters, newest first."""
+
+    def __init__(self, monitor: EventMonitor, parent=None):
+        super().__init__(parent)
+        self.store = monitor.store
+        self.rows: list[str] = []
+        self.filters = {"state": None, "name": None, "worker": None, "search": ""}
+        monitor.updated.connect(self.refresh)
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        # The view asks for a dozen roles per cell per repaint: answer the unused ones first.
+        if role not in _USED_ROLES or index.row() >= len(self.rows):
+            return None
+        record = self.store.tasks.get(self.rows[index.row()])
+        if record is None:
+            return None
+        if role == IdRole:
+            return record.id
+        if role == ProgressRole:
+            return record.progress
+        column = index.column()
+        if role == Qt.ItemDataRole.ForegroundRole and column == STATE:
+            return _STATE_COLORS.get(record.state)
+        if role == Qt.ItemDataRole.ToolTipRole and column in (NAME, RESULT):
+            return record.id if column == NAME else (record.exception or record.result)
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if column == STATE:
+            return "TERMINATED" if record.terminated else record.state
+        if column == NAME:
+            return record.name or record.id
+        if column == ARGS:
+            return _join_args(record.args, record.kwargs)
+        if column == WORKER:
+            return record.worker or ""
+        if column == RUNTIME:
+            return f"{record.runtime:.3f} s" if record.runtime is not None else ""
+        if column == PROGRESS:
+            return f"{record.progress:.0f} %" if record.progress is not None else ""
+        if column == RESULT:
+            return record.exception or record.result or ""
+        return None
+
+    def set_filter(self, key: str, value) -> None:
+        self.filters[key] = value or ("" if key == "search" else None)
+        self.refresh()
+
+    def refresh(self, *_) -> None:
+        """One reset per batch: rebuild the filtered id list (cheap next to the view's repaint)."""
+        state, name, worker = self.filters["state"], self.filters["name"], self.filters["worker"]
+        search = self.filters["search"].lower()
+        if not (state or name or worker or search):  # the common case, at C speed
+            self.beginResetModel()
+            self.rows = list(reversed(self.store.tasks))
+            self.endResetModel()
+            return
+        rows = []
+        for record in reversed(self.store.tasks.values()):
+            if state and record.state != state:
+                continue
+            if name and record.name != name:
+                continue
+            if worker and record.worker != worker:
+                continue
+            if search and search not in _haystack(record):
+                continue
+            rows.append(record.id)
+        self.beginResetModel()
+        self.rows = rows
+        self.endResetModel()
+
+    def row_of(self, task_id: str) -> int:
+        try:
+            return self.rows.index(task_id)
+        except ValueError:
+            return -1
+
+
+_STATE_COLORS = {FAILURE: QColor("#c0392b"), SUCCESS: QColor("#27ae60"),
+                 "STARTED": QColor("#2e86de"), "PROGRESS": QColor("#2e86de"),
+                 "REVOKED": QColor("#8e44ad"), "RETRY": QColor("#e67e22")}
+
+
+def _haystack(record) -> str:
+    return " ".join(str(v) for v in (record.id, record.name, record.args, record.kwargs, record.worker,
+                                     record.result, record.exception) if v).lower()
+
+
+def _join_args(args: Optional[str], kwargs: Optional[str]) -> str:
+    parts = [a for a in ((args or "").strip("()[]").rstrip(","), (kwargs or "").strip("{}")) if a]
+    return ", ".join(parts)
+
+
+def parse_repr(text: Optional[str], default):
+    """Events carry ``repr()`` of the arguments: read back what is a literal, else the default."""
+    try:
+        value = ast.literal_eval(text) if text else default
+    except (ValueError, SyntaxError):
+        return default
+    return value
+
+
+class ProgressDelegate(QStyledItemDelegate):
+    """A progress bar in the cell of a task that reports progress; plain text otherwise."""
+
+    def paint(self, painter, option, index) -> None:
+        percent = index.data(ProgressRole)
+        if percent is None:
+            return super().paint(painter, option, index)
+        bar = QStyleOptionProgressBar()
+        bar.rect = option.rect.adjusted(2, 3, -2, -3)
+        bar.minimum, bar.maximum, bar.progress = 0, 100, int(percent)
+        bar.text, bar.textVisible = f"{percent:.0f} %", True
+        QApplication.style().drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
+
+
+def configure_view(view: QTableView) -> None:
+    """No row header, fixed row heights: a reset then costs the visible rows, not all of them."""
+    view.verticalHeader().hide()
+    view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 8)
+    view.setShowGrid(False)
+    view.setWordWrap(False)
+
+
+class RetryDialog(QDialog):
+    """The original arguments, as JSON, to send again as they are or edited."""
+
+    def __init__(self, name: str, args, kwargs, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle(f"Retry {name}")
+        self.args_edit = QLineEdit(json.dumps(list(args)), self)
+        self.kwargs_edit = QLineEdit(json.dumps(dict(kwargs)), self)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form = QFormLayout(self)
+        form.addRow("args (JSON list)", self.args_edit)
+        form.addRow("kwargs (JSON object)", self.kwargs_edit)
+        form.addRow(buttons)
+
+    def values(self) -> tuple[list, dict]:
+        return json.loads(self.args_edit.text() or "[]"), json.loads(self.kwargs_edit.text() or "{}")
+
+
+class QtTaskMonitor(QWidget):
+    """The "Tasks" page. Signals say what happened; ``note_launched`` ties notifications to the user."""
+
+    selectedTaskChanged = Signal(str)
+    notified = Signal(str, str)  # title, text: a launched task finished (also shown as tray/toast)
+    unregisteredTask = Signal(str)  # a task name no running worker has registered
+    message = Signal(str, str)  # level, text: errors of actions, for the window's message area
+
+    def __init__(self, stack, parent=None, capacity: int = 10_000, monitor: Optional[EventMonitor] = None):
+        super().__init__(parent)
+        self.stack = stack
+        self.monitor = monitor or EventMonitor(stack.broker_url(), capacity=capacity, parent=self)
+        self.store = self.monitor.store
+        self.model = TaskTableModel(self.monitor, self)
+        self.tray: Optional[QSystemTrayIcon] = None
+        self._launched: dict[str, Optional[str]] = {}  # task id -> the text to show when it is done
+        self._registered: set[str] = set()
+        self._checking: set[str] = set()
+        self._checked: set[str] = set()
+        self._depths: dict[str, int] = {}
+        self._build()
+        # Bound methods, not lambdas: Qt drops the connections when this widget is deleted.
+        self.monitor.updated.connect(self._on_updated)
+        self.monitor.workersAppeared.connect(self._refresh_registered)
+        stack.linesReceived.connect(self._on_lines)
+        self._slow = QTimer(self, interval=2000)  # workers list and queue depths
+        self._slow.timeout.connect(self._on_slow_tick)
+        self._slow.start()
+        self.monitor.start()
+
+    # -- layout --------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.warning = QFrame(self)
+        self.warning.setStyleSheet("QFrame { background: #fdebd0; }")
+        self.warning_label = QLabel(self.warning)
+        self.warning_label.setWordWrap(True)
+        self.restart_button = QPushButton("Restart workers", self.warning)
+        self.restart_button.clicked.connect(self.restart_workers)
+        row = QHBoxLayout(self.warning)
+        row.addWidget(self.warning_label, 1)
+        row.addWidget(self.restart_button)
+        self.warning.hide()
+
+        self.state_filter, self.name_filter, self.worker_filter = QComboBox(self), QComboBox(self), QComboBox(self)
+        self.state_filter.addItems([ALL, *STATES])
+        for combo, key in ((self.state_filter, "state"), (self.name_filter, "name"), (self.worker_filter, "worker")):
+            combo.setProperty("filter_key", key)
+            combo.currentTextChanged.connect(self._on_filter_changed)
+        self.search = QLineEdit(self, placeholderText="search id, name, args, result ...")
+        self.search.textChanged.connect(self._on_search)
+        self.capacity = QSpinBox(self, minimum=100, maximum=1_000_000, singleStep=1000, value=self.store.capacity)
+        self.capacity.setToolTip("How many recent tasks are kept")
+        self.capacity.valueChanged.connect(self.set_capacity)
+        filters = QHBoxLayout()
+        for label, widget in (("State", self.state_filter), ("Task", self.name_filter),
+                              ("Worker", self.worker_filter), ("", self.search), ("Keep", self.capacity)):
+            if label:
+                filters.addWidget(QLabel(label, self))
+            filters.addWidget(widget, 1 if widget is self.search else 0)
+
+        self.view = QTableView(self)
+        self.view.setModel(self.model)
+        self.view.setItemDelegateForColumn(PROGRESS, ProgressDelegate(self.view))
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        configure_view(self.view)
+        self.view.horizontalHeader().setSectionResizeMode(RESULT, QHeaderView.ResizeMode.Stretch)
+        self.view.clicked.connect(self._on_clicked)
+        self._selected: Optional[str] = None
+
+        self.detail = QPlainTextEdit(self, readOnly=True)
+        self.detail.setFont(defs.monospace_font())
+        self.revoke_button, self.terminate_button, self.retry_button = (
+            QPushButton("Revoke", self), QPushButton("Terminate", self), QPushButton("Retry…", self))
+        self.revoke_button.clicked.connect(self._on_revoke)
+        self.terminate_button.clicked.connect(self._on_terminate)
+        self.retry_button.clicked.connect(self._on_retry)
+        actions = QHBoxLayout()
+        for button in (self.revoke_button, self.terminate_button, self.retry_button):
+            actions.addWidget(button)
+        actions.addStretch(1)
+        detail_box = QWidget(self)
+        detail_layout = QVBoxLayout(detail_box)
+        detail_layout.setContentsMargins(0, 0, 0, 0)
+        detail_layout.addLayout(actions)
+        detail_layout.addWidget(self.detail)
+
+        self.workers = QTableWidget(0, 5, self)
+        self.workers.setHorizontalHeaderLabels(["Worker", "Where", "Status", "Active", "Processed"])
+        self.queues = QTableWidget(0, 2, self)
+        self.queues.setHorizontalHeaderLabels(["Queue", "Waiting"])
+        self.purge_button = QPushButton("Purge queue…", self)
+        self.purge_button.clicked.connect(self._on_purge)
+        for table in (self.workers, self.queues):
+            table.verticalHeader().hide()
+            table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+            table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+            table.horizontalHeader().setStretchLastSection(True)
+        side = QWidget(self)
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        for widget in (QLabel("Workers", self), self.workers, QLabel("Queues", self), self.queues, self.purge_button):
+            side_layout.addWidget(widget)
+
+        tasks_split = QSplitter(Qt.Orientation.Vertical, self)
+        tasks_split.addWidget(self.view)
+        tasks_split.addWidget(detail_box)
+        main_split = QSplitter(Qt.Orientation.Horizontal, self)
+        main_split.addWidget(tasks_split)
+        main_split.addWidget(side)
+        main_split.setStretchFactor(0, 3)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(defs.MARGIN, defs.MARGIN, defs.MARGIN, defs.MARGIN)
+        layout.setSpacing(defs.SPACING)
+        layout.addWidget(self.warning)
+        layout.addLayout(filters)
+        layout.addWidget(main_split, 1)
+
+        self.toast = QLabel(self)  # the in-window notification when no tray exists
+        self.toast.setStyleSheet("QLabel { background: #34495e; color: white; padding: 8px; border-radius: 4px; }")
+        self.toast.hide()
+        self._toast_timer = QTimer(self, singleShot=True, interval=6000)
+        self._toast_timer.timeout.connect(self.toast.hide)
+
+    # -- the public face -------------------------------------------------------------------------
+
+    def note_launched(self, task_id: str, done_text: Optional[str] = None, name: Optional[str] = None) -> None:
+        """The user launched this task: notify when it finishes; warn at once if no worker knows it."""
+        self._launched[task_id] = done_text
+        if name:
+            self._check_name(name)
+
+    def set_tray(self, tray: Optional[QSystemTrayIcon]) -> None:
+        self.tray = tray
+
+    def set_capacity(self, capacity: int) -> None:
+        self.store.set_capacity(capacity)
+        self.model.refresh()
+
+    def select_task(self, task_id: str) -> None:
+        self._selected = task_id
+        row = self.model.row_of(task_id)
+        if row >= 0:
+            self.view.selectRow(row)
+        self._show_detail()
+        self.selectedTaskChanged.emit(task_id)
+
+    def selected_id(self) -> Optional[str]:
+        return self._selected
+
+    def revoke(self, task_id: str, terminate: bool = False) -> None:
+        self.monitor.revoke(task_id, terminate=terminate)
+
+    def retry(self, task_id: str, args=None, kwargs=None) -> Optional[str]:
+        """Send a finished task again, with its original arguments unless given; return the new id."""
+        record = self.store.tasks.get(task_id)
+        if record is None or not record.name:
+            self.message.emit("error", f"task {task_id} is no longer in the monitor: launch it again from its form")
+            return None
+        args = parse_repr(record.args, []) if args is None else args
+        kwargs = parse_repr(record.kwargs, {}) if kwargs is None else kwargs
+        new_id = self.monitor.send(record.name, args=args, kwargs=kwargs,
+                                   queue=record.queue if record.queue else None)
+        self.note_launched(new_id, name=record.name)
+        return new_id
+
+    def restart_workers(self) -> None:
+        for worker in self.stack.ws.workers:
+            self.stack.restart_service(commands.worker_key(worker.name))
+        self.warning.hide()
+        self._checked.clear()
+        self._registered.clear()
+
+    def shutdown(self) -> None:
+        """Stop the consumer thread (the window calls this on close; the test fixtures too)."""
+        self.monitor.stop()
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def _on_updated(self, changed) -> None:
+        for combo, values in ((self.name_filter, self.store.names()),
+                              (self.worker_filter, sorted(self.store.workers))):
+            if combo.count() != len(values) + 1:
+                current = combo.currentText()
+                combo.blockSignals(True)
+                combo.clear()
+                combo.addItems([ALL, *values])
+                combo.setCurrentText(current)
+                combo.blockSignals(False)
+        for task_id in changed:
+            record = self.store.tasks.get(task_id)
+            if record is None:
+                continue
+            if record.state == "SENT" and record.name and record.name not in self._checked:
+                self._check_name(record.name)
+            if task_id in self._launched and record.state in FINISHED_STATES:
+                self._notify_finished(record, self._launched.pop(task_id))
+        if self._selected:
+            row = self.model.row_of(self._selected)
+            if row >= 0:
+                self.view.selectRow(row)
+            if self._selected in changed:
+                self._show_detail()
+
+    def _on_lines(self, key: str, lines: list) -> None:
+        if not key.startswith("worker"):
+            return
+        for text, _channel in lines:
+            if "unregistered task" in text:
+                match = UNREGISTERED_LINE.search(text)
+                if match:
+                    self._warn_unregistered(match.group(1))
+
+    def _check_name(self, name: str) -> None:
+        """Ask the workers (off the Qt thread) whether any has ``name`` registered."""
+        if name in self._registered or name in self._checking:
+            return
+        self._checking.add(name)
+        monitor = self.monitor
+        run_in_background(lambda: monitor.registered(timeout=1.5),
+                          lambda replies, error: self._on_registered(name, replies, error), self)
+
+    def _on_registered(self, name: str, replies, error) -> None:
+        self._checking.discard(name)
+        self._checked.add(name)
+        if error is not None or not replies:
+            return  # no worker answered: the workers list says so; nothing to compare against
+        self._registered = {n.split(" ")[0] for names in replies.values() for n in names}
+        if name not in self._registered:
+            self._warn_unregistered(name)
+
+    def _refresh_registered(self, *_) -> None:
+        self._registered.clear()  # a new worker may know more (or less): ask again when needed
+
+    def _warn_unregistered(self, name: str) -> None:
+        self.warning_label.setText(
+            f"No running worker has the task {name!r} registered: its messages are dropped "
+            f"(\"Received unregistered task\"). If you just added it, restart the workers.")
+        self.warning.show()
+        self.unregisteredTask.emit(name)
+
+    def _notify_finished(self, record, done_text: Optional[str]) -> None:
+        short = (record.name or record.id).rsplit(".", 1)[-1]
+        if record.state == SUCCESS:
+            title, text = f"{short} finished", done_text or f"{short} succeeded in {record.runtime or 0:.1f} s"
+        else:
+            title, text = f"{short} {record.state.lower()}", record.exception or record.state
+        self.notified.emit(title, text)
+        if self.tray is not None and QSystemTrayIcon.isSystemTrayAvailable() and self.tray.isVisible():
+            self.tray.showMessage(title, text)
+            return
+        self.toast.setText(f"<b>{title}</b><br>{text}")
+        self.toast.adjustSize()
+        self.toast.move(self.width() - self.toast.width() - defs.MARGIN, self.height() - self.toast.height() - defs.MARGIN)
+        self.toast.raise_()
+        self.toast.show()
+        self._toast_timer.start()
+
+    # -- widgets' handlers -----------------------------------------------------------------------
+
+    def _on_filter_changed(self, text: str) -> None:
+        self.model.set_filter(self.sender().property("filter_key"), None if text == ALL else text)
+
+    def _on_search(self, text: str) -> None:
+        self.model.set_filter("search", text)
+
+    def _on_clicked(self, index: QModelIndex) -> None:
+        self.select_task(index.data(IdRole))
+
+    def _show_detail(self) -> None:
+        record = self.store.tasks.get(self._selected or "")
+        if record is None:
+            self.detail.setPlainText("")
+            return
+        lines = [f"{k}: {getattr(record, k)}" for k in ("id", "name", "state", "worker", "queue", "args", "kwargs",
+                                                        "retries", "runtime", "result", "exception")
+                 if getattr(record, k) not in (None, "")]
+        if record.progress_meta:
+            lines.append(f"progress: {record.progress_meta}")
+        if record.traceback:
+            lines += ["", record.traceback]
+        self.detail.setPlainText("\n".join(lines))
+
+    def _on_revoke(self) -> None:
+        if self._selected:
+            self.revoke(self._selected)
+
+    def _on_terminate(self) -> None:
+        if self._selected:
+            self.revoke(self._selected, terminate=True)
+
+    def _on_retry(self) -> None:
+        record = self.store.tasks.get(self._selected or "")
+        if record is None:
+            return
+        dialog = RetryDialog(record.name or "", parse_repr(record.args, []), parse_repr(record.kwargs, {}), self)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            try:
+                args, kwargs = dialog.values()
+            except ValueError as exc:
+                self.message.emit("error", f"the arguments are not valid JSON ({exc}): nothing was sent")
+                return
+            self.retry(record.id, args, kwargs)
+
+    def _on_purge(self) -> None:
+        row = self.queues.currentRow()
+        if row < 0:
+            return
+        queue = self.queues.item(row, 0).text()
+        answer = QMessageBox.question(self, "Purge queue",
+                                      f"Delete the {self._depths.get(queue, 0)} waiting messages of {queue!r}? "
+                                      f"They cannot be brought back.")
+        if answer == QMessageBox.StandardButton.Yes:
+            url = self.stack.broker_url()
+            run_in_background(lambda: purge_queue(url, queue), self._on_purged, self)
+
+    def _on_purged(self, count, error) -> None:
+        if error is not None:
+            self.message.emit("error", f"purge failed: {error}; is the broker running?")
+        else:
+            self.message.emit("info", f"purged {count} messages")
+        self._on_slow_tick()
+
+    def _on_slow_tick(self) -> None:
+        self._fill_workers()
+        queues = sorted({q for w in self.stack.ws.workers for q in w.queues} |
+                        {r.queue for r in self.store.tasks.values() if r.queue} | {"celery"})
+        url = self.stack.broker_url()
+        run_in_background(lambda: queue_depths(url, queues), self._on_depths, self)
+
+    def _on_depths(self, depths, error) -> None:
+        if error is not None:
+            return  # the broker is down: the services table says so
+        self._depths = depths
+        self.queues.setRowCount(len(depths))
+        for row, (queue, count) in enumerate(sorted(depths.items())):
+            self.queues.setItem(row, 0, QTableWidgetItem(queue))
+            self.queues.setItem(row, 1, QTableWidgetItem(str(count)))
+
+    def _fill_workers(self) -> None:
+        own_pids = {s.pid for s in self.stack.services.values() if getattr(s, "kind", None) == commands.WORKER and s.pid}
+        workers = sorted(self.store.workers.values(), key=lambda w: w.hostname)
+        self.workers.setRowCount(len(workers))
+        for row, w in enumerate(workers):
+            where = "this stack" if w.pid in own_pids else "remote"
+            status = "online" if w.alive() else "offline"
+            for column, text in enumerate((w.hostname, where, status, w.active, w.processed)):
+                self.workers.setItem(row, column, QTableWidgetItem("" if text is None else str(text)))
+
+    def worker_rows(self) -> list[tuple[str, str, str]]:
+        """(hostname, where, status) of each row of the workers list, for the window and tests."""
+        return [tuple(self.workers.item(r, c).text() for c in range(3)) for r in range(self.workers.rowCount())]

@@ -1,0 +1,180 @@
+"""Bench: celerydesk's live monitor against Flower on the same burst of no-op tasks.
+
+A real redis-server, a real prefork worker (-c 2, -E) and a Flower process are started; this
+process runs the EventMonitor with its table model and view live (offscreen) while a separate
+sender process pushes TASKS ``noop`` tasks with one shared producer. Sending happens in another
+process so that this process's CPU time is the monitor's alone (consumer thread + GUI thread).
+
+Prints one JSON line: tasks, desk_succeeded, flower_succeeded (Flower's /metrics),
+desk_cpu_s (this process while watching), desk_thread_cpu_s (the consumer thread's share),
+flower_cpu_s (psutil on Flower's pid), max_stall_ms (the longest gap between 5 ms ticks of the
+GUI event loop), and seconds. Run: .venv/bin/python tests/bench/bench_monitor.py [TASKS]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import psutil  # noqa: E402
+from PySide6.QtCore import QElapsedTimer, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication, QTableView  # noqa: E402
+
+from celerydesk.core.commands import redis_server_binary  # noqa: E402
+from celerydesk.core.ports import free_port  # noqa: E402
+from celerydesk.services.event_monitor import EventMonitor  # noqa: E402
+from celerydesk.ui.task_monitor import TaskTableModel, configure_view  # noqa: E402
+
+TASKS = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+NOOP = "celerydesk.sample.tasks.noop"
+SENDER = """
+import sys
+from celerydesk.sample.celery_app import app
+n = int(sys.argv[1])
+with app.producer_or_acquire() as producer:
+    for _ in range(n):
+        app.send_task(%r, producer=producer)
+""" % NOOP
+
+
+def wait_until(predicate, timeout: float, step: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
+
+
+def flower_succeeded(port: int) -> int:
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    except OSError:
+        return -1
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("flower_events_total{") and 'type="task-succeeded"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return int(total)
+
+
+def main() -> None:
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-monitor-{os.getpid()}"
+    tmp.mkdir(parents=True, exist_ok=True)
+    redis_port, flower_port = free_port(), free_port()
+    url = f"redis://127.0.0.1:{redis_port}/0"
+    env = {**os.environ, "CELERY_BROKER_URL": url, "PYTHONUNBUFFERED": "1"}
+    children = []
+
+    def spawn(argv, log):
+        proc = subprocess.Popen(argv, env=env, stdout=open(tmp / log, "w"), stderr=subprocess.STDOUT,
+                                start_new_session=True, cwd=tmp)
+        children.append(proc)
+        return proc
+
+    try:
+        spawn([str(redis_server_binary()), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no"], "redis.log")
+        import redis
+
+        assert wait_until(lambda: _ping(redis, url), 10)
+        worker = spawn([sys.executable, "-m", "celery", "-A", "celerydesk.sample", "worker", "-E", "-c", "2",
+                        "-n", "bench@%h", "-l", "warning", "--without-mingle", "--without-gossip"], "worker.log")
+        flower = spawn([sys.executable, "-m", "celery", "--broker", url, "flower", "--address=127.0.0.1",
+                        f"--port={flower_port}"], "flower.log")
+        assert wait_until(lambda: flower_succeeded(flower_port) >= 0, 30), "flower did not answer"
+
+        app = QApplication.instance() or QApplication([])
+        monitor = EventMonitor(url, capacity=10_000)
+        model = TaskTableModel(monitor)
+        view = QTableView()
+        view.setModel(model)
+        configure_view(view)  # as QtTaskMonitor's table
+        view.resize(1000, 600)
+        view.show()
+        monitor.start()
+        assert monitor.wait_connected(10), "monitor did not connect"
+        # Wait for the worker's first heartbeat: it is up and the events reach both watchers.
+        deadline = time.monotonic() + 60
+        while not monitor.store.workers and time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.05)
+        assert monitor.store.workers, "no worker heartbeat"
+        time.sleep(2)  # Flower sees the same heartbeats; let it settle before measuring
+
+        stall = {"max": 0.0}
+        ticker, clock = QTimer(interval=5), QElapsedTimer()
+        clock.start()
+
+        def tick():
+            stall["max"] = max(stall["max"], clock.restart())
+
+        ticker.timeout.connect(tick)
+        flower_ps = psutil.Process(flower.pid)
+        flower_cpu0 = sum(flower_ps.cpu_times()[:2])
+        desk_cpu0 = time.process_time()
+        thread_cpu0 = monitor.consumer_cpu_s()
+        started = time.monotonic()
+        sender = subprocess.Popen([sys.executable, "-c", SENDER, str(TASKS)], env=env, cwd=tmp)
+        ticker.start()
+        clock.restart()
+        # The GUI runs its own event loop, as in the window; a check every 200 ms ends it.
+        check = QTimer(interval=200)
+        give_up = time.monotonic() + 600
+        check.timeout.connect(lambda: (monitor.store.counts.get("task-succeeded", 0) >= TASKS
+                                       or time.monotonic() > give_up) and app.quit())
+        check.start()
+        app.exec()
+        check.stop()
+        ticker.stop()
+        seconds = time.monotonic() - started
+        desk_cpu = time.process_time() - desk_cpu0
+        thread_cpu = monitor.consumer_cpu_s() - thread_cpu0
+        # Flower may lag behind: its CPU is read once it has counted them all (or gave up).
+        wait_until(lambda: flower_succeeded(flower_port) >= TASKS, 120, step=1.0)
+        flower_cpu = sum(flower_ps.cpu_times()[:2]) - flower_cpu0
+        sender.wait(60)
+        monitor.stop()
+        print(json.dumps({
+            "tasks": TASKS,
+            "desk_succeeded": monitor.store.counts.get("task-succeeded", 0),
+            "flower_succeeded": flower_succeeded(flower_port),
+            "desk_cpu_s": round(desk_cpu, 2),
+            "desk_thread_cpu_s": round(thread_cpu, 2),
+            "flower_cpu_s": round(flower_cpu, 2),
+            "cpu_ratio": round(desk_cpu / flower_cpu, 3) if flower_cpu else None,
+            "max_stall_ms": stall["max"],
+            "rows_kept": len(monitor.store.tasks),
+            "seconds": round(seconds, 1),
+        }))
+    finally:
+        for proc in reversed(children):
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(15)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+def _ping(redis, url) -> bool:
+    try:
+        return redis.Redis.from_url(url).ping()
+    except redis.ConnectionError:
+        return False
+
+
+if __name__ == "__main__":
+    main()

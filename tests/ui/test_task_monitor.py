@@ -1,0 +1,202 @@
+"""The live task monitor against a real stack running the sample app (real Redis, real worker).
+
+One stack serves the module (starting one costs seconds on a shared machine); the tests run in
+file order and each sends its own tasks, waiting on the monitor, never on wall-clock sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from PySide6.QtCore import QCoreApplication, Qt
+
+from celerydesk.core.states import ProcessState
+from celerydesk.core.task_store import FAILURE, PROGRESS, SUCCESS
+from celerydesk.ui.task_monitor import ARGS, NAME, PROGRESS as PROGRESS_COLUMN, RESULT, RUNTIME, STATE, \
+    ProgressRole, QtTaskMonitor
+from tests.helpers.stack import make_workspace
+
+pytestmark = pytest.mark.slow
+ADD = "celerydesk.sample.tasks.add"
+VIDEO = "celerydesk.sample.tasks.process_video"
+
+
+def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        QCoreApplication.processEvents()
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def desk(qapp, tmp_path_factory):
+    from celerydesk.services.stack import StackController
+
+    ws = make_workspace(tmp_path_factory.mktemp("taskmon"), beat=False, flower=False)
+    stack = StackController(ws)
+    outcome: list[str] = []
+    stack.stackReady.connect(lambda: outcome.append("ready"))
+    stack.stackStopped.connect(lambda: outcome.append("stopped"))
+    stack.start_all()
+    wait_for(lambda: outcome, 120, "the stack")
+    assert outcome[0] == "ready"
+    monitor = QtTaskMonitor(stack, capacity=1000)
+    monitor.resize(1200, 700)
+    monitor.show()
+    wait_for(monitor.monitor.is_connected, 15, "the event consumer")
+    wait_for(lambda: monitor.store.alive_workers(), 30, "a worker heartbeat")
+    yield monitor
+    monitor.shutdown()
+    outcome.clear()
+    stack.stop_all()
+    wait_for(lambda: outcome, 60, "the stack to stop")
+    monitor.deleteLater()
+
+
+def record(desk, task_id):
+    return desk.store.tasks.get(task_id)
+
+
+def wait_state(desk, task_id, state, timeout=30.0):
+    return wait_for(lambda: record(desk, task_id) is not None and record(desk, task_id).state == state
+                    and record(desk, task_id), timeout, f"task {task_id} {state}")
+
+
+def cell(desk, task_id, column):
+    row = desk.model.row_of(task_id)
+    assert row >= 0, "the task is not in the table"
+    return desk.model.index(row, column).data()
+
+
+def test_a_succeeded_task_shows_result_and_runtime(desk):
+    task_id = desk.monitor.send(ADD, args=[2, 3])
+    rec = wait_state(desk, task_id, SUCCESS)
+    assert rec.worker.startswith("main@")
+    assert cell(desk, task_id, STATE) == SUCCESS
+    assert cell(desk, task_id, NAME) == ADD
+    assert cell(desk, task_id, ARGS) == "2, 3"
+    assert cell(desk, task_id, RESULT) == "5"
+    assert cell(desk, task_id, RUNTIME).endswith(" s")
+
+
+def test_a_failed_task_shows_its_traceback_and_notifies(desk, qtbot, tmp_path):
+    missing = str(tmp_path / "no-such-video.mp4")
+    task_id = desk.monitor.send(VIDEO, args=[missing])
+    with qtbot.waitSignal(desk.notified, timeout=30000) as notified:
+        desk.note_launched(task_id, name=VIDEO)
+    wait_state(desk, task_id, FAILURE)
+    assert "process_video" in notified.args[0] and "FileNotFoundError" in notified.args[1]
+    assert desk.toast.isVisible()  # no tray here: the in-window toast
+    assert "FileNotFoundError" in cell(desk, task_id, RESULT)
+    desk.select_task(task_id)
+    text = desk.detail.toPlainText()
+    assert "Traceback (most recent call last)" in text and "no such video file" in text
+    desk.failed_id = task_id  # the retry test sends it again
+
+
+def test_retry_of_the_failed_task_with_edited_args(desk, tmp_path):
+    video = tmp_path / "small.mp4"
+    video.write_bytes(os.urandom(50_000))
+    new_id = desk.retry(desk.failed_id, args=[str(video)], kwargs={"chunk_size": 4096})
+    rec = wait_state(desk, new_id, SUCCESS)
+    assert rec.name == VIDEO and str(video) in rec.args
+    assert "'bytes': 50000" in rec.result
+
+
+def test_process_video_reports_progress(desk, tmp_path):
+    video = tmp_path / "big.mp4"
+    video.write_bytes(os.urandom(3 * 1024 * 1024))
+    seen: list[float] = []
+
+    def watch(_changed):
+        rec = record(desk, task_id)
+        if rec is not None and rec.state == PROGRESS:
+            seen.append(rec.progress)
+            row = desk.model.row_of(task_id)
+            if row >= 0:
+                seen_role.append(desk.model.index(row, PROGRESS_COLUMN).data(ProgressRole))
+
+    seen_role: list = []
+    desk.monitor.updated.connect(watch)
+    try:
+        # One byte at a time: a few seconds of work, long enough for several polls of the backend.
+        task_id = desk.monitor.send(VIDEO, args=[str(video)], kwargs={"chunk_size": 1})
+        wait_state(desk, task_id, SUCCESS, timeout=120)
+    finally:
+        desk.monitor.updated.disconnect(watch)
+    assert seen and min(seen) < 100.0, "no PROGRESS reading was shown while the task ran"
+    assert any(v is not None and 0 < v < 100 for v in seen_role)  # the delegate paints a bar for it
+    assert record(desk, task_id).progress == 100.0
+
+
+def test_revoke_a_countdown_task(desk):
+    task_id = desk.monitor.send(ADD, args=[1, 1], countdown=4)
+    wait_for(lambda: record(desk, task_id) and record(desk, task_id).state == "RECEIVED", 30, "received")
+    desk.select_task(task_id)
+    desk.revoke_button.click()
+    rec = wait_state(desk, task_id, "REVOKED", timeout=30)
+    assert rec.result is None
+    assert cell(desk, task_id, STATE) == "REVOKED"
+
+
+def test_filters_and_search(desk):
+    desk.state_filter.setCurrentText(FAILURE)
+    assert desk.model.rowCount() >= 1
+    assert all(desk.model.index(r, STATE).data() == FAILURE for r in range(desk.model.rowCount()))
+    desk.state_filter.setCurrentText("(all)")
+    desk.search.setText("small.mp4")
+    assert desk.model.rowCount() == 1 and desk.model.index(0, NAME).data() == VIDEO
+    desk.search.setText("")
+    assert desk.model.rowCount() == len(desk.store.tasks)
+
+
+def test_a_remote_worker_appears_in_the_workers_list(desk, tmp_path):
+    env = {**os.environ, "CELERY_BROKER_URL": desk.stack.broker_url()}
+    proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "celerydesk.sample", "worker", "-n", "remote@%h",
+                             "-E", "-c", "1", "-l", "warning", "--without-mingle", "--without-gossip"],
+                            env=env, cwd=tmp_path, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        rows = wait_for(lambda: [r for r in desk.worker_rows() if r[0].startswith("remote@") and r[2] == "online"],
+                        60, "the remote worker in the list")
+        assert rows[0][1] == "remote"
+        assert any(r[0].startswith("main@") and r[1] == "this stack" for r in desk.worker_rows())
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+    wait_for(lambda: any(r[0].startswith("remote@") and r[2] == "offline" for r in desk.worker_rows()), 15,
+             "the remote worker offline")
+
+
+def test_an_unregistered_task_warns_and_offers_a_restart(desk, qtbot):
+    name = "celerydesk.sample.tasks.not_written_yet"
+    with qtbot.waitSignal(desk.unregisteredTask, timeout=30000) as warned:
+        desk.monitor.send(name)
+    assert warned.args == [name]
+    assert desk.warning.isVisible() and name in desk.warning_label.text()
+    stack = desk.stack
+    old_pid = stack.services["worker-main"].pid
+    qtbot.mouseClick(desk.restart_button, Qt.MouseButton.LeftButton)
+    assert not desk.warning.isVisible()
+    wait_for(lambda: stack.state("worker-main") == ProcessState.RUNNING and stack.services["worker-main"].pid
+             not in (None, old_pid), 90, "the worker restarted")
+
+
+def test_capacity_bounds_the_table(desk):
+    before = desk.store.counts.get("task-succeeded", 0)
+    desk.capacity.setValue(100)  # the spin box's minimum
+    assert len(desk.store.tasks) <= 100
+    ids = [desk.monitor.send(ADD, args=[i, i]) for i in range(120)]
+    wait_for(lambda: desk.store.counts.get("task-succeeded", 0) >= before + 120, 120, "120 tasks")
+    wait_for(lambda: desk.model.rowCount() == 100, 5, "the table to refresh")
+    assert len(desk.store.tasks) == 100 and ids[-1] in desk.store.tasks and ids[0] not in desk.store.tasks
+    assert desk.model.index(0, NAME).data() == ADD
