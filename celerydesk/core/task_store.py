@@ -98,6 +98,9 @@ class TaskStore:
         self.version = 0  # bumped by every change: the model's cue to refresh
         self.dropped = 0  # records evicted to keep within capacity
         self.new_workers: list[str] = []  # hostnames seen for the first time since the last take
+        # Ids now STARTED or PROGRESS, kept as events come: the progress poll asks for them
+        # twice a second, and walking 10,000 records for a handful would cost more than it.
+        self._running: dict[str, None] = {}
 
     def set_capacity(self, capacity: int) -> None:
         self.capacity = max(1, int(capacity))
@@ -152,9 +155,11 @@ class TaskStore:
             # A retry comes back as received/started again: its own rank is below those.
             record.state = RETRY
         elif STATE_RANK[state] >= STATE_RANK[record.state] and record.state not in FINISHED_STATES:
-            record.state = state
-        elif state == REVOKED and record.state not in FINISHED_STATES:
-            record.state = state
+            record.state = state  # the first final state wins; a late event never steps back
+        if record.state in RUNNING_STATES:
+            self._running[task_id] = None
+        else:
+            self._running.pop(task_id, None)
         if state == SUCCESS:
             record.progress = 100.0 if record.progress is not None else None
         return task_id
@@ -177,7 +182,8 @@ class TaskStore:
 
     def _evict(self) -> None:
         while len(self.tasks) > self.capacity:
-            self.tasks.popitem(last=False)
+            task_id, _ = self.tasks.popitem(last=False)
+            self._running.pop(task_id, None)
             self.dropped += 1
 
     # -- workers -------------------------------------------------------------------------------
@@ -216,14 +222,8 @@ class TaskStore:
     # -- reading -------------------------------------------------------------------------------
 
     def running_ids(self, limit: int = 200) -> list[str]:
-        """Tasks whose progress is worth polling, the newest first."""
-        out = []
-        for record in reversed(self.tasks.values()):
-            if record.state in RUNNING_STATES:
-                out.append(record.id)
-                if len(out) >= limit:
-                    break
-        return out
+        """Tasks whose progress is worth polling, the most recently started first."""
+        return list(reversed(self._running))[:limit]
 
     def names(self) -> list[str]:
         return sorted({r.name for r in self.tasks.values() if r.name})

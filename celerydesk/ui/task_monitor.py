@@ -326,9 +326,13 @@ class QtTaskMonitor(QWidget):
 
     def note_launched(self, task_id: str, done_text: Optional[str] = None, name: Optional[str] = None) -> None:
         """The user launched this task: notify when it finishes; warn at once if no worker knows it."""
-        self._launched[task_id] = done_text
         if name:
             self._check_name(name)
+        record = self.store.tasks.get(task_id)
+        if record is not None and record.state in FINISHED_STATES:  # it beat us to it
+            self._notify_finished(record, done_text)
+            return
+        self._launched[task_id] = done_text
 
     def set_tray(self, tray: Optional[QSystemTrayIcon]) -> None:
         self.tray = tray

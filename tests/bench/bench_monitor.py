@@ -7,7 +7,7 @@ process so that this process's CPU time is the monitor's alone (consumer thread 
 
 Prints one JSON line: tasks, desk_succeeded, flower_succeeded (Flower's /metrics),
 desk_cpu_s (this process while watching), desk_thread_cpu_s (the consumer thread's share),
-flower_cpu_s (psutil on Flower's pid), max_stall_ms (the longest gap between 5 ms ticks of the
+flower_cpu_s (psutil on Flower's pid), max_stall_ms (the longest gap between 10 ms ticks of the
 GUI event loop), and seconds. Run: .venv/bin/python tests/bench/bench_monitor.py [TASKS]
 """
 
@@ -113,7 +113,7 @@ def main() -> None:
         time.sleep(2)  # Flower sees the same heartbeats; let it settle before measuring
 
         stall = {"max": 0.0}
-        ticker, clock = QTimer(interval=5), QElapsedTimer()
+        ticker, clock = QTimer(interval=10), QElapsedTimer()
         clock.start()
 
         def tick():
