@@ -1,0 +1,527 @@
+"""The Tasks tab's launch panel: pick a task, fill its form, set the options, send, run again.
+
+The task list comes from the project's introspection (run on the background pool, in the
+project's interpreter), refreshed when the stack starts and on Refresh. Each parameter gets the
+editor ``core.task_forms`` chooses; every keystroke re-validates the whole form there, and Send
+stays disabled, with the reason beside it, until the call would bind to the task's signature and
+the broker runs. Sending goes through ``services.launcher.Launcher``, off the Qt thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from datetime import datetime, timezone
+from typing import Optional
+
+from PySide6.QtCore import QDateTime, Qt, Signal
+from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDateTimeEdit, QDoubleSpinBox, QFileDialog, QFormLayout,
+                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
+                               QPlainTextEdit, QProgressBar, QPushButton, QSpinBox, QSplitter, QTextEdit,
+                               QVBoxLayout, QWidget)
+
+from celerydesk.core import task_forms as tf
+from celerydesk.core.commands import BROKER
+from celerydesk.core.errors import DeskError
+from celerydesk.core.introspection import Introspection, introspect
+from celerydesk.core.states import ProcessState
+from celerydesk.services.background import run_in_background
+from celerydesk.services.launcher import Launch, Launcher, LaunchOptions
+from celerydesk.ui import defs
+
+NameRole = Qt.ItemDataRole.UserRole + 1
+LaunchRole = Qt.ItemDataRole.UserRole + 2
+NOW, COUNTDOWN, ETA = range(3)
+ERROR_STYLE = "color: #c0392b;"
+
+
+class QtLaunchPanel(QWidget):
+    """Launch forms for the stack's project; ``launched`` carries each finished Launch."""
+
+    launched = Signal(object)  # Launch: its ids, or its error
+    taskSelected = Signal(str)  # the task whose form is shown
+    tasksLoaded = Signal()  # the task list was (re)filled from introspection
+
+    def __init__(self, stack, parent=None):
+        super().__init__(parent)
+        self.stack = stack
+        self.tasks: dict = {}
+        self.current: Optional[str] = None
+        self.specs: list[tf.FieldSpec] = []
+        self.editors: dict[str, QWidget] = {}
+        self.error_labels: dict[str, QLabel] = {}
+        self.file_dialog: Optional[QFileDialog] = None
+        self._loading = False
+        self.launcher = Launcher(stack.broker_url, parent=self)
+        self._build()
+        self.launcher.progress.connect(self._on_progress)
+        self.launcher.finished.connect(self._on_finished)
+        self.launcher.busyChanged.connect(self._on_busy_changed)
+        self.launcher.historyChanged.connect(self._on_history_changed)
+        stack.serviceStateChanged.connect(self._on_service_state)
+        stack.stackReady.connect(self._on_stack_ready)
+        self.refresh()
+
+    # -- building --------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.filter_edit = QLineEdit(placeholderText="Filter tasks…", clearButtonEnabled=True)
+        self.filter_edit.textChanged.connect(self._apply_filter)
+        self.show_internal = QCheckBox("Show celery's internal tasks")
+        self.show_internal.toggled.connect(self._fill_task_list)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.clicked.connect(self._on_refresh_clicked)
+        self.task_list = QListWidget()
+        self.task_list.currentItemChanged.connect(self._on_task_item)
+        picker = QWidget()
+        pl = QVBoxLayout(picker)
+        pl.setContentsMargins(0, 0, 0, 0)
+        top = QHBoxLayout()
+        top.addWidget(self.filter_edit, 1)
+        top.addWidget(self.refresh_button)
+        pl.addLayout(top)
+        pl.addWidget(self.show_internal)
+        pl.addWidget(self.task_list, 1)
+
+        self.doc_label = QLabel(wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.form_box = QGroupBox("Arguments")
+        self.form = QFormLayout(self.form_box)
+        self.options_box = self._build_options()
+        self.send_button = QPushButton("Send")
+        self.send_button.clicked.connect(self.send)
+        self.reason_label = QLabel(wordWrap=True)
+        self.progress_bar = QProgressBar(visible=False)
+        self.status_label = QLabel(wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
+        send_row = QHBoxLayout()
+        send_row.addWidget(self.send_button)
+        send_row.addWidget(self.reason_label, 1)
+        form_side = QWidget()
+        fl = QVBoxLayout(form_side)
+        fl.setContentsMargins(0, 0, 0, 0)
+        for w in (self.doc_label, self.form_box, self.options_box):
+            fl.addWidget(w)
+        fl.addLayout(send_row)
+        fl.addWidget(self.progress_bar)
+        fl.addWidget(self.status_label)
+        fl.addStretch(1)
+
+        self.history_list = QListWidget()
+        self.history_list.currentItemChanged.connect(self._update_history_buttons)
+        self.run_again_button = QPushButton("Run again", enabled=False)
+        self.run_again_button.clicked.connect(self.run_again)
+        self.edit_again_button = QPushButton("Edit and run again", enabled=False)
+        self.edit_again_button.clicked.connect(self.edit_again)
+        history = QGroupBox("History")
+        hl = QVBoxLayout(history)
+        hl.addWidget(self.history_list, 1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_again_button)
+        buttons.addWidget(self.edit_again_button)
+        buttons.addStretch(1)
+        hl.addLayout(buttons)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        for w in (picker, form_side, history):
+            splitter.addWidget(w)
+        splitter.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(defs.MARGIN, defs.MARGIN, defs.MARGIN, defs.MARGIN)
+        layout.addWidget(splitter)
+        self._update_send()
+
+    def _build_options(self) -> QGroupBox:
+        box = QGroupBox("Options")
+        form = QFormLayout(box)
+        self.queue_edit = QLineEdit(placeholderText="celery (the task's route)")
+        self.timing_combo = QComboBox()
+        self.timing_combo.addItems(["now", "after a countdown", "at a time (ETA)"])
+        self.timing_combo.currentIndexChanged.connect(self._on_timing_changed)
+        self.countdown_spin = QDoubleSpinBox(minimum=0.0, maximum=7 * 86400.0, decimals=1, suffix=" s", visible=False)
+        self.eta_edit = QDateTimeEdit(QDateTime.currentDateTime().addSecs(60), calendarPopup=True, visible=False)
+        self.eta_edit.setDisplayFormat("yyyy-MM-dd HH:mm:ss")
+        timing = QHBoxLayout()
+        for w in (self.timing_combo, self.countdown_spin, self.eta_edit):
+            timing.addWidget(w)
+        timing.addStretch(1)
+        # 0 reads "never": a task that has waited longer than `expires` is revoked, not run.
+        self.expires_spin = QDoubleSpinBox(minimum=0.0, maximum=30 * 86400.0, decimals=1, suffix=" s",
+                                           specialValueText="never")
+        # -1 reads "default": the message then carries no priority at all.
+        self.priority_spin = QSpinBox(minimum=-1, maximum=9, value=-1, specialValueText="default")
+        self.copies_spin = QSpinBox(minimum=1, maximum=1_000_000, value=1)
+        form.addRow("Queue", self.queue_edit)
+        form.addRow("When", timing)
+        form.addRow("Expires after", self.expires_spin)
+        form.addRow("Priority (0–9)", self.priority_spin)
+        form.addRow("Send copies", self.copies_spin)
+        return box
+
+    # -- the task list -------------------------------------------------------------------------
+
+    def refresh(self, force: bool = False) -> None:
+        """Introspect the project in the background (cached unless a project file changed)."""
+        if self._loading:
+            return
+        self._loading = True
+        self.refresh_button.setEnabled(False)
+        ws = self.stack.ws
+        run_in_background(lambda: introspect(ws, refresh=force), self._on_introspected, self)
+
+    def _on_refresh_clicked(self) -> None:
+        self.refresh(force=True)
+
+    def _on_stack_ready(self) -> None:
+        self.refresh()
+
+    def _on_introspected(self, result: Optional[Introspection], error: Optional[BaseException]) -> None:
+        self._loading = False
+        self.refresh_button.setEnabled(True)
+        if error is not None:
+            text = f"{error.message}\n{error.hint}" if isinstance(error, DeskError) else f"{error!r}"
+            self._status(f"The project's tasks could not be listed: {text}", error=True)
+            return
+        self.set_tasks(result)
+
+    def set_tasks(self, result: Introspection) -> None:
+        """Show these tasks (the slot introspection ends in); the current task stays if still there."""
+        self.tasks = dict(result.tasks)
+        self._fill_task_list()
+        self.tasksLoaded.emit()
+
+    def _fill_task_list(self) -> None:
+        keep = self.current
+        self.task_list.blockSignals(True)
+        self.task_list.clear()
+        # The project's tasks first, celery's own after them, and only when asked for.
+        ordered = sorted(self.tasks.values(), key=lambda t: (t.internal, t.name))
+        for task in ordered:
+            if task.internal and not self.show_internal.isChecked():
+                continue
+            item = QListWidgetItem(task.name)
+            item.setData(NameRole, task.name)
+            item.setToolTip(f"{task.name}{task.signature()}")
+            if task.internal:
+                item.setForeground(QColor("#7f8c8d"))
+            self.task_list.addItem(item)
+        self.task_list.blockSignals(False)
+        self._apply_filter(self.filter_edit.text())
+        if keep in self.tasks:
+            self.select_task(keep)
+        elif self.current is not None:
+            self._show_form(None)
+
+    def _apply_filter(self, text: str) -> None:
+        words = text.lower().split()
+        for row in range(self.task_list.count()):
+            item = self.task_list.item(row)
+            item.setHidden(not all(w in item.text().lower() for w in words))
+
+    def task_names(self, visible_only: bool = True) -> list[str]:
+        items = (self.task_list.item(r) for r in range(self.task_list.count()))
+        return [i.data(NameRole) for i in items if not (visible_only and i.isHidden())]
+
+    def select_task(self, name: str) -> bool:
+        task = self.tasks.get(name)
+        if task is None:
+            return False
+        if task.internal and not self.show_internal.isChecked():
+            self.show_internal.setChecked(True)  # refills the list
+        for row in range(self.task_list.count()):
+            if self.task_list.item(row).data(NameRole) == name:
+                self.task_list.setCurrentRow(row)
+                if self.current != name:
+                    self._show_form(name)
+                return True
+        return False
+
+    def _on_task_item(self, item: Optional[QListWidgetItem], _previous=None) -> None:
+        if item is not None and item.data(NameRole) != self.current:
+            self._show_form(item.data(NameRole))
+
+    # -- the form --------------------------------------------------------------------------------
+
+    def _show_form(self, name: Optional[str]) -> None:
+        while self.form.rowCount():
+            self.form.removeRow(0)
+        self.editors.clear()
+        self.error_labels.clear()
+        self.current = name
+        task = self.tasks.get(name) if name else None
+        self.specs = tf.field_specs(task) if task else []
+        if task is None:
+            self.doc_label.setText("Pick a task.")
+        else:
+            doc = (task.doc or "").strip()
+            self.doc_label.setText(f"<b>{task.name}</b><tt>{_html(task.signature())}</tt>"
+                                   + (f"<br>{_html(doc)}" if doc else ""))
+            self.queue_edit.setPlaceholderText(f"{task.queue or 'celery'} (the task's route)")
+            if task.params_error:
+                self._status(f"The signature could not be read ({task.params_error}): arguments are not checked.")
+        for spec in self.specs:
+            self._add_field(spec)
+        if task is not None and not self.specs:
+            self.form.addRow(QLabel("This task takes no arguments."))
+        self._validate()
+        if name:
+            self.taskSelected.emit(name)
+
+    def _add_field(self, spec: tf.FieldSpec) -> None:
+        hint = spec.hint()
+        if spec.editor == tf.BOOL:
+            editor = QCheckBox()
+            editor.setChecked(bool(spec.param.default) if spec.param.has_default else False)
+            editor.toggled.connect(self._validate)
+            widget = editor
+        elif spec.editor in (tf.JSON, tf.TEXT):
+            editor = QPlainTextEdit(placeholderText=spec.default_text or hint)
+            editor.setFixedHeight(editor.fontMetrics().lineSpacing() * 4 + 12)
+            if spec.editor == tf.JSON:
+                editor.setFont(defs.monospace_font())
+            editor.textChanged.connect(self._validate)
+            widget = editor
+        else:
+            editor = QLineEdit(placeholderText=spec.default_text or hint)
+            editor.textChanged.connect(self._validate)
+            widget = editor
+            if spec.editor == tf.FILE:
+                widget = QWidget()
+                row = QHBoxLayout(widget)
+                row.setContentsMargins(0, 0, 0, 0)
+                row.addWidget(editor, 1)
+                choose = QPushButton("Choose file…")
+                choose.setObjectName(f"choose-{spec.name}")
+                choose.clicked.connect(functools.partial(self.choose_file, spec.name))
+                row.addWidget(choose)
+        editor.setToolTip(f"{spec.param.text()}: {hint}")
+        error = QLabel(visible=False, wordWrap=False)
+        error.setStyleSheet(ERROR_STYLE)
+        error.setFont(defs.monospace_font())  # the caret must line up under the bad character
+        self.editors[spec.name] = editor
+        self.error_labels[spec.name] = error
+        self.form.addRow(spec.label, widget)
+        self.form.addRow("", error)
+
+    def choose_file(self, name: str) -> None:
+        """The "Choose file…" button: a non-native dialog (the same on every desktop, and drivable
+        in tests); its choice goes through ``set_file``."""
+        dialog = QFileDialog(self, f"Choose {name}")
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog)
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.fileSelected.connect(functools.partial(self.set_file, name))
+        self.file_dialog = dialog
+        dialog.open()
+
+    def set_file(self, name: str, path: str) -> None:
+        editor = self.editors.get(name)
+        if isinstance(editor, QLineEdit) and path:
+            editor.setText(path)
+
+    def field_texts(self) -> dict:
+        out: dict = {}
+        for name, editor in self.editors.items():
+            if isinstance(editor, QCheckBox):
+                out[name] = editor.isChecked()
+            elif isinstance(editor, QPlainTextEdit):
+                out[name] = editor.toPlainText()
+            else:
+                out[name] = editor.text()
+        return out
+
+    def set_values(self, values: dict) -> None:
+        """Fill the form from values (as ``task_forms.values_from_call`` gives them)."""
+        for spec in self.specs:
+            editor = self.editors[spec.name]
+            value = values.get(spec.name, tf.MISSING)
+            if isinstance(editor, QCheckBox):
+                editor.setChecked(bool(value) if value is not tf.MISSING else bool(spec.param.default))
+                continue
+            text = "" if value is tf.MISSING else tf.format_value(spec.editor, value)
+            if isinstance(editor, QPlainTextEdit):
+                editor.setPlainText(text)
+            else:
+                editor.setText(text)
+        self._validate()
+
+    def _validate(self, *_):
+        """Re-check the whole form; mark each bad field; say why Send is off. Returns the call or None."""
+        self._call = None
+        self._problem = None
+        if self.current is None:
+            self._problem = "pick a task"
+            return self._update_send()
+        values, errors = tf.parse_fields(self.specs, self.field_texts())
+        for name, label in self.error_labels.items():
+            error = errors.get(name)
+            label.setVisible(error is not None)
+            label.setText(error.message if error else "")
+            self._mark_json_error(name, error)
+        if errors:
+            first = next(iter(errors.values()))
+            self._problem = f"{first.name}: {first.message.splitlines()[0]}"
+            return self._update_send()
+        try:
+            args, kwargs = tf.assemble_call(self.tasks[self.current], values)
+            problem = tf.check_call(self.tasks, self.current, args, kwargs)
+        except tf.CallError as exc:
+            problem = str(exc)
+        if problem:
+            self._problem = problem
+        else:
+            self._call = (args, kwargs)
+        return self._update_send()
+
+    def _mark_json_error(self, name: str, error: Optional[tf.FieldError]) -> None:
+        """Underline the bad spot in a multi-line editor (the label shows it with a caret too)."""
+        editor = self.editors.get(name)
+        if not isinstance(editor, QPlainTextEdit):
+            return
+        selections = []
+        if error is not None and error.line:
+            block = editor.document().findBlockByNumber(error.line - 1)
+            cursor = QTextCursor(block)
+            cursor.movePosition(QTextCursor.MoveOperation.Right, n=max(0, (error.column or 1) - 1))
+            cursor.movePosition(QTextCursor.MoveOperation.Right, QTextCursor.MoveMode.KeepAnchor)
+            selection = QTextEdit.ExtraSelection()
+            fmt = QTextCharFormat()
+            fmt.setBackground(QColor("#f5b7b1"))
+            fmt.setUnderlineStyle(QTextCharFormat.UnderlineStyle.WaveUnderline)
+            selection.format, selection.cursor = fmt, cursor
+            selections.append(selection)
+        editor.setExtraSelections(selections)
+
+    # -- options, sending ------------------------------------------------------------------------
+
+    def _on_timing_changed(self, index: int) -> None:
+        self.countdown_spin.setVisible(index == COUNTDOWN)
+        self.eta_edit.setVisible(index == ETA)
+
+    def options(self) -> LaunchOptions:
+        timing = self.timing_combo.currentIndex()
+        eta = None
+        if timing == ETA:
+            eta = datetime.fromtimestamp(self.eta_edit.dateTime().toSecsSinceEpoch(), tz=timezone.utc)
+        return LaunchOptions(
+            queue=self.queue_edit.text().strip() or None,
+            countdown=self.countdown_spin.value() if timing == COUNTDOWN else None,
+            eta=eta, expires=self.expires_spin.value() or None,
+            priority=None if self.priority_spin.value() < 0 else self.priority_spin.value(),
+            copies=self.copies_spin.value())
+
+    def set_options(self, options: LaunchOptions) -> None:
+        self.queue_edit.setText(options.queue or "")
+        if options.eta is not None:
+            self.timing_combo.setCurrentIndex(ETA)
+            self.eta_edit.setDateTime(QDateTime.fromSecsSinceEpoch(int(options.eta.timestamp())))
+        elif options.countdown:
+            self.timing_combo.setCurrentIndex(COUNTDOWN)
+            self.countdown_spin.setValue(options.countdown)
+        else:
+            self.timing_combo.setCurrentIndex(NOW)
+        self.expires_spin.setValue(options.expires or 0.0)
+        self.priority_spin.setValue(-1 if options.priority is None else options.priority)
+        self.copies_spin.setValue(options.copies)
+
+    def send_blocker(self) -> Optional[str]:
+        """Why Send is disabled, or None when it is enabled."""
+        if self._problem:
+            return self._problem
+        if self.stack.state(BROKER) != ProcessState.RUNNING:
+            return "the broker is not running: start the stack first"
+        if self.launcher.busy:
+            return "sending…"
+        return None
+
+    def _update_send(self) -> None:
+        if not hasattr(self, "_problem"):
+            self._problem, self._call = "pick a task", None
+        reason = self.send_blocker()
+        self.send_button.setEnabled(reason is None)
+        self.reason_label.setText(reason or "")
+        self.send_button.setToolTip(reason or "send the task")
+        self._update_history_buttons()
+
+    def send(self) -> Optional[Launch]:
+        self._validate()
+        if self.send_blocker() is not None:
+            return None
+        args, kwargs = self._call
+        return self.launcher.send(self.current, args, kwargs, self.options())
+
+    def _on_service_state(self, key: str, _state) -> None:
+        if key == BROKER:
+            self._update_send()
+
+    def _on_busy_changed(self, busy: bool) -> None:
+        if busy:  # the bar stays up after a launch, showing how many went out
+            self.progress_bar.setValue(0)
+            self.progress_bar.setVisible(True)
+        self._update_send()
+
+    def _on_progress(self, sent: int, total: int) -> None:
+        self.progress_bar.setMaximum(total)
+        self.progress_bar.setValue(sent)
+
+    def _on_finished(self, launch: Launch) -> None:
+        if launch.ok:
+            first = launch.ids[0] if launch.ids else ""
+            more = f" and {len(launch.ids) - 1} more" if len(launch.ids) > 1 else ""
+            self._status(f"Sent {launch.task}[{first}]{more}.")
+        else:
+            self._status(launch.error or "sending failed", error=True)
+        self.launched.emit(launch)
+
+    def _status(self, text: str, error: bool = False) -> None:
+        self.status_label.setStyleSheet(ERROR_STYLE if error else "")
+        self.status_label.setText(text)
+
+    # -- history ---------------------------------------------------------------------------------
+
+    def _on_history_changed(self) -> None:
+        self.history_list.clear()
+        for launch in self.launcher.history:
+            when = time.strftime("%H:%M:%S", time.localtime(launch.time))
+            call = ", ".join([_short(a) for a in launch.args] + [f"{k}={_short(v)}" for k, v in launch.kwargs.items()])
+            extra = launch.options.describe()
+            outcome = f"{len(launch.ids)} sent" if launch.ok else f"failed: {launch.error}"
+            item = QListWidgetItem(f"{when}  {launch.task.rsplit('.', 1)[-1]}({call})"
+                                   + (f" [{extra}]" if extra else "") + f"  → {outcome}")
+            item.setData(LaunchRole, launch)
+            item.setToolTip(launch.task + ("\n" + "\n".join(launch.ids[:5]) if launch.ids else ""))
+            self.history_list.addItem(item)
+        self.history_list.setCurrentRow(0)
+
+    def selected_launch(self) -> Optional[Launch]:
+        item = self.history_list.currentItem()
+        return item.data(LaunchRole) if item is not None else None
+
+    def _update_history_buttons(self, *_):
+        launch = self.selected_launch() if hasattr(self, "history_list") else None
+        can_send = (launch is not None and not self.launcher.busy
+                    and self.stack.state(BROKER) == ProcessState.RUNNING)
+        if hasattr(self, "run_again_button"):
+            self.run_again_button.setEnabled(can_send)
+            self.edit_again_button.setEnabled(launch is not None and launch.task in self.tasks)
+
+    def run_again(self) -> Optional[Launch]:
+        launch = self.selected_launch()
+        if launch is None or self.stack.state(BROKER) != ProcessState.RUNNING:
+            return None
+        return self.launcher.again(launch)
+
+    def edit_again(self) -> None:
+        """Put the selected launch back in the form, to change and send."""
+        launch = self.selected_launch()
+        if launch is None or not self.select_task(launch.task):
+            return
+        self.set_values(tf.values_from_call(self.tasks[launch.task], launch.args, launch.kwargs))
+        self.set_options(launch.options)
+
+
+def _short(value, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br>")
