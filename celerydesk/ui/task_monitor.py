@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import socket
 from typing import Optional
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer, Signal
@@ -216,6 +217,7 @@ class QtTaskMonitor(QWidget):
         self._checking: set[str] = set()
         self._checked: set[str] = set()
         self._depths: dict[str, int] = {}
+        self._extra_queues: set[str] = set()
         self._build()
         # Bound methods, not lambdas: Qt drops the connections when this widget is deleted.
         self.monitor.updated.connect(self._on_updated)
@@ -333,6 +335,11 @@ class QtTaskMonitor(QWidget):
             self._notify_finished(record, done_text)
             return
         self._launched[task_id] = done_text
+
+    def watch_queue(self, queue: str) -> None:
+        """Show this queue's depth too (the workers' queues and those tasks went to always are)."""
+        self._extra_queues.add(queue)
+        self._on_slow_tick()
 
     def set_tray(self, tray: Optional[QSystemTrayIcon]) -> None:
         self.tray = tray
@@ -528,7 +535,7 @@ class QtTaskMonitor(QWidget):
     def _on_slow_tick(self) -> None:
         self._fill_workers()
         queues = sorted({q for w in self.stack.ws.workers for q in w.queues} |
-                        {r.queue for r in self.store.tasks.values() if r.queue} | {"celery"})
+                        {r.queue for r in self.store.tasks.values() if r.queue} | {"celery"} | self._extra_queues)
         url = self.stack.broker_url()
         run_in_background(lambda: queue_depths(url, queues), self._on_depths, self)
 
@@ -544,9 +551,12 @@ class QtTaskMonitor(QWidget):
     def _fill_workers(self) -> None:
         own_pids = {s.pid for s in self.stack.services.values() if getattr(s, "kind", None) == commands.WORKER and s.pid}
         workers = sorted(self.store.workers.values(), key=lambda w: w.hostname)
+        this_host = socket.gethostname()
         self.workers.setRowCount(len(workers))
         for row, w in enumerate(workers):
-            where = "this stack" if w.pid in own_pids else "remote"
+            # One of our children: its pid and this machine's name (a pid alone may repeat elsewhere).
+            ours = w.pid in own_pids and w.hostname.rpartition("@")[2] == this_host
+            where = "this stack" if ours else "remote"
             status = "online" if w.alive() else "offline"
             for column, text in enumerate((w.hostname, where, status, w.active, w.processed)):
                 self.workers.setItem(row, column, QTableWidgetItem("" if text is None else str(text)))

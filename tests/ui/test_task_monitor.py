@@ -18,7 +18,7 @@ from PySide6.QtCore import QCoreApplication, Qt
 from celerydesk.core.states import ProcessState
 from celerydesk.core.task_store import FAILURE, PROGRESS, SUCCESS
 from celerydesk.ui.task_monitor import ARGS, NAME, PROGRESS as PROGRESS_COLUMN, RESULT, RUNTIME, STATE, \
-    ProgressRole, QtTaskMonitor
+    ProgressRole, QtTaskMonitor, RetryDialog, parse_repr
 from tests.helpers.stack import make_workspace
 
 pytestmark = pytest.mark.slow
@@ -200,3 +200,54 @@ def test_capacity_bounds_the_table(desk):
     wait_for(lambda: desk.model.rowCount() == 100, 5, "the table to refresh")
     assert len(desk.store.tasks) == 100 and ids[-1] in desk.store.tasks and ids[0] not in desk.store.tasks
     assert desk.model.index(0, NAME).data() == ADD
+
+
+def test_purge_asks_first_and_empties_the_priority_lists_too(desk, qtbot):
+    import redis
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    client = redis.Redis.from_url(desk.stack.broker_url())
+    client.lpush("purge-test", b"a", b"b", b"c")
+    client.lpush("purge-test\x06\x163", b"d", b"e")
+    desk.watch_queue("purge-test")
+
+    def depth_row():
+        for row in range(desk.queues.rowCount()):
+            if desk.queues.item(row, 0).text() == "purge-test":
+                return row, desk.queues.item(row, 1).text()
+        return None
+
+    row, depth = wait_for(depth_row, 10, "the queue's depth")
+    assert depth == "5"
+    desk.queues.selectRow(row)
+    answered = []
+
+    def answer(button):
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox):
+            answered.append(box.text())
+            box.button(button).click()
+        else:
+            QTimer.singleShot(50, lambda: answer(button))
+
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(50, lambda: answer(QMessageBox.StandardButton.No))
+    desk.purge_button.click()
+    assert "5 waiting messages" in answered[0] and client.llen("purge-test") == 3  # No: nothing deleted
+    QTimer.singleShot(50, lambda: answer(QMessageBox.StandardButton.Yes))
+    desk.purge_button.click()
+    wait_for(lambda: client.llen("purge-test") + client.llen("purge-test\x06\x163") == 0, 10, "the purge")
+    wait_for(lambda: (depth_row() or (0, ""))[1] == "0", 10, "the depth to show 0")
+    client.close()
+
+
+def test_retry_dialog_and_argument_reprs(qtbot):
+    assert parse_repr("('/tmp/v.mp4', 4096)", []) == ("/tmp/v.mp4", 4096)
+    assert parse_repr("{'chunk_size': 1}", {}) == {"chunk_size": 1}
+    assert parse_repr("(<object at 0x1>,)", []) == []  # not a literal: the caller edits it
+    dialog = RetryDialog("app.video", ("/tmp/v.mp4",), {"chunk_size": 1})
+    qtbot.addWidget(dialog)
+    assert dialog.args_edit.text() == '["/tmp/v.mp4"]'
+    dialog.args_edit.setText('["/tmp/other.mp4"]')
+    assert dialog.values() == (["/tmp/other.mp4"], {"chunk_size": 1})
