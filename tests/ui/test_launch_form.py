@@ -31,7 +31,10 @@ def make_panel(qtbot, stack):
 def idle_panel(qtbot, tmp_path):
     from celerydesk.services.stack import StackController
 
-    return make_panel(qtbot, StackController(make_workspace(tmp_path, beat=False, flower=False)))
+    stack = StackController(make_workspace(tmp_path, beat=False, flower=False))
+    yield make_panel(qtbot, stack)
+    # Deleted now, with the widgets, rather than whenever the garbage collector gets to it.
+    stack.deleteLater()
 
 
 @pytest.fixture
