@@ -305,6 +305,7 @@ class EventMonitor(QObject):
         self._polling = False
         self._backend = None
         self._app = None
+        self.longest_flush_ms = 0.0  # the slowest batch applied so far (store + model): a stall's share
         self._flush = QTimer(self, interval=FLUSH_MS)
         self._flush.timeout.connect(self.flush)
         self._poll = QTimer(self, interval=PROGRESS_POLL_MS)
@@ -353,6 +354,7 @@ class EventMonitor(QObject):
         pending = self._pending
         if not pending:
             return
+        began = time.perf_counter()
         batch = []
         pop = pending.popleft
         # Only what is there now (the thread keeps appending), and at most MAX_BATCH: a backlog
@@ -364,7 +366,8 @@ class EventMonitor(QObject):
         new = self.store.take_new_workers()
         if new:
             self.workersAppeared.emit(new)
-        self.updated.emit(changed)
+        self.updated.emit(changed)  # the model's reset runs here, within the measured time
+        self.longest_flush_ms = max(self.longest_flush_ms, (time.perf_counter() - began) * 1000)
 
     def _poll_progress(self) -> None:
         ids = self.store.running_ids()
