@@ -13,9 +13,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Open celerydesk on the built-in sample stack (local Redis, no Docker needed).
+# Open the celerydesk window on the built-in sample stack (local Redis, no Docker needed).
 run: $(STAMP)
-	$(BIN)/celerydesk up --sample
+	$(BIN)/celerydesk gui --sample
 
 # The whole test suite. On CI (.ci/run) CELERYDESK_STRICT=1 turns Docker/Xvfb skips into failures.
 test: $(STAMP)

@@ -62,6 +62,7 @@ class DeskApplication:
     def open(self, workspace: Workspace) -> QtMainWindow:
         if self.window is not None:
             self.window.save_layout(self.settings)
+            self.window.shutdown()
             self.window.deleteLater()
         if self.tray is not None:
             self.tray.icon.hide()
@@ -76,6 +77,7 @@ class DeskApplication:
         self.window.settingsRequested.connect(self._edit_settings)
         self.window.recentRequested.connect(lambda p: self._open_path(Path(p)))
         if self.tray is not None:
+            self.window.set_tray(self.tray.icon)
             self.tray.showRequested.connect(self._show_window)
             self.tray.quitRequested.connect(self.quit)
             self.tray.show()
@@ -156,6 +158,8 @@ class DeskApplication:
             self._finish()
 
     def _finish(self) -> None:
+        if self.window is not None:
+            self.window.shutdown()
         if self.tray is not None:
             self.tray.icon.hide()
         self.settings.sync()

@@ -21,8 +21,11 @@ from celerydesk.services.background import run_in_background
 from celerydesk.services.stack import IDLE, PREFLIGHT, STARTING, STOPPING
 from celerydesk.ui import defs
 from celerydesk.ui.flower_view import QtFlowerView
+from celerydesk.ui.launch_form import QtLaunchPanel
 from celerydesk.ui.log_view import QtLogsWidget
+from celerydesk.ui.schedules_panel import QtSchedulesPanel
 from celerydesk.ui.service_table import QtServiceTable
+from celerydesk.ui.task_monitor import QtTaskMonitor
 
 BUSY_PHASES = (PREFLIGHT, STARTING, STOPPING)
 
@@ -71,10 +74,19 @@ class QtMainWindow(QMainWindow):
 
         self.banner = QtBanner(self)
         self.services = QtServiceTable(stack, self)
-        self.logs = QtLogsWidget(stack, self)
+        self.logs = QtLogsWidget(stack, parent=self)
         self.side_tabs = QTabWidget(self)
         self.flower = QtFlowerView(stack, self)
+        self.tasks = QtTaskMonitor(stack, self)
+        self.launch = QtLaunchPanel(stack, self)
+        self.schedules = QtSchedulesPanel(stack, self)
+        for panel in (self.tasks, self.schedules):
+            panel.message.connect(self._on_message)
+        self.launch.launched.connect(self._on_launched)
         self.side_tabs.addTab(self.flower, "Flower")
+        self.side_tabs.addTab(self.tasks, "Tasks")
+        self.side_tabs.addTab(self.launch, "Launch")
+        self.side_tabs.addTab(self.schedules, "Schedules")
         self.bottom = QSplitter(Qt.Orientation.Horizontal, self)
         self.bottom.addWidget(self.logs)
         self.bottom.addWidget(self.side_tabs)
@@ -167,6 +179,16 @@ class QtMainWindow(QMainWindow):
         else:
             self.statusBar().showMessage(text, 8000)
 
+    def _on_launched(self, launch) -> None:
+        """Tasks sent from the Launch tab are "yours": the monitor notifies when they finish."""
+        if launch.error:
+            self.banner.show_message("error", launch.error)
+            return
+        for task_id in launch.ids:
+            self.tasks.note_launched(task_id, name=launch.task)
+        if launch.options.queue:
+            self.tasks.watch_queue(launch.options.queue)
+
     def _on_phase(self, phase: str) -> None:
         self.busy.setVisible(phase in BUSY_PHASES)
         self.start_all_action.setEnabled(phase == IDLE)
@@ -198,17 +220,31 @@ class QtMainWindow(QMainWindow):
     # -- window state -----------------------------------------------------------------------------
 
     def restore_layout(self, settings: QSettings) -> None:
+        if settings.value("window/bottom") is None:  # first run: logs a little wider than Flower
+            QTimer.singleShot(0, self, self._initial_split)  # once laid out; cancelled with the window
         for key, restore in (("geometry", self.restoreGeometry), ("state", self.restoreState),
                              ("vertical", self.vertical.restoreState), ("bottom", self.bottom.restoreState)):
             value = settings.value(f"window/{key}")
             if value is not None:
                 restore(value)
 
+    def _initial_split(self) -> None:
+        width = self.bottom.width()
+        self.bottom.setSizes([11 * width // 20, 9 * width // 20])
+
     def save_layout(self, settings: QSettings) -> None:
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/state", self.saveState())
         settings.setValue("window/vertical", self.vertical.saveState())
         settings.setValue("window/bottom", self.bottom.saveState())
+
+    def set_tray(self, tray) -> None:
+        """Notifications of finished tasks go to the tray when there is one."""
+        self.tasks.set_tray(tray)
+
+    def shutdown(self) -> None:
+        """Stop the threads the window's panels run (the task monitor's event consumer)."""
+        self.tasks.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Closing with the stack running asks: stop it, or keep it running in the tray."""

@@ -30,12 +30,13 @@ SHOTS = Path(os.environ.get("CELERYDESK_SHOTS", "/tmp/celerydesk-shots"))
 def display():
     require(shutil.which("Xvfb") is not None, "Xvfb is not installed (apt-get install xvfb)")
     require(shutil.which("xdotool") is not None, "xdotool is not installed (apt-get install xdotool)")
-    read, write = os.pipe()
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x860x24", "-nolisten", "tcp"],
-                            pass_fds=(write,), stderr=subprocess.DEVNULL)
-    os.close(write)
-    number = os.read(read, 16).decode().strip()
-    os.close(read)
+    # A display number nobody holds; ready once its socket exists.
+    number = next(n for n in range(90, 200)
+                  if not os.path.exists(f"/tmp/.X{n}-lock") and not os.path.exists(f"/tmp/.X11-unix/X{n}"))
+    xvfb = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x860x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until(lambda: os.path.exists(f"/tmp/.X11-unix/X{number}") or xvfb.poll() is not None, 30, "Xvfb")
+    assert xvfb.poll() is None, "Xvfb exited at start"
     yield f":{number}"
     xvfb.terminate()
     xvfb.wait(10)
@@ -72,7 +73,7 @@ def test_window_starts_the_stack_and_sigterm_leaves_nothing(display, tmp_path):
     app = subprocess.Popen([sys.executable, "-m", "celerydesk", "gui", "-w", str(path)], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wid = wait_until(lambda: window_id(env, "celerydesk — shop"), 60, "the main window")
+        wid = wait_until(lambda: window_id(env, "celerydesk.*shop"), 60, "the main window")
         subprocess.run(["xdotool", "windowactivate", "--sync", wid], env=env, check=False)
         subprocess.run(["xdotool", "windowfocus", "--sync", wid], env=env, check=False)
         subprocess.run(["xdotool", "key", "--window", wid, "ctrl+shift+s"], env=env, check=True)
@@ -93,6 +94,11 @@ def test_window_starts_the_stack_and_sigterm_leaves_nothing(display, tmp_path):
         app.send_signal(signal.SIGTERM)
         assert app.wait(60) == 0, app.stdout.read().decode(errors="replace")
         assert wait_until(lambda: not alive(pids), 5, "every process of the stack to end")
+    except AssertionError:
+        if app.poll() is None:
+            os.killpg(app.pid, signal.SIGKILL)
+        output = app.stdout.read().decode(errors="replace")
+        raise AssertionError(f"celerydesk gui said:\n{output[-3000:]}") from None
     finally:
         if app.poll() is None:
             os.killpg(app.pid, signal.SIGKILL)
