@@ -47,7 +47,8 @@ FLUSH_MS = 200
 # pane's LOG_FLOOD_FLUSH_MS). Events are still applied as they come, in bigger batches.
 FLOOD_EVENTS = 50  # in 200 ms: over ~60 tasks a second
 FLOOD_FLUSH_MS = 500
-MAX_BATCH = 5000  # events applied per flush
+MAX_BATCH = 5000  # events applied per flush at most ...
+BATCH_BUDGET_S = 0.02  # ... and for no longer than this
 PROGRESS_POLL_MS = 500
 RECONNECT_S = 1.0
 
@@ -355,14 +356,19 @@ class EventMonitor(QObject):
         if not pending:
             return
         began = time.perf_counter()
-        batch = []
         pop = pending.popleft
-        # Only what is there now (the thread keeps appending), and at most MAX_BATCH: a backlog
-        # after a pause is worked off over a few flushes instead of stalling the window.
-        for _ in range(min(len(pending), MAX_BATCH)):
-            batch.append(pop())
-        changed = self.store.apply_batch(batch)
-        self._flush.setInterval(FLOOD_FLUSH_MS if len(batch) >= FLOOD_EVENTS else FLUSH_MS)
+        changed: set = set()
+        applied = 0
+        # In chunks, up to MAX_BATCH events and for at most BATCH_BUDGET_S (the thread keeps
+        # appending meanwhile): a backlog (after a pause, or on a starved machine) is worked off over
+        # a few flushes instead of stalling the window.
+        while pending and applied < MAX_BATCH:
+            chunk = [pop() for _ in range(min(len(pending), 250))]
+            changed |= self.store.apply_batch(chunk)
+            applied += len(chunk)
+            if time.perf_counter() - began > BATCH_BUDGET_S:
+                break
+        self._flush.setInterval(FLOOD_FLUSH_MS if applied >= FLOOD_EVENTS else FLUSH_MS)
         new = self.store.take_new_workers()
         if new:
             self.workersAppeared.emit(new)
