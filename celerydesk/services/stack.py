@@ -316,7 +316,9 @@ class StackController(QObject):
         self.message.emit("info", f"broker: {what}")
         if self._reaper is not None:
             self._reaper.register_container(container_id)
-        # No runtime record needed: the next start finds the container by its workspace label.
+        records = self.runtime.read_records()  # for the user's eyes: the next start finds it by label
+        records["container"] = container_id
+        self.runtime.write_records(records)
 
     def _on_container_gone(self, container_id: str) -> None:
         if self._reaper is not None:
