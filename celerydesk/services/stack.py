@@ -10,7 +10,7 @@ user must read goes out through ``message``, in words, in one place.
 from __future__ import annotations
 
 import time
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from PySide6.QtCore import QObject, Signal
 
@@ -18,19 +18,19 @@ from celerydesk.core import commands
 from celerydesk.core.commands import BEAT, BROKER, FLOWER, WORKER
 from celerydesk.core.errors import DeskError
 from celerydesk.core.logtext import RotatingLogFile
-from celerydesk.core.interpreter import InterpreterInfo
-from celerydesk.core.preflight import PreflightResult, check_project_interpreter, run_preflight
-from celerydesk.core.reaper import ReaperClient
 from celerydesk.core.runtime import Runtime
 from celerydesk.core.selfcmd import self_command
 from celerydesk.core.states import RUNNING_STATES, STOPPED_STATES, ProcessState
 from celerydesk.core.workspace import Workspace
 from celerydesk.services.background import run_in_background
-from celerydesk.services.docker_broker import DockerBroker
-from celerydesk.services.external_broker import ExternalBroker
 from celerydesk.services.managed_process import ManagedProcess
 from celerydesk.services.schedule_sync import ScheduleSync
 from celerydesk.services.service import Service
+
+if TYPE_CHECKING:  # imported where used: the window's first paint should not wait for them
+    from celerydesk.core.interpreter import InterpreterInfo
+    from celerydesk.core.preflight import PreflightResult
+    from celerydesk.core.reaper import ReaperClient
 
 IDLE, PREFLIGHT, STARTING, RUNNING, STOPPING = "idle", "preflight", "starting", "running", "stopping"
 
@@ -104,6 +104,8 @@ class StackController(QObject):
         self.schedule_sync.start()  # before beat starts: it reads the mirror at once
         self._set_phase(PREFLIGHT)
         self.message.emit("info", f"checking {self.ws.path} ...")
+        from celerydesk.core.preflight import run_preflight
+
         run_in_background(lambda: run_preflight(self.ws, self.runtime), self._on_preflight, self)
 
     def stop_all(self) -> None:
@@ -164,6 +166,9 @@ class StackController(QObject):
         if result.mode != self.mode or BROKER not in self.services:
             self.mode = result.mode
             self._build_broker()
+        from celerydesk.core.preflight import check_project_interpreter
+        from celerydesk.core.reaper import ReaperClient
+
         self._reaper = ReaperClient(self_command("celerydesk.core.reaper", "_reaper"))
         self._set_phase(STARTING)
         self.message.emit("info", f"broker: {self.mode} at {self.broker_url()}")
@@ -207,6 +212,9 @@ class StackController(QObject):
         old = self.services.pop(BROKER, None)
         if old is not None:
             old.deleteLater()
+        from celerydesk.services.docker_broker import DockerBroker
+        from celerydesk.services.external_broker import ExternalBroker
+
         url = self.broker_url()
         if self.mode == "external":
             broker = ExternalBroker(url, parent=self)

@@ -21,11 +21,9 @@ from celerydesk.services.background import run_in_background
 from celerydesk.services.stack import IDLE, PREFLIGHT, STARTING, STOPPING
 from celerydesk.ui import defs
 from celerydesk.ui.flower_view import QtFlowerView
-from celerydesk.ui.launch_form import QtLaunchPanel
+from celerydesk.ui.lazy_tab import QtLazyTab
 from celerydesk.ui.log_view import QtLogsWidget
-from celerydesk.ui.schedules_panel import QtSchedulesPanel
 from celerydesk.ui.service_table import QtServiceTable
-from celerydesk.ui.task_monitor import QtTaskMonitor
 
 BUSY_PHASES = (PREFLIGHT, STARTING, STOPPING)
 
@@ -77,16 +75,16 @@ class QtMainWindow(QMainWindow):
         self.logs = QtLogsWidget(stack, parent=self)
         self.side_tabs = QTabWidget(self)
         self.flower = QtFlowerView(stack, self)
-        self.tasks = QtTaskMonitor(stack, self)
-        self.launch = QtLaunchPanel(stack, self)
-        self.schedules = QtSchedulesPanel(stack, self)
-        for panel in (self.tasks, self.schedules):
-            panel.message.connect(self._on_message)
-        self.launch.launched.connect(self._on_launched)
+        # Built after the first paint (the monitor) or when first shown (the others), so the
+        # window appears without waiting for their imports, threads and project introspection.
+        self._tray = None
+        self.tasks_tab = QtLazyTab(self._make_task_monitor, self)
+        self.launch_tab = QtLazyTab(self._make_launch_panel, self)
+        self.schedules_tab = QtLazyTab(self._make_schedules_panel, self)
         self.side_tabs.addTab(self.flower, "Flower")
-        self.side_tabs.addTab(self.tasks, "Tasks")
-        self.side_tabs.addTab(self.launch, "Launch")
-        self.side_tabs.addTab(self.schedules, "Schedules")
+        self.side_tabs.addTab(self.tasks_tab, "Tasks")
+        self.side_tabs.addTab(self.launch_tab, "Launch")
+        self.side_tabs.addTab(self.schedules_tab, "Schedules")
         self.bottom = QSplitter(Qt.Orientation.Horizontal, self)
         self.bottom.addWidget(self.logs)
         self.bottom.addWidget(self.side_tabs)
@@ -118,6 +116,7 @@ class QtMainWindow(QMainWindow):
         self._queue_poll_in_flight = False
         self._on_phase(stack.phase)
         self._refresh_status()
+        self._painted = False
         self.resize(1200, 800)
 
     # -- building -------------------------------------------------------------------------------
@@ -178,6 +177,49 @@ class QtMainWindow(QMainWindow):
             self.banner.show_message(level, text)
         else:
             self.statusBar().showMessage(text, 8000)
+
+    # -- panels built late ------------------------------------------------------------------------
+
+    def _make_task_monitor(self, parent) -> QWidget:
+        from celerydesk.ui.task_monitor import QtTaskMonitor
+
+        monitor = QtTaskMonitor(self.stack, parent)
+        monitor.message.connect(self._on_message)
+        monitor.set_tray(self._tray)
+        return monitor
+
+    def _make_launch_panel(self, parent) -> QWidget:
+        from celerydesk.ui.launch_form import QtLaunchPanel
+
+        panel = QtLaunchPanel(self.stack, parent)
+        panel.launched.connect(self._on_launched)
+        return panel
+
+    def _make_schedules_panel(self, parent) -> QWidget:
+        from celerydesk.ui.schedules_panel import QtSchedulesPanel
+
+        panel = QtSchedulesPanel(self.stack, parent)
+        panel.message.connect(self._on_message)
+        return panel
+
+    @property
+    def tasks(self):
+        return self.tasks_tab.ensure()
+
+    @property
+    def launch(self):
+        return self.launch_tab.ensure()
+
+    @property
+    def schedules(self):
+        return self.schedules_tab.ensure()
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            # The monitor must see events from the start, shown or not: right after first paint.
+            QTimer.singleShot(0, self.tasks_tab, self.tasks_tab.ensure)
 
     def _on_launched(self, launch) -> None:
         """Tasks sent from the Launch tab are "yours": the monitor notifies when they finish."""
@@ -240,11 +282,14 @@ class QtMainWindow(QMainWindow):
 
     def set_tray(self, tray) -> None:
         """Notifications of finished tasks go to the tray when there is one."""
-        self.tasks.set_tray(tray)
+        self._tray = tray
+        if self.tasks_tab.widget is not None:
+            self.tasks_tab.widget.set_tray(tray)
 
     def shutdown(self) -> None:
         """Stop the threads the window's panels run (the task monitor's event consumer)."""
-        self.tasks.shutdown()
+        if self.tasks_tab.widget is not None:
+            self.tasks_tab.widget.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Closing with the stack running asks: stop it, or keep it running in the tray."""

@@ -1,0 +1,35 @@
+"""A tab page that builds its real widget the first time it is shown.
+
+The window's first paint should not wait for panels nobody has looked at yet: their imports,
+their introspection of the project, their threads. Until then the page is an empty widget.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+
+class QtLazyTab(QWidget):
+    built = Signal(QWidget)
+
+    def __init__(self, factory: Callable[[QWidget], QWidget], parent=None):
+        super().__init__(parent)
+        self._factory = factory
+        self.widget: Optional[QWidget] = None
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+
+    def ensure(self) -> QWidget:
+        """The real widget, built now if it was not yet."""
+        if self.widget is None:
+            self.widget = self._factory(self)
+            self._layout.addWidget(self.widget)
+            self.built.emit(self.widget)
+        return self.widget
+
+    def showEvent(self, event) -> None:
+        self.ensure()
+        super().showEvent(event)
