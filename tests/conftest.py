@@ -6,6 +6,7 @@ a failure, so CI cannot pass by skipping what it was meant to check.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import signal
@@ -23,6 +24,17 @@ from tests.helpers.stack import make_workspace  # noqa: E402
 from tests.helpers.strict import require  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_on_the_main_thread():
+    """Python's cyclic collector runs in whichever thread happens to allocate. A test's
+    StackController dropped in a cycle and freed from a worker thread (a preflight, a probe)
+    deletes Qt objects off their thread, which crashes Qt. So collect between tests, here."""
+    gc.disable()
+    yield
+    gc.collect()
+    gc.enable()
 
 
 @pytest.fixture(autouse=True)
