@@ -12,6 +12,7 @@ import time
 
 import psutil
 
+from celerydesk.core.reaper import same_process
 from celerydesk.core.runtime import Runtime
 
 
@@ -21,9 +22,9 @@ def clean_leftover_processes(runtime: Runtime, grace: float = 3.0) -> list[str]:
     found: list[tuple[str, psutil.Process, int]] = []
     for key, rec in records.items():
         try:
-            proc = psutil.Process(int(rec["pid"]))
-            if abs(proc.create_time() - float(rec["create_time"])) < 0.05:
-                found.append((key, proc, int(rec.get("pgid", rec["pid"]))))
+            pid = int(rec["pid"])
+            if same_process(pid, float(rec["create_time"])):
+                found.append((key, psutil.Process(pid), int(rec.get("pgid", pid))))
         except (psutil.Error, KeyError, ValueError, TypeError):
             continue
     for _, proc, _ in found:

@@ -53,7 +53,8 @@ def _kill_container(container_id: str) -> None:
         pass
 
 
-def _same_process(pid: int, create_time: float) -> bool:
+def same_process(pid: int, create_time: float) -> bool:
+    """Is ``pid`` still the process recorded with ``create_time`` (not a recycled pid)?"""
     import psutil
 
     try:
@@ -90,7 +91,7 @@ class Reaper:
             known = self.descendants.setdefault(pgid, {})
             # Keep the ones seen before whose parent has died since: they are the orphans.
             for pid, create_time in list(known.items()):
-                if not _same_process(pid, create_time):
+                if not same_process(pid, create_time):
                     del known[pid]
             try:
                 for child in psutil.Process(leader).children(recursive=True):
@@ -105,7 +106,7 @@ class Reaper:
             except OSError:
                 pass
         for pid, create_time in (item for known in self.descendants.values() for item in known.items()):
-            if _same_process(pid, create_time):
+            if same_process(pid, create_time):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
