@@ -14,7 +14,7 @@ from typing import Optional
 from celerydesk import __version__
 from celerydesk.core.errors import DeskError
 
-COMMANDS = ("gui", "up", "logs", "call", "tasks", "schedules", "init")
+COMMANDS = ("gui", "up", "logs", "call", "tasks", "schedules", "init", "export")
 HIDDEN = {"_reaper": "celerydesk.core.reaper"}  # run by celerydesk itself (frozen builds)
 
 

@@ -145,12 +145,19 @@ class QtMainWindow(QMainWindow):
                                triggered=self.newRequested.emit))
         self.recent_menu = menu.addMenu("Open &recent")
         menu.addAction(self.settings_action)
+        self.export_compose_action = QAction("Export docker-compose.yml…", self, triggered=self._export_compose)
+        menu.addAction(self.export_compose_action)
         menu.addSeparator()
         menu.addAction(QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit,
                                triggered=self.quitRequested.emit))
         stack_menu = self.menuBar().addMenu("&Stack")
         stack_menu.addAction(self.start_all_action)
         stack_menu.addAction(self.stop_all_action)
+
+    def _export_compose(self) -> None:
+        from celerydesk.ui.compose_export import export_compose  # only when asked: keeps start-up light
+
+        export_compose(self, self.stack.ws.path)
 
     def set_recent(self, paths: list[str]) -> None:
         self.recent_menu.clear()
