@@ -23,7 +23,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Optional
 
-from celerydesk.core import cron
 from celerydesk.core.errors import WorkspaceError
 from celerydesk.core.runtime import atomic_write
 from celerydesk.core.workspace import ScheduleConfig, Workspace, load_workspace
@@ -99,6 +98,8 @@ def mirror_entry(schedule: ScheduleConfig) -> tuple:
              "args": list(schedule.args), "kwargs": dict(schedule.kwargs)}
     warnings: list = []
     if schedule.cron is not None:
+        from celerydesk.core import cron  # on first use: the stack imports this module at start-up
+
         checked = cron.check(schedule.cron)
         if not checked.ok:
             return None, [f"{where} cron: {p}" for p in checked.errors], []

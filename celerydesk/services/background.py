@@ -7,13 +7,21 @@ crashes. A caller deleted before its outcome arrives simply does not get called.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
 import shiboken6
 from PySide6.QtCore import QObject, Signal
 
-_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="celerydesk-bg")
+_pool = None  # made on first use: importing concurrent.futures costs the window's first paint
+
+
+def _executor():
+    global _pool
+    if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="celerydesk-bg")
+    return _pool
 
 
 class _Dispatcher(QObject):
@@ -47,4 +55,4 @@ def run_in_background(fn: Callable[[], Any], on_done: Callable[[Any, Optional[Ba
         result = None if error else future.result()
         post(owner, lambda: on_done(result, error))
 
-    _POOL.submit(fn).add_done_callback(finished)
+    _executor().submit(fn).add_done_callback(finished)

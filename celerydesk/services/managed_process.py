@@ -19,7 +19,6 @@ import signal
 import time
 from typing import Callable, Optional
 
-import psutil
 from PySide6.QtCore import QProcess, QProcessEnvironment, QTimer, Signal
 
 from celerydesk.core.commands import ServiceSpec
@@ -91,6 +90,8 @@ class ManagedProcess(Service):
     def _on_started(self) -> None:
         pid = self._process.processId()
         self._pgid = pid
+        import psutil  # here, not at the top: it costs the window's first paint ~20 ms
+
         try:
             create_time = psutil.Process(pid).create_time()
         except psutil.Error:

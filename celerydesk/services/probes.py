@@ -7,7 +7,6 @@ answer comes back to the Qt thread as a signal; the event loop never waits on a 
 from __future__ import annotations
 
 import socket
-import urllib.request
 from urllib.parse import urlparse
 from typing import Callable
 
@@ -42,6 +41,8 @@ def raw_redis_ping(host: str, port: int, timeout: float = 0.5) -> bool:
 
 
 def http_ok(url: str, timeout: float = 0.5) -> bool:
+    import urllib.request  # on first use: importing it (http.client, ssl, email) costs ~20 ms
+
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status == 200

@@ -22,9 +22,9 @@ from celerydesk.core.resources import resource_path
 from celerydesk.core.workspace import Workspace, load_workspace
 from celerydesk.services.stack import IDLE, StackController
 from celerydesk.services.unix_signals import SignalWatcher
-from celerydesk.ui.flower_view import prepare_webengine
 from celerydesk.ui.main_window import QtMainWindow
 from celerydesk.ui.tray import QtTray
+from celerydesk.ui.webengine_setup import prepare_webengine
 
 
 def create_application(argv: Optional[list[str]] = None) -> QApplication:
@@ -81,7 +81,8 @@ class DeskApplication:
             self.tray.showRequested.connect(self._show_window)
             self.tray.quitRequested.connect(self.quit)
             self.tray.show()
-        self._remember(workspace.path)
+        # The recent list (a settings file written to disk) waits until the window is up.
+        self.window.panelsBuilt.connect(lambda: self._remember(workspace.path))
         self.window.show()
         return self.window
 
@@ -185,6 +186,7 @@ def run_gui(workspace_path: Optional[str], start: bool = False, sample: bool = F
     # Everything built so far lives as long as the app: keep it out of the collector's full
     # passes, which otherwise take ~30 ms each in a PySide process (a visible stall in a flood).
     gc.freeze()
+    desk.window.panelsBuilt.connect(gc.freeze)  # and again once the panes built after the first paint exist
     if start:
         desk.stack.start_all()
     code = app.exec()

@@ -14,14 +14,14 @@ routes only navigations to it; an XHR/fetch answered 401 (Flower's dashboard pol
 Chromium happens to hold cached credentials for that path. The header is on every request, so
 no 401 round trip, nothing cached, nothing written to disk.
 
-``prepare_webengine()`` must run before the QApplication exists (``create_application`` calls it).
+``prepare_webengine()`` (in ``webengine_setup``, re-exported here) must run before the QApplication
+exists (``create_application`` calls it).
 """
 
 from __future__ import annotations
 
 import base64
 import functools
-import os
 import time
 from typing import Callable, Optional
 
@@ -34,28 +34,9 @@ from celerydesk.core.commands import FLOWER
 from celerydesk.core.states import STARTABLE_STATES, ProcessState
 from celerydesk.services.stack import PREFLIGHT, STARTING, STOPPING
 from celerydesk.ui import defs
+from celerydesk.ui.webengine_setup import prepare_webengine  # noqa: F401  (re-exported)
 
 PLACEHOLDER, PAGE = 0, 1
-
-
-def prepare_webengine() -> None:
-    """Set what QtWebEngine needs before the QApplication is created; call it first in main().
-
-    An explicit call rather than an import-time side effect: the module may be imported after
-    the QApplication exists (too late for the attribute), and importing should not change the
-    process environment behind the caller's back.
-    """
-    # QtWebEngine shares OpenGL contexts with the widgets; the attribute is read only when the
-    # QCoreApplication is constructed.
-    if QCoreApplication.instance() is None:
-        QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
-    # Chromium refuses to start its sandboxed helpers as root; as a normal user the sandbox
-    # stays on. Read when the web engine first starts, so before the first view is enough,
-    # but setting it here keeps every start-up requirement in one call.
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        flags = os.environ.get("QTWEBENGINE_CHROMIUM_FLAGS", "")
-        if "--no-sandbox" not in flags.split():
-            os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = f"{flags} --no-sandbox".strip()
 
 
 @functools.lru_cache(maxsize=None)

@@ -2,6 +2,8 @@
 
 The window's first paint should not wait for panels nobody has looked at yet: their imports,
 their introspection of the project, their threads. Until then the page is an empty widget.
+With ``build_on_show=False`` the page stays empty when shown too, until ``ensure()`` is called:
+for panes that are on screen from the start but may appear a moment after the first paint.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 class QtLazyTab(QWidget):
     built = Signal(QWidget)
 
-    def __init__(self, factory: Callable[[QWidget], QWidget], parent=None):
+    def __init__(self, factory: Callable[[QWidget], QWidget], parent=None, *, build_on_show: bool = True):
         super().__init__(parent)
         self._factory = factory
+        self._build_on_show = build_on_show
         self.widget: Optional[QWidget] = None
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
@@ -31,5 +34,6 @@ class QtLazyTab(QWidget):
         return self.widget
 
     def showEvent(self, event) -> None:
-        self.ensure()
+        if self._build_on_show:
+            self.ensure()
         super().showEvent(event)

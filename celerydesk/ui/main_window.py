@@ -20,9 +20,7 @@ from celerydesk.core.states import RUNNING_STATES, ProcessState
 from celerydesk.services.background import run_in_background
 from celerydesk.services.stack import IDLE, PREFLIGHT, STARTING, STOPPING
 from celerydesk.ui import defs
-from celerydesk.ui.flower_view import QtFlowerView
 from celerydesk.ui.lazy_tab import QtLazyTab
-from celerydesk.ui.log_view import QtLogsWidget
 from celerydesk.ui.service_table import QtServiceTable
 
 BUSY_PHASES = (PREFLIGHT, STARTING, STOPPING)
@@ -61,6 +59,7 @@ class QtMainWindow(QMainWindow):
     newRequested = Signal()
     settingsRequested = Signal()
     recentRequested = Signal(str)
+    panelsBuilt = Signal()  # the panes built after the first paint exist now
 
     def __init__(self, stack, tray_available: bool = False, parent=None):
         super().__init__(parent)
@@ -72,21 +71,24 @@ class QtMainWindow(QMainWindow):
 
         self.banner = QtBanner(self)
         self.services = QtServiceTable(stack, self)
-        self.logs = QtLogsWidget(stack, parent=self)
+        # The log panes, Flower and the task monitor are built right after the first paint (the
+        # logs replay what each service kept, so nothing is lost), Launch and Schedules when first
+        # shown: the window appears with its services table without waiting for their imports,
+        # threads and project introspection.
+        self.logs_tab = QtLazyTab(self._make_logs, self, build_on_show=False)
         self.side_tabs = QTabWidget(self)
-        self.flower = QtFlowerView(stack, self)
-        # Built after the first paint (the monitor) or when first shown (the others), so the
-        # window appears without waiting for their imports, threads and project introspection.
+        self.flower_tab = QtLazyTab(self._make_flower_view, self, build_on_show=False)
         self._tray = None
+        self._selected_service: Optional[str] = None  # the services table's row, for the logs
         self.tasks_tab = QtLazyTab(self._make_task_monitor, self)
         self.launch_tab = QtLazyTab(self._make_launch_panel, self)
         self.schedules_tab = QtLazyTab(self._make_schedules_panel, self)
-        self.side_tabs.addTab(self.flower, "Flower")
+        self.side_tabs.addTab(self.flower_tab, "Flower")
         self.side_tabs.addTab(self.tasks_tab, "Tasks")
         self.side_tabs.addTab(self.launch_tab, "Launch")
         self.side_tabs.addTab(self.schedules_tab, "Schedules")
         self.bottom = QSplitter(Qt.Orientation.Horizontal, self)
-        self.bottom.addWidget(self.logs)
+        self.bottom.addWidget(self.logs_tab)
         self.bottom.addWidget(self.side_tabs)
         self.bottom.setStretchFactor(0, 3)
         self.bottom.setStretchFactor(1, 2)
@@ -105,7 +107,7 @@ class QtMainWindow(QMainWindow):
         self._build_actions()
         self._build_status_bar()
         self.services.install_shortcuts(self)
-        self.services.selectedServiceChanged.connect(self.logs.show_service)
+        self.services.selectedServiceChanged.connect(self._show_service_logs)
 
         stack.message.connect(self._on_message)
         stack.phaseChanged.connect(self._on_phase)
@@ -116,7 +118,10 @@ class QtMainWindow(QMainWindow):
         self._queue_poll_in_flight = False
         self._on_phase(stack.phase)
         self._refresh_status()
-        self._painted = False
+        self._late_builds_started = False
+        # Normally the first paint starts them; a window that is not painted soon (minimized,
+        # obscured) builds them anyway.
+        QTimer.singleShot(1000, self, self._start_late_builds)
         self.resize(1200, 800)
 
     # -- building -------------------------------------------------------------------------------
@@ -187,6 +192,19 @@ class QtMainWindow(QMainWindow):
 
     # -- panels built late ------------------------------------------------------------------------
 
+    def _make_logs(self, parent) -> QWidget:
+        from celerydesk.ui.log_view import QtLogsWidget
+
+        logs = QtLogsWidget(self.stack, parent=parent)
+        if self._selected_service is not None:
+            logs.show_service(self._selected_service)
+        return logs
+
+    def _make_flower_view(self, parent) -> QWidget:
+        from celerydesk.ui.flower_view import QtFlowerView
+
+        return QtFlowerView(self.stack, parent)
+
     def _make_task_monitor(self, parent) -> QWidget:
         from celerydesk.ui.task_monitor import QtTaskMonitor
 
@@ -210,6 +228,14 @@ class QtMainWindow(QMainWindow):
         return panel
 
     @property
+    def logs(self):
+        return self.logs_tab.ensure()
+
+    @property
+    def flower(self):
+        return self.flower_tab.ensure()
+
+    @property
     def tasks(self):
         return self.tasks_tab.ensure()
 
@@ -223,10 +249,29 @@ class QtMainWindow(QMainWindow):
 
     def paintEvent(self, event) -> None:
         super().paintEvent(event)
-        if not self._painted:
-            self._painted = True
-            # The monitor must see events from the start, shown or not: right after first paint.
-            QTimer.singleShot(0, self.tasks_tab, self.tasks_tab.ensure)
+        if not self._late_builds_started:
+            QTimer.singleShot(0, self, self._start_late_builds)  # once this paint is done
+
+    def _start_late_builds(self) -> None:
+        if self._late_builds_started:
+            return
+        self._late_builds_started = True
+        # One panel per turn of the event loop, so input and painting go on between them. The
+        # monitor must see events from the start, shown or not: it is built here too.
+        self._build_late([self.logs_tab, self.flower_tab, self.tasks_tab])
+
+    def _build_late(self, tabs: list) -> None:
+        if not tabs:
+            self.panelsBuilt.emit()
+            return
+        tabs[0].ensure()
+        QTimer.singleShot(0, self, lambda: self._build_late(tabs[1:]))
+
+    def _show_service_logs(self, key: str) -> None:
+        # The table picks its first row as it is shown: not a reason to build the logs early.
+        self._selected_service = key
+        if self.logs_tab.widget is not None:
+            self.logs_tab.widget.show_service(key)
 
     def _on_launched(self, launch) -> None:
         """Tasks sent from the Launch tab are "yours": the monitor notifies when they finish."""
