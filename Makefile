@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test bench binary clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ run: $(STAMP)
 # The whole test suite. On CI (.ci/run) CELERYDESK_STRICT=1 turns Docker/Xvfb skips into failures.
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The PyInstaller onedir build, dist/celerydesk/celerydesk (see build.spec); about a minute.
+binary: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[build]'
+	$(BIN)/pyinstaller --noconfirm --log-level WARN build.spec
+	@du -sh dist/celerydesk
 
 bench: $(STAMP)
 	for b in tests/bench/bench_*.py; do $(BIN)/python $$b; done

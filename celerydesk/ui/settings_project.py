@@ -9,7 +9,6 @@ and the answer, versions or the error with its fix, replaces the status line.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from PySide6.QtWidgets import (QFileDialog, QFormLayout, QHBoxLayout, QLabel, QL
 
 from celerydesk.core.errors import DeskError
 from celerydesk.core.interpreter import check_interpreter
+from celerydesk.core.selfcmd import child_environ
 from celerydesk.core.workspace import _resolve_python, detect_python
 from celerydesk.core.workspace_edit import WorkspaceDocument
 from celerydesk.services.background import run_in_background
@@ -181,7 +181,7 @@ class QtProjectPage(QWidget):
                              "and on PATH)\n→ point it at your project's interpreter, e.g. .venv/bin/python",
                              ERROR_STYLE)
             return
-        env = dict(os.environ)
+        env = child_environ()
         env.update(self._env())
         env.pop("PYTHONHOME", None)  # as for the workers: the project interpreter's own home
         app, workdir = self.app.text().strip(), self.workdir_path()

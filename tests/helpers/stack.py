@@ -113,15 +113,14 @@ def stack_pids(stack) -> list[int]:
     return pids
 
 
-class UpProcess:
-    """``celerydesk up`` as a real child process, its output collected line by line."""
+class ChildProcess:
+    """A celerydesk command as a real child process (own session), its output collected line by line."""
 
-    def __init__(self, workspace_path: Path, *extra: str, env: Optional[dict] = None):
+    def __init__(self, argv: list[str], env: Optional[dict] = None):
         import threading
 
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celerydesk", "up", "-w", str(workspace_path), *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
             env={**os.environ, **(env or {})}, start_new_session=True)
         self.lines: list[str] = []
         self._changed = threading.Condition()
@@ -158,6 +157,22 @@ class UpProcess:
         code = self.proc.wait(timeout=timeout)
         self._reader.join(10)
         return code
+
+    def kill_group(self) -> None:
+        """SIGKILL the child's whole session: what a failed test must not leave behind."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            self.proc.wait()
+
+
+class UpProcess(ChildProcess):
+    """``celerydesk up`` (from source) as a real child process."""
+
+    def __init__(self, workspace_path: Path, *extra: str, env: Optional[dict] = None):
+        super().__init__([sys.executable, "-m", "celerydesk", "up", "-w", str(workspace_path), *extra], env)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
