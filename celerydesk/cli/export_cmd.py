@@ -29,6 +29,8 @@ def run(args) -> int:
     ws = load_workspace(args.workspace)
     if args.output == "-":
         sys.stdout.write(compose.render_compose(ws, Path.cwd()))
+        if ws.flower.enabled:  # the printed file reads Flower's login from there
+            print(f"wrote Flower's login to {compose.write_flower_env(ws)}", file=sys.stderr)
         return 0
     target = Path(args.output) if args.output else compose.default_path(ws)
     path = compose.write_compose(ws, target, overwrite=args.force)
@@ -39,7 +41,7 @@ def run(args) -> int:
               f"`docker compose -f {path.name} ...`")
     steps = ["add a Dockerfile for the project (see the comment at the top of the file)"]
     if ws.flower.enabled:
-        steps.append("set FLOWER_BASIC_AUTH=user:password (in the shell or in .env)")
+        print(f"Flower's login (the desktop's): {compose.flower_env_path(ws)}, read by the flower service")
     steps.append(f"run `docker compose up -d` in {path.parent}")
     print("next: " + "; ".join(steps))
     return 0

@@ -27,12 +27,14 @@ file); the header says what the Dockerfile must install. Environment: ``[project
 ``CELERY_BROKER_URL`` (``redis://redis:6379/0``, or the external URL as given, with a comment when
 it names localhost, which inside a container is the container itself).
 
-Flower's password: never written into the file. The file asks for
-``FLOWER_BASIC_AUTH=user:password`` with compose's ``${FLOWER_BASIC_AUTH:?...}``, which compose
-reads from the shell or from a ``.env`` file beside the compose file, and which stops ``docker
-compose`` with the message written here when it is missing, rather than running an open Flower.
-celerydesk does not write that ``.env`` itself: a project often has one already (and may commit
-it), and the desktop's generated password in ``.celerydesk/`` stays there.
+Flower's password: never written into the compose file, which users commit. The export writes
+the desktop Flower's generated login (``FLOWER_BASIC_AUTH=user:password``, mode 0600) into
+``.celerydesk/compose-flower.env``, which the runtime folder's own ``.gitignore`` keeps out of
+version control, and the flower service reads it with ``env_file``. So the exported file works
+as it is (``docker compose config`` and ``up`` need nothing else), Flower is never open, and on
+another machine compose stops with "env file ... not found" until the file is created there,
+as the header explains. (A ``.env`` beside the compose file is not used: projects often have
+one already, and commit it.)
 
 Compose interpolates ``$`` in every value, so each ``$`` coming from the workspace is doubled.
 """
@@ -49,7 +51,7 @@ from urllib.parse import urlsplit
 
 from celerydesk import __version__
 from celerydesk.core.errors import DeskError
-from celerydesk.core.runtime import atomic_write
+from celerydesk.core.runtime import Runtime, atomic_write
 from celerydesk.core.workspace import Workspace
 
 FILE_NAME = "docker-compose.yml"
@@ -60,7 +62,7 @@ WORKER_PREFIX = "worker-"
 APP_DIR = "/app"  # where the Dockerfile puts the project, and where the services run
 IN_STACK_BROKER_URL = f"redis://{REDIS}:6379/0"
 FLOWER_AUTH_VAR = "FLOWER_BASIC_AUTH"
-FLOWER_AUTH_MESSAGE = "set FLOWER_BASIC_AUTH=user:password in the shell or in .env beside the compose file"
+FLOWER_ENV_FILE = "compose-flower.env"  # in the workspace's runtime folder
 # Files `docker compose` reads before docker-compose.yml when they exist in the same folder.
 PREFERRED_NAMES = ("compose.yaml", "compose.yml")
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
@@ -203,12 +205,13 @@ def compose_document(ws: Workspace, compose_dir: Optional[Path] = None) -> dict:
             ["python", "-m", "celery", "-b", url, "flower",
              # every interface inside the container, or the published port could not reach it
              "--address=0.0.0.0", f"--port={port}"], url)
-        service["environment"][FLOWER_AUTH_VAR] = f"${{{FLOWER_AUTH_VAR}:?{FLOWER_AUTH_MESSAGE}}}"
+        env_file = os.path.relpath(flower_env_path(ws), compose_dir)
+        service["env_file"] = [env_file]
         service["ports"] = [f"127.0.0.1:{port}:{port}"]
         services[FLOWER] = Note(
-            [f"Flower on http://127.0.0.1:{port}, published on 127.0.0.1 only. Its login comes from",
-             f"{FLOWER_AUTH_VAR} (user:password): compose reads it from the shell or from a .env file",
-             "beside this one, and refuses to start without it. Keep .env out of version control."],
+            [f"Flower on http://127.0.0.1:{port}, published on 127.0.0.1 only. Its login,",
+             f"{FLOWER_AUTH_VAR}=user:password, is read from {_comment_text(env_file)}",
+             "(the desktop Flower's, written by the export; not under version control)."],
             service)
 
     doc: dict[str, Any] = {"name": project_name(ws), "services": services}
@@ -248,9 +251,24 @@ def write_compose(ws: Workspace, path: Path, *, overwrite: bool = False, now: Op
         raise DeskError(f"cannot write {path}: {path.parent} is not a folder")
     text = render_compose(ws, path.parent, now)
     try:
+        if ws.flower.enabled:
+            write_flower_env(ws)
         atomic_write(path, text)
     except OSError as exc:
         raise DeskError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def flower_env_path(ws: Workspace) -> Path:
+    return ws.runtime_dir / FLOWER_ENV_FILE
+
+
+def write_flower_env(ws: Workspace) -> Path:
+    """The flower service's ``env_file``: the desktop Flower's login, readable by the owner only."""
+    user, password = Runtime(ws.runtime_dir).flower_credentials()  # creates the ignored runtime folder
+    path = flower_env_path(ws)
+    atomic_write(path, "# Flower's login for the exported docker compose file (celerydesk export compose)\n"
+                       f"{FLOWER_AUTH_VAR}={user}:{password}\n", mode=0o600)
     return path
 
 
@@ -292,10 +310,11 @@ def _header(ws: Workspace, compose_dir: Path, doc: dict, now: datetime) -> list[
         "       COPY . .",
     ]
     if ws.flower.enabled:
+        env_file = _comment_text(os.path.relpath(flower_env_path(ws), compose_dir))
         lines += [
-            "2. Flower needs a login, never written here: FLOWER_BASIC_AUTH=user:password in the shell,",
-            "   or in a .env file beside this one (and .env in .gitignore), e.g.",
-            "       echo \"FLOWER_BASIC_AUTH=admin:$(openssl rand -hex 16)\" >> .env",
+            f"2. Flower's login is in {env_file}, which the export wrote (the desktop",
+            "   Flower's login; celerydesk's runtime folder is never committed). On another machine, create it:",
+            f"       echo \"{FLOWER_AUTH_VAR}=admin:$(openssl rand -hex 16)\" > {env_file}",
         ]
     lines += ["", "Ports are published on 127.0.0.1 only, as celerydesk does; widen them deliberately."]
     if ws.broker.mode == "external":

@@ -56,7 +56,8 @@ def _next_steps(ws, written: Path) -> str:
     lines = [f"Wrote {written}", f"Services: {', '.join(compose.service_names(ws))}.", "", "Next:",
              "• add a Dockerfile for the project (the comment at the top of the file shows one)"]
     if ws.flower.enabled:
-        lines.append("• set FLOWER_BASIC_AUTH=user:password, in the shell or in a .env file beside it")
+        lines.append(f"• Flower's login is the desktop's, in {compose.flower_env_path(ws)} "
+                     "(never committed: celerydesk's runtime folder ignores itself)")
     lines.append(f"• run `docker compose up -d` in {written.parent}")
     shadow = compose.shadowing_file(written)
     if shadow is not None:

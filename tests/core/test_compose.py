@@ -25,7 +25,6 @@ from celerydesk.core.workspace import load_workspace
 from tests.helpers.compose import compose_config, compose_config_json, require_compose
 from tests.helpers.stack import make_workspace
 
-AUTH = {"FLOWER_BASIC_AUTH": "admin:from-the-environment"}
 
 
 def option(argv: list[str], name: str) -> str:
@@ -134,13 +133,18 @@ def test_every_published_port_is_bound_to_loopback(sample, two_workers):
         assert "0.0.0.0:" not in text
 
 
-def test_flower_password_is_never_written(sample):
-    _, password = Runtime(sample.runtime_dir).flower_credentials()
-    text = compose.render_compose(sample)
-    assert password not in text
-    auth = services(sample)["flower"]["environment"]["FLOWER_BASIC_AUTH"]
-    assert auth.startswith("${FLOWER_BASIC_AUTH:?")
-    assert "echo \"FLOWER_BASIC_AUTH=" in text  # the header says how to set it
+def test_flower_login_is_read_from_the_ignored_runtime_folder_never_the_compose_file(sample):
+    user, password = Runtime(sample.runtime_dir).flower_credentials()
+    path = compose.write_compose(sample, sample.root / "docker-compose.yml")
+    assert password not in path.read_text()
+    flower = services(sample)["flower"]
+    assert "FLOWER_BASIC_AUTH" not in flower["environment"]
+    assert flower["env_file"] == [".celerydesk/compose-flower.env"]
+    env_file = sample.root / ".celerydesk" / "compose-flower.env"
+    assert f"\nFLOWER_BASIC_AUTH={user}:{password}\n" in env_file.read_text()  # the desktop's login
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    assert (sample.root / ".celerydesk" / ".gitignore").read_text().splitlines()[-1] == "*"
+    assert "echo \"FLOWER_BASIC_AUTH=" in path.read_text()  # the header says how to make one elsewhere
 
 
 def test_header_names_the_workspace_and_the_date(sample):
@@ -189,7 +193,7 @@ def test_a_preferred_compose_file_beside_it_is_found(tmp_path):
 
 def _check_against_config(ws, path: Path) -> dict:
     compose.write_compose(ws, path)
-    config = compose_config_json(path, AUTH)
+    config = compose_config_json(path)  # nothing to set first: the file works as written
     expected = services(ws)
     assert sorted(config["services"]) == sorted(expected)
     for name, service in expected.items():
@@ -197,13 +201,13 @@ def _check_against_config(ws, path: Path) -> dict:
         # `config` prints a literal $ escaped again ($$), so that its output is itself a compose file
         assert got["command"] == service["command"], name
         for key, value in service.get("environment", {}).items():
-            if key != "FLOWER_BASIC_AUTH":
-                assert got["environment"][key] == value, (name, key)
+            assert got["environment"][key] == value, (name, key)
         ports = got.get("ports", [])
         assert len(ports) == len(service.get("ports", []))
         assert all(port["host_ip"] == "127.0.0.1" for port in ports), ports
     if "flower" in expected:
-        assert config["services"]["flower"]["environment"]["FLOWER_BASIC_AUTH"] == AUTH["FLOWER_BASIC_AUTH"]
+        user, password = Runtime(ws.runtime_dir).flower_credentials()
+        assert config["services"]["flower"]["environment"]["FLOWER_BASIC_AUTH"] == f"{user}:{password}"
     return config
 
 
@@ -247,6 +251,7 @@ def test_docker_compose_config_keeps_odd_characters(docker_compose, tmp_path):
 
 def test_docker_compose_stops_without_a_flower_login(docker_compose, sample):
     path = compose.write_compose(sample, sample.root / "docker-compose.yml")
-    result = compose_config(path, {"FLOWER_BASIC_AUTH": ""})
+    (sample.root / ".celerydesk" / "compose-flower.env").unlink()  # a clone on another machine
+    result = compose_config(path)
     assert result.returncode != 0
-    assert "FLOWER_BASIC_AUTH" in result.stderr and "user:password" in result.stderr
+    assert "compose-flower.env" in result.stderr  # never an open Flower

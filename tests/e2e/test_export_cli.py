@@ -11,10 +11,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from celerydesk.core.runtime import Runtime
 from tests.helpers.compose import compose_config_json, require_compose
 from tests.helpers.stack import write_workspace
 
-AUTH = {"FLOWER_BASIC_AUTH": "admin:secret"}
 
 
 def celerydesk(*args, **kwargs) -> subprocess.CompletedProcess:
@@ -30,7 +30,8 @@ def test_writes_beside_the_workspace_and_refuses_to_overwrite(tmp_path):
     target = project / "docker-compose.yml"
     assert f"wrote {target}" in result.stdout
     assert "redis, worker-main, beat, flower" in result.stdout
-    assert "FLOWER_BASIC_AUTH" in result.stdout and "docker compose up -d" in result.stdout
+    assert f"Flower's login (the desktop's): {project / '.celerydesk' / 'compose-flower.env'}" in result.stdout
+    assert "docker compose up -d" in result.stdout
     first = target.read_text()
     assert first.startswith("# docker compose file")
 
@@ -54,7 +55,7 @@ def test_output_file_and_stdout(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "context: \"../shop\"" in out.read_text()  # the build context is relative to the file
     assert not (project / "docker-compose.yml").exists()
-    assert "FLOWER_BASIC_AUTH" not in result.stdout  # no Flower, no login to set
+    assert "Flower's login" not in result.stdout  # no Flower, no login
 
     printed = celerydesk("export", "compose", "-w", str(project), "-o", "-", cwd=project)
     assert printed.returncode == 0, printed.stderr
@@ -90,7 +91,7 @@ def test_docker_compose_config_accepts_the_exported_file(tmp_path):
     result = celerydesk("export", "compose", "-w", str(project))
     assert result.returncode == 0, result.stderr
 
-    config = compose_config_json(project / "docker-compose.yml", AUTH)
+    config = compose_config_json(project / "docker-compose.yml")
     services = config["services"]
     assert sorted(services) == ["beat", "flower", "redis", "worker-mail", "worker-main"]
     published = {name: [(p["host_ip"], p["published"], p["target"]) for p in s.get("ports", [])]
@@ -110,5 +111,6 @@ def test_docker_compose_config_accepts_the_exported_file(tmp_path):
         assert services[name]["environment"]["CELERY_BROKER_URL"] == "redis://redis:6379/0"
         assert services[name]["environment"]["DJANGO_SETTINGS_MODULE"] == "shop.settings"
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
-    assert services["flower"]["environment"]["FLOWER_BASIC_AUTH"] == "admin:secret"
+    user, password = Runtime(project / ".celerydesk").flower_credentials()
+    assert services["flower"]["environment"]["FLOWER_BASIC_AUTH"] == f"{user}:{password}"
     assert "redis-data" in config["volumes"]

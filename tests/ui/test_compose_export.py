@@ -24,7 +24,7 @@ def test_exports_to_a_given_path_and_reports(qtbot, tmp_path):
     (title, text, ok), = told
     assert ok and title == "Export docker-compose.yml"
     assert str(target) in text and "redis, worker-main, beat, flower" in text
-    assert "FLOWER_BASIC_AUTH" in text and "Dockerfile" in text
+    assert "compose-flower.env" in text and "Dockerfile" in text
 
 
 def test_save_dialog_offers_the_project_folder(qtbot, tmp_path, monkeypatch):
@@ -40,7 +40,7 @@ def test_save_dialog_offers_the_project_folder(qtbot, tmp_path, monkeypatch):
     written = export_compose(None, ws.path, inform=lambda *a: told.append(a))
     assert asked == [str(ws.root / "docker-compose.yml")]
     assert written == ws.root / "docker-compose.yml" and written.exists()
-    assert told[0][2] is True and "FLOWER_BASIC_AUTH" not in told[0][1]
+    assert told[0][2] is True and "Flower's login" not in told[0][1]
 
     # The dialog asked before replacing, so an existing file is replaced.
     written.write_text("old\n")
