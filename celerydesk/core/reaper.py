@@ -16,27 +16,15 @@ Protocol (one command a line):  group PGID PID CREATE_TIME | ungroup PGID |
 
 from __future__ import annotations
 
-import http.client
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
+import time
 from typing import Optional
 
 POLL_S = 0.25  # how often descendants are snapshot; what spawns in between is still in its group
-
-
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str):
-        super().__init__("localhost", timeout=5)
-        self._path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(5)
-        self.sock.connect(self._path)
 
 
 def _docker_socket() -> str:
@@ -45,8 +33,17 @@ def _docker_socket() -> str:
 
 
 def _kill_container(container_id: str) -> None:
+    import http.client  # only ever needed here, at the end: not worth its import at start-up
+    import socket
+
+    class UnixHTTPConnection(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(5)
+            self.sock.connect(_docker_socket())
+
     try:
-        conn = _UnixHTTPConnection(_docker_socket())
+        conn = UnixHTTPConnection("localhost", timeout=5)
         conn.request("POST", f"/containers/{container_id}/stop?t=2")
         conn.getresponse().read()
     except OSError:
@@ -87,17 +84,19 @@ class Reaper:
     def snapshot(self) -> None:
         import psutil
 
+        children = _children_by_parent()  # one pass over the process table for every group
         for pgid, (leader, _) in self.groups.items():
             known = self.descendants.setdefault(pgid, {})
             # Keep the ones seen before whose parent has died since: they are the orphans.
             for pid, create_time in list(known.items()):
                 if not same_process(pid, create_time):
                     del known[pid]
-            try:
-                for child in psutil.Process(leader).children(recursive=True):
-                    known[child.pid] = child.create_time()
-            except psutil.Error:
-                continue
+            for pid in _descendants(leader, children):
+                if pid not in known:
+                    try:
+                        known[pid] = psutil.Process(pid).create_time()
+                    except psutil.Error:
+                        pass
 
     def reap(self) -> None:
         for pgid in self.groups:
@@ -115,9 +114,47 @@ class Reaper:
             _kill_container(container)
 
 
+def _children_by_parent() -> dict[int, list[int]]:
+    """{ppid: [pid, ...]} for the whole process table (psutil reads it once per call of
+    ``children()``; the reaper needs it for several groups every POLL_S)."""
+    import psutil
+
+    children: dict[int, list[int]] = {}
+    if os.path.isdir("/proc/self"):
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/stat", "rb") as stat:
+                    # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+                    ppid = int(stat.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(name))
+        return children
+    for proc in psutil.process_iter(["ppid"]):
+        children.setdefault(proc.info["ppid"], []).append(proc.pid)
+    return children
+
+
+def _descendants(pid: int, children: dict[int, list[int]]) -> list[int]:
+    found, todo = [], list(children.get(pid, ()))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(children.get(child, ()))
+    return found
+
+
 def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        # A watcher: it must not compete for the CPU with the stack it watches while that starts.
+        os.nice(5)
+    except OSError:
+        pass
     reaper = Reaper()
+    last_snapshot = 0.0
     stdin = sys.stdin.buffer.raw if hasattr(sys.stdin.buffer, "raw") else sys.stdin.buffer
     fd = stdin.fileno()
     pending = b""
@@ -131,8 +168,9 @@ def main() -> int:
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 reaper.handle(line.decode(errors="replace"))
-        if reaper.groups:
+        if reaper.groups and time.monotonic() - last_snapshot >= POLL_S:
             reaper.snapshot()
+            last_snapshot = time.monotonic()
     reaper.reap()
     return 0
 
