@@ -41,13 +41,21 @@ def raw_redis_ping(host: str, port: int, timeout: float = 0.5) -> bool:
 
 
 def http_ok(url: str, timeout: float = 0.5) -> bool:
-    import urllib.request  # on first use: importing it (http.client, ssl, email) costs ~20 ms
+    """Does ``url`` (plain http, e.g. Flower's /healthcheck) answer 200?
 
+    A bare HTTP/1.0 request on a socket: it is polled every few milliseconds while the stack
+    starts, when urllib's imports (http.client, email, ssl) would take CPU from the services.
+    """
+    parsed = urlparse(url)
+    path = (parsed.path or "/") + (f"?{parsed.query}" if parsed.query else "")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status == 200
+        with socket.create_connection((parsed.hostname, parsed.port or 80), timeout=timeout) as sock:
+            sock.sendall(f"GET {path} HTTP/1.0\r\nHost: {parsed.netloc}\r\n\r\n".encode("ascii"))
+            status_line = sock.makefile("rb").readline(256)
     except OSError:
         return False
+    parts = status_line.split()
+    return len(parts) >= 2 and parts[0].startswith(b"HTTP/") and parts[1] == b"200"
 
 
 def celery_ping(broker_url: str, node_prefix: str, timeout: float = 1.0) -> bool:
