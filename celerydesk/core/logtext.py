@@ -20,6 +20,8 @@ class LineSplitter:
         text = self._partial + self._decoder.decode(data)
         lines = text.split("\n")
         self._partial = lines.pop()
+        if "\r" not in text:  # the usual case: no per-line pass over a flood
+            return lines
         return [line.rstrip("\r") for line in lines]
 
     def flush(self) -> list[str]:

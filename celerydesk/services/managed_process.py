@@ -2,7 +2,8 @@
 
 Each child runs in its own session and process group, with a parent-death signal (through
 util-linux ``setpriv``) so it dies with celerydesk even on SIGKILL; the reaper covers what it
-spawns. Output is decoded per channel incrementally, kept as a bounded ``(text, channel)``
+spawns. Output is read in coalesced, bounded chunks (a flood costs a few reads per frame, none of
+them long), decoded per channel incrementally, kept as a bounded ``(text, channel)``
 history that a log view replays before following (Frescobaldi's job model), and appended to a
 size-rotated log file. Stop sends the program's own shutdown signal (SIGTERM is celery's warm
 shutdown), then kills the whole group after a grace period; when the main process exits, what
@@ -28,6 +29,15 @@ from celerydesk.services.probes import ReadinessPoller, check_for
 from celerydesk.services.service import Service
 
 STDOUT, STDERR, SYSTEM = "stdout", "stderr", "system"
+# Output is read at most this often: a flood arrives in a few large chunks instead of a
+# readyRead (and a relay down to the log pane) per pipe buffer. A quiet child's line is read
+# at once; the delay applies only to output that follows within this time.
+READ_INTERVAL_S = 0.010
+# At most this much of a channel's output is read (decoded, split, logged, relayed) per turn of
+# the event loop; a backlog is worked off over the next turns, so timers and painting go on
+# between them (~1,500 worker lines, a few ms).
+READ_CHUNK_BYTES = 128 * 1024
+_CHANNELS = {STDOUT: QProcess.ProcessChannel.StandardOutput, STDERR: QProcess.ProcessChannel.StandardError}
 _SETPRIV = shutil.which("setpriv")
 
 
@@ -48,6 +58,9 @@ class ManagedProcess(Service):
         self._poller: Optional[ReadinessPoller] = None
         self._kill_timer = QTimer(self, singleShot=True)
         self._kill_timer.timeout.connect(self._kill_group)
+        self._read_timer = QTimer(self, singleShot=True)
+        self._read_timer.timeout.connect(self._read_all)
+        self._last_read = float("-inf")
 
     # -- spawning -------------------------------------------------------------------------------
 
@@ -77,8 +90,8 @@ class ManagedProcess(Service):
             | QProcess.UnixProcessFlag.CloseFileDescriptors  # no inherited pipes (the reaper's!)
         )
         proc.setUnixProcessParameters(params)
-        proc.readyReadStandardOutput.connect(lambda: self._read(STDOUT))
-        proc.readyReadStandardError.connect(lambda: self._read(STDERR))
+        proc.readyReadStandardOutput.connect(self._on_output)
+        proc.readyReadStandardError.connect(self._on_output)
         proc.started.connect(self._on_started)
         proc.finished.connect(self._on_finished)
         proc.errorOccurred.connect(self._on_error)
@@ -120,12 +133,40 @@ class ManagedProcess(Service):
 
     # -- output ---------------------------------------------------------------------------------
 
-    def _read(self, channel: str) -> None:
+    def _on_output(self) -> None:
+        """New output in QProcess's buffer: read it now, or with what follows within the interval."""
+        if self._read_timer.isActive():
+            return
+        wait = self._last_read + READ_INTERVAL_S - time.monotonic()
+        if wait <= 0:
+            self._read_all()
+        else:
+            self._read_timer.start(int(wait * 1000) + 1)
+
+    def _read_all(self) -> None:
+        self._read_timer.stop()
+        self._last_read = time.monotonic()
+        more = self._read(STDOUT)
+        more = self._read(STDERR) or more
+        if more:
+            self._read_timer.start(0)  # the rest at the next turn of the event loop
+
+    def _drain(self) -> None:
+        """Everything still in QProcess's buffers (the child has exited)."""
+        self._read_timer.stop()
+        while self._read(STDOUT) or self._read(STDERR):
+            pass
+
+    def _read(self, channel: str) -> bool:
+        """Read and deliver up to READ_CHUNK_BYTES of a channel; True if more is waiting."""
         proc = self._process
         if proc is None:
-            return
-        data = bytes(proc.readAllStandardOutput() if channel == STDOUT else proc.readAllStandardError())
-        self._deliver(channel, self._splitters[channel].feed(data))
+            return False
+        proc.setReadChannel(_CHANNELS[channel])
+        data = bytes(proc.read(READ_CHUNK_BYTES))
+        if data:
+            self._deliver(channel, self._splitters[channel].feed(data))
+        return self._process is proc and proc.bytesAvailable() > 0
 
     def _deliver(self, channel: str, lines: list[str]) -> None:
         if not lines:
@@ -184,6 +225,7 @@ class ManagedProcess(Service):
             self._poller.stop()
             self._poller.deleteLater()
             self._poller = None
+        self._drain()  # what is still in QProcess's buffers, then the unfinished lines
         for channel, splitter in self._splitters.items():
             self._deliver(channel, splitter.flush())
         pid, pgid = self.supervision.pid, self._pgid

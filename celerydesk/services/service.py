@@ -18,7 +18,7 @@ from celerydesk.core.supervision import Effect, RestartPolicy, Supervision
 
 class Service(QObject):
     stateChanged = Signal(str, object)  # key, ProcessState
-    linesReceived = Signal(str, list)  # key, [(text, channel)]
+    linesReceived = Signal(str, object)  # key, [(text, channel)]: object, so PySide does not convert the list
     detailsChanged = Signal(str)  # key: pid or container changed within the same state
 
     def __init__(self, key: str, label: str, kind: str, policy: RestartPolicy,

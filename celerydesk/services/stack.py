@@ -38,7 +38,7 @@ IDLE, PREFLIGHT, STARTING, RUNNING, STOPPING = "idle", "preflight", "starting", 
 class StackController(QObject):
     serviceStateChanged = Signal(str, object)  # key, ProcessState
     serviceDetailsChanged = Signal(str)  # key: its pid or container changed
-    linesReceived = Signal(str, list)  # key, [(text, channel)]
+    linesReceived = Signal(str, object)  # key, [(text, channel)]: object, so PySide does not convert the list
     message = Signal(str, str)  # level (info | warning | error), text
     phaseChanged = Signal(str)
     servicesChanged = Signal()  # the broker service was (re)built for the resolved mode
