@@ -1,90 +1,37 @@
 """The schedule editor: one ``[[schedules]]`` entry of ``celerydesk.toml``, crontab or interval.
 
-The crontab page has the five fields celery's ``crontab()`` takes, presets that fill them
-("daily at 07:30", "weekly on Monday at"), and, while the user types, what ``core.cron`` says
-with celery's reading: a plain-words description, the next five runs computed with celery's
-own ``crontab.remaining_delta`` in the chosen timezone (a preview only: the workspace file has
-no timezone key, beat uses the app's), each field's error under that field, and warnings where
-celery differs from cron. The interval page is N seconds/minutes/hours/days.
+The Crontab page is ``ui.cron_editor.QtCronEditor`` (presets, the five fields, celery's
+description, next runs and warnings). The interval page is N seconds/minutes/hours/days; its
+preview of the next runs uses the crontab page's timezone.
 
-Arguments are JSON editors with inline validation (the launch forms' widget was not committed
-when this was written). OK checks everything, then saves through a WorkspaceDocument loaded
-when the dialog opened (validated, atomic, comments kept; a file changed meanwhile is refused,
-not overwritten); on any problem the dialog stays open with a banner. Cancel writes nothing.
+Arguments are JSON editors with inline validation (the launch forms' editors are built inside
+their panel, not a widget to reuse). OK checks everything, then saves through a
+WorkspaceDocument loaded when the dialog opened (validated, atomic, comments kept; a file
+changed meanwhile is refused, not overwritten); on any problem the dialog stays open with a
+banner. Cancel writes nothing.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import zoneinfo
 from datetime import datetime
 from typing import Iterable, Optional
 
-from PySide6.QtCore import QTime, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QGridLayout,
-                               QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QSpinBox, QTabWidget, QTimeEdit,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
+                               QLineEdit, QPlainTextEdit, QSpinBox, QTabWidget, QVBoxLayout, QWidget)
 
 from celerydesk.core import cron
-from celerydesk.core.errors import DeskError, WorkspaceError
+from celerydesk.core.errors import WorkspaceError
 from celerydesk.core.workspace_edit import WorkspaceDocument
 from celerydesk.ui import defs
+from celerydesk.ui.cron_editor import DAILY, ERROR_STYLE, QtCronEditor, styled_label
 
-PRESETS = ("Custom", "Every minute", "Hourly at minute", "Daily at", "Weekly on", "Monthly on day")
-CUSTOM, EVERY_MINUTE, HOURLY, DAILY, WEEKLY, MONTHLY = range(len(PRESETS))
-# Monday first, as people read a week; the value is celery's number (0 is Sunday).
-WEEKDAYS = [(cron.DAYS[(i + 1) % 7].title(), (i + 1) % 7) for i in range(7)]
 UNITS = (("seconds", 1), ("minutes", 60), ("hours", 3600), ("days", 86400))
 CRON_PAGE, EVERY_PAGE = 0, 1
-_ERROR_STYLE = "color: #c0392b;"
-_WARNING_STYLE = "color: #9a6700;"
 _BANNER_STYLE = ("QLabel { background: #fdecea; color: #611a15; border: 1px solid #e6a5a0;"
                  " border-radius: 4px; padding: 6px; }")
-
-
-def _label(style: str = "", wrap: bool = True) -> QLabel:
-    label = QLabel()
-    label.setWordWrap(wrap)
-    label.setStyleSheet(style)
-    return label
-
-
-def timezones() -> list:
-    """UTC first (celery's default), then every zoneinfo name."""
-    return ["UTC"] + sorted(z for z in zoneinfo.available_timezones() if z != "UTC")
-
-
-def preset_fields(preset: int, time: QTime, weekday: int, day: int) -> Optional[tuple]:
-    """The five fields a preset stands for; None for Custom."""
-    m, h = str(time.minute()), str(time.hour())
-    return {EVERY_MINUTE: ("*", "*", "*", "*", "*"), HOURLY: (m, "*", "*", "*", "*"),
-            DAILY: (m, h, "*", "*", "*"), WEEKLY: (m, h, "*", "*", str(weekday)),
-            MONTHLY: (m, h, str(day), "*", "*")}.get(preset)
-
-
-def detect_preset(fields: tuple) -> tuple:
-    """(preset, time, weekday, day) that produce ``fields`` exactly, else Custom (so that loading
-    a schedule never rewrites what it says: "07" or an out-of-range "61" stay Custom)."""
-    def number(i: int, low: int, high: int) -> bool:  # written as a preset writes it, and in range
-        text = fields[i]
-        return text.isdigit() and str(int(text)) == text and low <= int(text) <= high
-
-    stars = [f == "*" for f in fields]
-    minute, hour = number(0, 0, 59), number(1, 0, 23)
-    time = QTime(int(fields[1]) if hour else 7, int(fields[0]) if minute else 30)
-    if all(stars):
-        return EVERY_MINUTE, time, 1, 1
-    if minute and all(stars[1:]):
-        return HOURLY, time, 1, 1
-    if minute and hour and stars[3]:
-        if all(stars[2:]):
-            return DAILY, time, 1, 1
-        if stars[2] and number(4, 0, 6):
-            return WEEKLY, time, int(fields[4]), 1
-        if number(2, 1, 31) and stars[4]:
-            return MONTHLY, time, 1, int(fields[2])
-    return CUSTOM, time, 1, 1
 
 
 class QtScheduleDialog(QDialog):
@@ -98,7 +45,7 @@ class QtScheduleDialog(QDialog):
         super().__init__(parent)
         # Loaded now: what is on disk now is what a save may replace (a later change is a conflict).
         self._document = WorkspaceDocument.load(ws_path)
-        self._after = after  # the previews' "now": injected by tests, else the clock
+        self._after = after  # the interval preview's "now" (the crontab page's too): tests inject it, else the clock
         in_file = {s.get("name") for s in self._document.schedules()}
         source = getattr(schedule, "source", "workspace")
         editing = schedule is not None and source == "workspace" and schedule.name in in_file
@@ -109,7 +56,7 @@ class QtScheduleDialog(QDialog):
             self._tasks[str(name)] = task if hasattr(task, "signature") else None
         self.setWindowTitle(f"Edit schedule {self._editing}" if self._editing else "New schedule")
 
-        self.banner = _label(_BANNER_STYLE)
+        self.banner = styled_label(_BANNER_STYLE)
         self.banner.setObjectName("scheduleBanner")
         self.banner.hide()
         self.name = QLineEdit()
@@ -118,17 +65,18 @@ class QtScheduleDialog(QDialog):
         self.task.setEditable(True)  # a task not introspected (yet) can still be typed
         self.task.addItems(sorted(self._tasks))
         self.task.setCurrentText("")
-        self.task_hint = _label()
+        self.task_hint = styled_label()
         self.task_hint.setEnabled(False)  # muted
+        self.cron_editor = QtCronEditor(after)
         self.kinds = QTabWidget()
-        self.kinds.addTab(self._build_cron_page(), "Crontab")
+        self.kinds.addTab(self.cron_editor, "Crontab")
         self.kinds.addTab(self._build_every_page(), "Interval")
         self.args = QPlainTextEdit("[]")
         self.kwargs = QPlainTextEdit("{}")
         for editor in (self.args, self.kwargs):
             editor.setFont(defs.monospace_font())
             editor.setFixedHeight(52)
-        self.args_error, self.kwargs_error = _label(_ERROR_STYLE), _label(_ERROR_STYLE)
+        self.args_error, self.kwargs_error = styled_label(ERROR_STYLE), styled_label(ERROR_STYLE)
         self.queue = QLineEdit()
         self.queue.setPlaceholderText("the task's default queue")
         self.enabled = QCheckBox("Enabled (beat sends it)")
@@ -160,10 +108,8 @@ class QtScheduleDialog(QDialog):
         if schedule is not None:
             self._load(schedule)
         else:  # a new schedule starts as a common one rather than every minute
-            self.preset.setCurrentIndex(DAILY)
+            self.cron_editor.preset.setCurrentIndex(DAILY)
         self._on_task_changed(self.task.currentText())
-        self._on_preset_changed()
-        self._update_cron()
         self._update_every()
         self.resize(640, 720)
 
@@ -179,70 +125,6 @@ class QtScheduleDialog(QDialog):
             column.addWidget(widget)
         return box
 
-    def _build_cron_page(self) -> QWidget:
-        page = QWidget()
-        self.preset = QComboBox()
-        self.preset.addItems(PRESETS)
-        self.preset_time = QTimeEdit(QTime(7, 30))
-        self.preset_time.setDisplayFormat("HH:mm")
-        self.preset_weekday = QComboBox()
-        for name, number in WEEKDAYS:
-            self.preset_weekday.addItem(name, number)
-        self.preset_day = QSpinBox()
-        self.preset_day.setRange(1, 31)
-        self.preset_at = QLabel("at")
-        presets = QHBoxLayout()
-        for widget in (self.preset, self.preset_weekday, self.preset_day, self.preset_at, self.preset_time):
-            presets.addWidget(widget)
-        presets.addStretch(1)
-
-        grid = QGridLayout()
-        grid.setHorizontalSpacing(defs.SPACING)
-        self.fields, self.field_errors = [], []
-        for column, fld in enumerate(cron.FIELDS):
-            edit = QLineEdit("*")
-            edit.setFont(defs.monospace_font())
-            edit.setToolTip(f"{fld.name}: {fld.low}-{fld.high}, *, lists (1,15), ranges (1-5), steps (*/15)")
-            error = _label(_ERROR_STYLE)
-            grid.addWidget(QLabel(fld.name), 0, column)
-            grid.addWidget(edit, 1, column)
-            grid.addWidget(error, 2, column)
-            grid.setColumnStretch(column, 1)
-            self.fields.append(edit)
-            self.field_errors.append(error)
-            edit.textEdited.connect(self._on_field_edited)
-        self.timezone = QComboBox()
-        self.timezone.addItems(timezones())
-        self.timezone.setToolTip("for the preview only: beat uses the project's timezone setting (default UTC)")
-        self.cron_error = _label(_ERROR_STYLE)  # problems of the expression as a whole
-        self.cron_description = _label()
-        font = self.cron_description.font()
-        font.setBold(True)
-        self.cron_description.setFont(font)
-        self.cron_warnings = _label(_WARNING_STYLE)
-        self.cron_next = _label(wrap=False)
-        self.cron_next.setFont(defs.monospace_font())
-        zone_row = QHBoxLayout()
-        zone_row.addWidget(QLabel("Next runs in timezone"))
-        zone_row.addWidget(self.timezone, 1)
-
-        column = QVBoxLayout(page)
-        column.setSpacing(defs.SPACING)
-        column.addLayout(presets)
-        column.addLayout(grid)
-        column.addWidget(self.cron_error)
-        column.addWidget(self.cron_description)
-        column.addWidget(self.cron_warnings)
-        column.addLayout(zone_row)
-        column.addWidget(self.cron_next)
-        column.addStretch(1)
-        self.preset.currentIndexChanged.connect(self._on_preset_changed)
-        self.preset_time.timeChanged.connect(self._apply_preset)
-        self.preset_weekday.currentIndexChanged.connect(self._apply_preset)
-        self.preset_day.valueChanged.connect(self._apply_preset)
-        self.timezone.currentTextChanged.connect(self._update_cron)
-        return page
-
     def _build_every_page(self) -> QWidget:
         page = QWidget()
         self.every_value = QSpinBox()
@@ -252,8 +134,8 @@ class QtScheduleDialog(QDialog):
         for name, seconds in UNITS:
             self.every_unit.addItem(name, seconds)
         self.every_unit.setCurrentIndex(1)
-        self.every_description = _label()
-        self.every_next = _label(wrap=False)
+        self.every_description = styled_label()
+        self.every_next = styled_label(wrap=False)
         self.every_next.setFont(defs.monospace_font())
         row = QHBoxLayout()
         row.addWidget(QLabel("Every"))
@@ -263,7 +145,7 @@ class QtScheduleDialog(QDialog):
         column = QVBoxLayout(page)
         column.addLayout(row)
         column.addWidget(self.every_description)
-        note = _label()
+        note = styled_label()
         note.setText("Beat sends it this long after its last run; the first run comes one interval "
                      "after beat starts. The runs below count from now.")
         column.addWidget(note)
@@ -290,106 +172,15 @@ class QtScheduleDialog(QDialog):
             self.every_value.setValue(max(1, round(seconds / UNITS[index][1])))
             self.every_unit.setCurrentIndex(index)
         elif getattr(s, "cron", None):
-            parts = s.cron.split()
-            for edit, text in zip(self.fields, parts + ["*"] * (5 - len(parts))):
-                edit.setText(text)
-            preset, time, weekday, day = detect_preset(tuple(e.text() for e in self.fields))
-            self._set_preset_widgets(preset, time, weekday, day)
-
-    def _set_preset_widgets(self, preset: int, time: QTime, weekday: int, day: int) -> None:
-        for widget in (self.preset, self.preset_time, self.preset_weekday, self.preset_day):
-            widget.blockSignals(True)  # the fields are already what these say
-        self.preset.setCurrentIndex(preset)
-        self.preset_time.setTime(time)
-        self.preset_weekday.setCurrentIndex(self.preset_weekday.findData(weekday))
-        self.preset_day.setValue(day)
-        for widget in (self.preset, self.preset_time, self.preset_weekday, self.preset_day):
-            widget.blockSignals(False)
+            self.cron_editor.set_expression(s.cron)
 
     # -- live feedback ----------------------------------------------------------------------------
-
-    def _on_preset_changed(self) -> None:
-        preset = self.preset.currentIndex()
-        self.preset_time.setVisible(preset in (HOURLY, DAILY, WEEKLY, MONTHLY))
-        self.preset_time.setDisplayFormat("mm" if preset == HOURLY else "HH:mm")
-        self.preset_at.setVisible(preset in (WEEKLY, MONTHLY))
-        self.preset_weekday.setVisible(preset == WEEKLY)
-        self.preset_day.setVisible(preset == MONTHLY)
-        self._apply_preset()
-
-    def _apply_preset(self) -> None:
-        fields = preset_fields(self.preset.currentIndex(), self.preset_time.time(),
-                               self.preset_weekday.currentData(), self.preset_day.value())
-        if fields is None:
-            return
-        for edit, text in zip(self.fields, fields):
-            edit.setText(text)
-        self._update_cron()
-
-    def _on_field_edited(self) -> None:
-        # Typing makes it a custom expression unless it still is exactly the preset's.
-        fields = preset_fields(self.preset.currentIndex(), self.preset_time.time(),
-                               self.preset_weekday.currentData(), self.preset_day.value())
-        if fields != tuple(e.text().strip() for e in self.fields):
-            self.preset.blockSignals(True)
-            self.preset.setCurrentIndex(CUSTOM)
-            self.preset.blockSignals(False)
-            for widget in (self.preset_time, self.preset_at, self.preset_weekday, self.preset_day):
-                widget.setVisible(False)
-        self._update_cron()
-
-    def cron_text(self) -> str:
-        return " ".join(e.text().strip() for e in self.fields)
-
-    def check_cron(self) -> cron.CronCheck:
-        """celery's reading of the five fields; a blank or spaced field is that field's error."""
-        problems = []
-        for edit, fld in zip(self.fields, cron.FIELDS):
-            text = edit.text().strip()
-            if not text:
-                problems.append(cron.CronProblem(fld.name, "", "empty; write * for every value"))
-            elif len(text.split()) > 1:
-                problems.append(cron.CronProblem(fld.name, text, "has a space; separate values with commas"))
-        return cron.CronCheck(None, problems) if problems else cron.check(self.cron_text())
-
-    def zone(self):
-        return cron.get_zone(self.timezone.currentText())
 
     def next_runs(self, n: int = 5) -> list:
         """What the preview shows: the next runs of the current page's schedule, in the chosen zone."""
         if self.kinds.currentIndex() == EVERY_PAGE:
-            return cron.next_every_runs(self.every_seconds(), n, self._after, self.zone())
-        checked = self.check_cron()
-        return cron.next_runs(checked.expr, n, self.zone(), self._after) if checked.ok else []
-
-    def _update_cron(self) -> None:
-        checked = self.check_cron()
-        for error in self.field_errors:
-            error.clear()
-        whole = []
-        for problem in checked.errors:
-            names = [f.name for f in cron.FIELDS]
-            if problem.field in names:
-                label = self.field_errors[names.index(problem.field)]
-                text = f"{problem.part!r}: {problem.message}" if problem.part else problem.message
-                label.setText((label.text() + "\n" if label.text() else "") + text)
-            else:
-                whole.append(str(problem))
-        for edit, error in zip(self.fields, self.field_errors):
-            edit.setStyleSheet("background: #f8d0cd;" if error.text() else "")
-        self.cron_error.setText("\n".join(whole))
-        self.cron_warnings.setText("\n".join(f"⚠ {w}" for w in checked.warnings))
-        self.cron_description.setText(cron.describe(checked.expr) if checked.ok else "")
-        self.cron_next.setText(self._cron_runs_text(checked))
-
-    def _cron_runs_text(self, checked) -> str:
-        if not checked.ok:
-            return ""
-        try:
-            runs = cron.next_runs(checked.expr, 5, self.zone(), self._after)
-        except DeskError as exc:
-            return str(exc)
-        return "Next runs:\n" + "\n".join(r.strftime("  %a %Y-%m-%d %H:%M %Z") for r in runs)
+            return cron.next_every_runs(self.every_seconds(), n, self._after, self.cron_editor.zone())
+        return self.cron_editor.next_runs(n)
 
     def every_seconds(self) -> float:
         return float(self.every_value.value() * self.every_unit.currentData())
@@ -397,7 +188,7 @@ class QtScheduleDialog(QDialog):
     def _update_every(self) -> None:
         seconds = self.every_seconds()
         self.every_description.setText(cron.describe_every(seconds))
-        runs = cron.next_every_runs(seconds, 5, self._after, self.zone())
+        runs = cron.next_every_runs(seconds, 5, self._after, self.cron_editor.zone())
         self.every_next.setText("Next runs:\n" + "\n".join(r.strftime("  %a %Y-%m-%d %H:%M:%S %Z") for r in runs))
 
     def _on_task_changed(self, name: str) -> None:
@@ -436,7 +227,7 @@ class QtScheduleDialog(QDialog):
         if not self.task.currentText().strip():
             problems.append("Task: pick the task beat sends")
         if self.kinds.currentIndex() == CRON_PAGE:
-            problems += [f"cron {p}" for p in self.check_cron().errors]
+            problems += [f"cron {p}" for p in self.cron_editor.check_cron().errors]
         for editor, error, kind, what in ((self.args, self.args_error, list, "array"),
                                           (self.kwargs, self.kwargs_error, dict, "object")):
             if self._json(editor, error, kind, what) is None:
@@ -449,7 +240,7 @@ class QtScheduleDialog(QDialog):
                   "kwargs": json.loads(self.kwargs.toPlainText() or "{}"), "enabled": self.enabled.isChecked(),
                   "queue": self.queue.text().strip() or None}
         if self.kinds.currentIndex() == CRON_PAGE:
-            values["cron"] = self.check_cron().expr.text
+            values["cron"] = self.cron_editor.check_cron().expr.text
         else:
             seconds = self.every_seconds()
             values["every"] = int(seconds) if seconds.is_integer() else seconds
@@ -494,3 +285,7 @@ class QtScheduleDialog(QDialog):
     def ok_button(self):
         return self.button_box.button(QDialogButtonBox.StandardButton.Ok)
 
+    @property
+    def fields(self) -> list:
+        """The crontab page's five field edits (the schedules panel's tests read them here)."""
+        return self.cron_editor.fields

@@ -1,5 +1,6 @@
-"""The schedule editor (celerydesk/ui/schedule_dialog.py), offscreen with pytest-qt, on a copy of
-the sample workspace file (which has comments and one schedule).
+"""The schedule editor (celerydesk/ui/schedule_dialog.py) and its crontab page
+(celerydesk/ui/cron_editor.py), offscreen with pytest-qt, on a copy of the sample workspace
+file (which has comments and one schedule).
 
 Covered: the presets fill the five fields; the plain-words description; the next runs are
 core.cron.next_runs for an injected ``after`` and follow the timezone; field-level errors
@@ -27,8 +28,8 @@ except ModuleNotFoundError:  # Python 3.10
 from celerydesk.core import cron
 from celerydesk.core.schedules import workspace_schedules
 from celerydesk.core.workspace import load_workspace
-from celerydesk.ui.schedule_dialog import (DAILY, EVERY_MINUTE, EVERY_PAGE, HOURLY, MONTHLY, WEEKLY,
-                                           QtScheduleDialog)
+from celerydesk.ui.cron_editor import DAILY, EVERY_MINUTE, HOURLY, MONTHLY, WEEKLY
+from celerydesk.ui.schedule_dialog import EVERY_PAGE, QtScheduleDialog
 
 SAMPLE = Path(__file__).resolve().parents[2] / "celerydesk" / "sample" / "celerydesk.toml"
 AFTER = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)  # a Wednesday
@@ -57,12 +58,12 @@ def dialog(qtbot, workspace_file):
 
 
 def fields(dialog) -> list:
-    return [edit.text() for edit in dialog.fields]
+    return [edit.text() for edit in dialog.cron_editor.fields]
 
 
 def type_cron(qtbot, dialog, expr: str) -> None:
     """Type into each field as a user would (textEdited, not setText)."""
-    for edit, text in zip(dialog.fields, expr.split()):
+    for edit, text in zip(dialog.cron_editor.fields, expr.split()):
         edit.clear()
         qtbot.keyClicks(edit, text)
 
@@ -79,48 +80,51 @@ def press_ok(qtbot, dialog) -> None:
 
 
 def test_presets_fill_the_five_fields(dialog):
-    dialog.preset.setCurrentIndex(EVERY_MINUTE)
+    editor = dialog.cron_editor
+    editor.preset.setCurrentIndex(EVERY_MINUTE)
     assert fields(dialog) == ["*", "*", "*", "*", "*"]
-    assert dialog.cron_description.text() == "Every minute"
-    dialog.preset_time.setTime(QTime(7, 30))
-    dialog.preset.setCurrentIndex(HOURLY)
+    assert editor.description.text() == "Every minute"
+    editor.preset_time.setTime(QTime(7, 30))
+    editor.preset.setCurrentIndex(HOURLY)
     assert fields(dialog) == ["30", "*", "*", "*", "*"]
-    dialog.preset.setCurrentIndex(DAILY)
+    editor.preset.setCurrentIndex(DAILY)
     assert fields(dialog) == ["30", "7", "*", "*", "*"]
-    assert dialog.cron_description.text() == "At 07:30"
-    dialog.preset.setCurrentIndex(WEEKLY)
-    dialog.preset_weekday.setCurrentIndex(dialog.preset_weekday.findText("Monday"))
+    assert editor.description.text() == "At 07:30"
+    editor.preset.setCurrentIndex(WEEKLY)
+    editor.preset_weekday.setCurrentIndex(editor.preset_weekday.findText("Monday"))
     assert fields(dialog) == ["30", "7", "*", "*", "1"]
-    assert dialog.cron_description.text() == "At 07:30, only on Monday"
-    dialog.preset_weekday.setCurrentIndex(dialog.preset_weekday.findText("Sunday"))
+    assert editor.description.text() == "At 07:30, only on Monday"
+    editor.preset_weekday.setCurrentIndex(editor.preset_weekday.findText("Sunday"))
     assert fields(dialog)[DOW] == "0"  # celery's Sunday
-    dialog.preset.setCurrentIndex(MONTHLY)
-    dialog.preset_day.setValue(15)
-    dialog.preset_time.setTime(QTime(23, 5))
+    editor.preset.setCurrentIndex(MONTHLY)
+    editor.preset_day.setValue(15)
+    editor.preset_time.setTime(QTime(23, 5))
     assert fields(dialog) == ["5", "23", "15", "*", "*"]
-    assert dialog.cron_description.text() == "At 23:05, on day 15 of the month"
-    assert dialog.preset_day.isVisible() and not dialog.preset_weekday.isVisible()
+    assert editor.description.text() == "At 23:05, on day 15 of the month"
+    assert editor.preset_day.isVisible() and not editor.preset_weekday.isVisible()
 
 
 def test_typing_makes_the_preset_custom(qtbot, dialog):
-    dialog.preset.setCurrentIndex(DAILY)
+    editor = dialog.cron_editor
+    editor.preset.setCurrentIndex(DAILY)
     type_cron(qtbot, dialog, "*/15 9-17 * * mon-fri")
-    assert dialog.preset.currentText() == "Custom"
+    assert editor.preset.currentText() == "Custom"
     assert fields(dialog) == ["*/15", "9-17", "*", "*", "mon-fri"]
-    assert dialog.cron_description.text() == cron.describe("*/15 9-17 * * mon-fri")
-    assert "Monday through Friday" in dialog.cron_description.text()
+    assert editor.description.text() == cron.describe("*/15 9-17 * * mon-fri")
+    assert "Monday through Friday" in editor.description.text()
 
 
 def test_next_runs_are_celerys_for_the_given_time_and_zone(qtbot, dialog):
+    editor = dialog.cron_editor
     type_cron(qtbot, dialog, "30 7 * * 1")
     assert dialog.next_runs() == cron.next_runs("30 7 * * 1", 5, "UTC", AFTER)
     assert dialog.next_runs()[0] == datetime(2026, 11, 30, 7, 30, tzinfo=timezone.utc)
-    assert "Mon 2026-11-30 07:30 UTC" in dialog.cron_next.text()
-    dialog.timezone.setCurrentText("Asia/Tokyo")
+    assert "Mon 2026-11-30 07:30 UTC" in editor.runs_preview.text()
+    editor.timezone.setCurrentText("Asia/Tokyo")
     runs = dialog.next_runs()
     assert runs == cron.next_runs("30 7 * * 1", 5, "Asia/Tokyo", AFTER)
     assert runs[0].utcoffset().total_seconds() == 9 * 3600 and runs[0].hour == 7
-    assert len(dialog.cron_next.text().splitlines()) == 6  # "Next runs:" and five times
+    assert len(editor.runs_preview.text().splitlines()) == 6  # "Next runs:" and five times
 
 
 def test_an_existing_schedule_is_loaded_with_its_preset(qtbot, workspace_file):
@@ -128,8 +132,8 @@ def test_an_existing_schedule_is_loaded_with_its_preset(qtbot, workspace_file):
     dialog = open_dialog(qtbot, workspace_file, schedule)
     assert dialog.name.text() == "notify-every-15-minutes"
     assert fields(dialog) == ["*/15", "*", "*", "*", "*"]
-    assert dialog.preset.currentText() == "Custom"
-    assert dialog.cron_description.text() == "Every 15 minutes"
+    assert dialog.cron_editor.preset.currentText() == "Custom"
+    assert dialog.cron_editor.description.text() == "Every 15 minutes"
     assert dialog.windowTitle() == "Edit schedule notify-every-15-minutes"
 
 
@@ -144,36 +148,39 @@ def test_an_existing_schedule_is_loaded_with_its_preset(qtbot, workspace_file):
     ("0 24 * * *", 1, "24 is out of range"),
 ])
 def test_a_malformed_field_shows_its_error_beside_it(qtbot, dialog, expr, field, text):
+    editor = dialog.cron_editor
     type_cron(qtbot, dialog, expr)
-    assert text in dialog.field_errors[field].text()
-    assert all(not e.text() for i, e in enumerate(dialog.field_errors) if i != field)
-    assert dialog.fields[field].styleSheet(), "the field at fault is tinted"
-    assert dialog.cron_description.text() == "" and dialog.cron_next.text() == ""
+    assert text in editor.field_errors[field].text()
+    assert all(not e.text() for i, e in enumerate(editor.field_errors) if i != field)
+    assert editor.fields[field].styleSheet(), "the field at fault is tinted"
+    assert editor.description.text() == "" and editor.runs_preview.text() == ""
     assert dialog.next_runs() == []
 
 
 def test_day_names_and_ranges_are_accepted(qtbot, dialog):
     type_cron(qtbot, dialog, "0 9 * * mon-fri")
-    assert not any(e.text() for e in dialog.field_errors)
-    assert dialog.cron_description.text() == "At 09:00, only on Monday through Friday"
+    assert not any(e.text() for e in dialog.cron_editor.field_errors)
+    assert dialog.cron_editor.description.text() == "At 09:00, only on Monday through Friday"
     assert len(dialog.next_runs()) == 5
 
 
 def test_an_empty_field_is_that_fields_error(qtbot, dialog):
+    editor = dialog.cron_editor
     type_cron(qtbot, dialog, "0 9 * * *")
-    dialog.fields[2].clear()
-    qtbot.keyClicks(dialog.fields[2], " ")
-    assert "empty" in dialog.field_errors[2].text()
+    editor.fields[2].clear()
+    qtbot.keyClicks(editor.fields[2], " ")
+    assert "empty" in editor.field_errors[2].text()
 
 
 def test_day_of_month_and_day_of_week_together_warn(qtbot, dialog):
+    editor = dialog.cron_editor
     type_cron(qtbot, dialog, "0 9 13 * 5")
-    assert not any(e.text() for e in dialog.field_errors)
-    assert "celery runs only on days matching BOTH" in dialog.cron_warnings.text()
-    assert dialog.cron_description.text() == "At 09:00, on day 13 of the month, and only if it is a Friday"
+    assert not any(e.text() for e in editor.field_errors)
+    assert "celery runs only on days matching BOTH" in editor.warnings.text()
+    assert editor.description.text() == "At 09:00, on day 13 of the month, and only if it is a Friday"
     assert all(r.day == 13 and r.isoweekday() == 5 for r in dialog.next_runs())  # Friday the 13th
     type_cron(qtbot, dialog, "0 9 13 * *")
-    assert dialog.cron_warnings.text() == ""
+    assert editor.warnings.text() == ""
 
 
 def test_ok_with_errors_keeps_the_dialog_open_and_the_file_unchanged(qtbot, dialog, workspace_file):
@@ -203,12 +210,13 @@ def test_a_taken_name_is_refused(qtbot, dialog, workspace_file):
 
 
 def test_ok_saves_a_crontab_schedule_and_keeps_the_comments(qtbot, dialog, workspace_file):
+    editor = dialog.cron_editor
     before = workspace_file.read_text()
     dialog.name.setText("notify-monday-morning")
     dialog.task.setCurrentText("playground.tasks.notify_customers")
-    dialog.preset.setCurrentIndex(WEEKLY)
-    dialog.preset_weekday.setCurrentIndex(dialog.preset_weekday.findText("Monday"))
-    dialog.preset_time.setTime(QTime(7, 30))
+    editor.preset.setCurrentIndex(WEEKLY)
+    editor.preset_weekday.setCurrentIndex(editor.preset_weekday.findText("Monday"))
+    editor.preset_time.setTime(QTime(7, 30))
     dialog.args.setPlainText('["Hello World"]')
     dialog.queue.setText("mail")
     with qtbot.waitSignal(dialog.saved, timeout=5000) as saved:
@@ -265,7 +273,7 @@ def test_cancel_changes_nothing(qtbot, dialog, workspace_file):
     before = workspace_file.read_bytes()
     dialog.name.setText("never-saved")
     dialog.task.setCurrentText(TASKS[0])
-    dialog.preset.setCurrentIndex(DAILY)
+    dialog.cron_editor.preset.setCurrentIndex(DAILY)
     qtbot.mouseClick(dialog.button_box.button(dialog.button_box.StandardButton.Cancel), Qt.MouseButton.LeftButton)
     assert dialog.result() == QDialog.DialogCode.Rejected and not dialog.isVisible()
     assert workspace_file.read_bytes() == before
@@ -297,7 +305,7 @@ def test_editing_writes_only_what_changed(qtbot, workspace_file):
 
 def test_a_new_schedule_starts_daily(dialog):
     assert dialog.windowTitle() == "New schedule"
-    assert dialog.preset.currentIndex() == DAILY and fields(dialog) == ["30", "7", "*", "*", "*"]
+    assert dialog.cron_editor.preset.currentIndex() == DAILY and fields(dialog) == ["30", "7", "*", "*", "*"]
     assert dialog.task.findText(TASKS[1]) >= 0 and dialog.task.currentText() == ""
 
 
@@ -309,5 +317,5 @@ def test_loading_detects_the_preset_and_never_rewrites_the_fields(qtbot, workspa
     from celerydesk.core.schedules import ScheduleView
 
     dialog = open_dialog(qtbot, workspace_file, ScheduleView(name="x", task=TASKS[0], cron=expr))
-    assert dialog.preset.currentText() == preset
+    assert dialog.cron_editor.preset.currentText() == preset
     assert " ".join(fields(dialog)) == expr
