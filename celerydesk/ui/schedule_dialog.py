@@ -153,6 +153,8 @@ class QtScheduleDialog(QDialog):
         column.addStretch(1)
         self.every_value.valueChanged.connect(self._update_every)
         self.every_unit.currentIndexChanged.connect(self._update_every)
+        # The interval preview is in the crontab page's timezone: it follows that choice too.
+        self.cron_editor.timezone.currentTextChanged.connect(self._update_every)
         return page
 
     def _load(self, s) -> None:
@@ -284,8 +286,3 @@ class QtScheduleDialog(QDialog):
     @property
     def ok_button(self):
         return self.button_box.button(QDialogButtonBox.StandardButton.Ok)
-
-    @property
-    def fields(self) -> list:
-        """The crontab page's five field edits (the schedules panel's tests read them here)."""
-        return self.cron_editor.fields

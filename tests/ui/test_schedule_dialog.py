@@ -319,3 +319,11 @@ def test_loading_detects_the_preset_and_never_rewrites_the_fields(qtbot, workspa
     dialog = open_dialog(qtbot, workspace_file, ScheduleView(name="x", task=TASKS[0], cron=expr))
     assert dialog.cron_editor.preset.currentText() == preset
     assert " ".join(fields(dialog)) == expr
+
+
+def test_interval_preview_follows_the_timezone_choice(dialog):
+    dialog.kinds.setCurrentIndex(EVERY_PAGE)
+    dialog.cron_editor.timezone.setCurrentText("UTC")
+    assert "UTC" in dialog.every_next.text()
+    dialog.cron_editor.timezone.setCurrentText("Asia/Tokyo")
+    assert "JST" in dialog.every_next.text() and "UTC" not in dialog.every_next.text()

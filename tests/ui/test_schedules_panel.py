@@ -160,7 +160,7 @@ def test_duplicate_opens_the_editor_on_a_free_name(qtbot, panel, workspace_file)
     dialog = panel.dialog
     assert dialog.isVisible() and dialog.windowTitle() == "New schedule"
     assert dialog.name.text() == "nightly-report-copy"
-    assert [e.text() for e in dialog.fields] == ["0", "3", "*", "*", "*"]
+    assert [e.text() for e in dialog.cron_editor.fields] == ["0", "3", "*", "*", "*"]
     with qtbot.waitSignal(panel.refreshed, timeout=5000):
         dialog.accept()
     schedules = file_schedules(workspace_file)
@@ -267,9 +267,9 @@ def test_project_rows_are_read_only_and_copy_into_the_workspace(qtbot, storefron
     qtbot.mouseClick(panel.buttons["copy"], Qt.MouseButton.LeftButton)
     dialog = panel.dialog
     assert dialog.name.text() == "notify_customers" and dialog.windowTitle() == "New schedule"
-    assert [e.text() for e in dialog.fields] == ["30", "7", "*", "*", "1"]
+    assert [e.text() for e in dialog.cron_editor.fields] == ["30", "7", "*", "*", "1"]
     assert dialog.task.findText("playground.tasks.notify_customers") >= 0  # the introspected tasks
-    dialog.fields[1].setText("8")
+    dialog.cron_editor.fields[1].setText("8")
     with qtbot.waitSignal(panel.refreshed, timeout=5000):
         dialog.accept()
     assert file_schedules(storefront)[2] == {
