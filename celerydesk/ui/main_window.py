@@ -135,9 +135,9 @@ class QtMainWindow(QMainWindow):
                                         triggered=lambda: self.stack.start_all())
         self.stop_all_action = QAction("Stop all", self, shortcut=QKeySequence("Ctrl+Shift+X"),
                                        toolTip="Stop beat and Flower, then workers (warm), then the broker (Ctrl+Shift+X)",
-                                       triggered=self.stack.stop_all)
+                                       triggered=lambda: self.stack.stop_all())
         self.settings_action = QAction("Settings…", self, shortcut=QKeySequence("Ctrl+,"),
-                                       triggered=self.settingsRequested.emit)
+                                       triggered=lambda: self.settingsRequested.emit())
         toolbar.addAction(self.start_all_action)
         toolbar.addAction(self.stop_all_action)
         toolbar.addSeparator()
@@ -145,16 +145,16 @@ class QtMainWindow(QMainWindow):
 
         menu = self.menuBar().addMenu("&Workspace")
         menu.addAction(QAction("&Open…", self, shortcut=QKeySequence.StandardKey.Open,
-                               triggered=self.openRequested.emit))
+                               triggered=lambda: self.openRequested.emit()))
         menu.addAction(QAction("&New from a project folder…", self, shortcut=QKeySequence.StandardKey.New,
-                               triggered=self.newRequested.emit))
+                               triggered=lambda: self.newRequested.emit()))
         self.recent_menu = menu.addMenu("Open &recent")
         menu.addAction(self.settings_action)
         self.export_compose_action = QAction("Export docker-compose.yml…", self, triggered=self._export_compose)
         menu.addAction(self.export_compose_action)
         menu.addSeparator()
         menu.addAction(QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit,
-                               triggered=self.quitRequested.emit))
+                               triggered=lambda: self.quitRequested.emit()))
         stack_menu = self.menuBar().addMenu("&Stack")
         stack_menu.addAction(self.start_all_action)
         stack_menu.addAction(self.stop_all_action)

@@ -45,10 +45,10 @@ class QtTray(QObject):
         self.icon = QSystemTrayIcon(self)
         menu = QMenu()
         self._menu = menu  # QSystemTrayIcon does not own its menu
-        self.show_action = QAction("Show celerydesk", menu, triggered=self.showRequested.emit)
-        self.start_action = QAction("Start all", menu, triggered=stack.start_all)
-        self.stop_action = QAction("Stop all", menu, triggered=stack.stop_all)
-        quit_action = QAction("Stop and quit", menu, triggered=self.quitRequested.emit)
+        self.show_action = QAction("Show celerydesk", menu, triggered=lambda: self.showRequested.emit())
+        self.start_action = QAction("Start all", menu, triggered=lambda: stack.start_all())
+        self.stop_action = QAction("Stop all", menu, triggered=lambda: stack.stop_all())
+        quit_action = QAction("Stop and quit", menu, triggered=lambda: self.quitRequested.emit())
         for action in (self.show_action, None, self.start_action, self.stop_action, None, quit_action):
             menu.addSeparator() if action is None else menu.addAction(action)
         self.icon.setContextMenu(menu)
