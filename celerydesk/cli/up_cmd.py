@@ -34,14 +34,14 @@ def run(args) -> int:
     for warning in ws.warnings:
         _say(f"warning: {warning}", err=True)
 
-    from PySide6.QtCore import QCoreApplication
+    from PySide6.QtCore import QCoreApplication, QTimer
 
     from celerydesk.services.stack import StackController
     from celerydesk.services.unix_signals import SignalWatcher
 
     app = QCoreApplication.instance() or QCoreApplication([sys.argv[0]])
     stack = StackController(ws)
-    outcome = {"code": 0, "signals": 0, "ready": False}
+    outcome = {"code": 0, "signals": 0, "ready": False, "failed": False}
 
     def on_state(key: str, state: ProcessState) -> None:
         service = stack.services[key]
@@ -51,6 +51,13 @@ def run(args) -> int:
         elif state == ProcessState.RUNNING and service.pid:
             line += f" (pid {service.pid})"
         _say(line)
+        if state == ProcessState.FATAL and not outcome["ready"] and not outcome["failed"]:
+            # In the foreground a start that failed ends the command (the window stays, to fix and
+            # retry); after "stack ready" a service that gives up leaves the others running.
+            outcome["failed"] = True
+            # After the stack's own message saying why (it is emitted after this state change).
+            QTimer.singleShot(0, lambda: (_say(f"error: the stack did not come up ({service.label} failed); "
+                                               "stopping what started", err=True), stack.stop_all()))
 
     def on_message(level: str, text: str) -> None:
         if level == "error":

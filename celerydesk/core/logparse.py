@@ -74,6 +74,26 @@ def system_level(text: str) -> int:
     return WARNING if _SYSTEM_TROUBLE.search(text) else INFO
 
 
+# What a program that failed to start says last about why: an exception line ("ModuleNotFoundError:
+# No module named 'shopp'"), celery's own sentences ("Unable to load celery application."), a
+# CRITICAL/ERROR record. Not celerydesk's own lines, which say only that it exited.
+_CAUSE = re.compile(r"^\w+(\.\w+)*(Error|Exception|Exit):|^Error:|Unable to |\b(ERROR|CRITICAL)\b|# (Fatal|Error)|FATAL")
+
+
+def likely_cause(lines) -> Optional[str]:
+    """The last line of ``lines`` that reads like the reason a program failed, with the one
+    or two lines that continue it ("Unable to load celery application." / "The module shopp
+    was not found."), ANSI stripped, on one line; None if nothing reads like a reason."""
+    plain = [strip_ansi(line).strip() for line in lines]
+    plain = [line for line in plain if line and not line.startswith("[celerydesk]")]
+    for index in range(len(plain) - 1, -1, -1):
+        if _CAUSE.search(plain[index]):
+            following = [line for line in plain[index + 1:index + 3] if not _CAUSE.search(line)]
+            cause = " ".join([plain[index], *following])
+            return cause if len(cause) <= 300 else cause[:297] + "..."
+    return None
+
+
 def strip_ansi(text: str) -> str:
     """The text a terminal would show: escape sequences removed, and after a carriage return
     only what overwrote the line (progress bars)."""

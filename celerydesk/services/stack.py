@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from celerydesk.core import commands
 from celerydesk.core.commands import BEAT, BROKER, FLOWER, WORKER
 from celerydesk.core.errors import DeskError
+from celerydesk.core.logparse import likely_cause
 from celerydesk.core.logtext import RotatingLogFile
 from celerydesk.core.runtime import Runtime
 from celerydesk.core.selfcmd import self_command
@@ -253,8 +254,10 @@ class StackController(QObject):
         self.serviceStateChanged.emit(key, state)
         service = self.services.get(key)
         if state == ProcessState.FATAL and service is not None:
+            cause = likely_cause(text for text, _ in getattr(service, "history", ()))
             self.message.emit("error", f"{service.label} failed: {service.supervision.message}. "
-                                       f"Its log: {self.runtime.log_path(key)}")
+                                       + (f"It said: {cause.rstrip('.')}. " if cause else "")
+                                       + f"Its log: {self.runtime.log_path(key)}")
         if self.phase == STARTING:
             if key == BROKER and state == ProcessState.RUNNING:
                 self._passed(BROKER)

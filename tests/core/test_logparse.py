@@ -170,3 +170,26 @@ def test_carriage_returns_keep_what_overwrote_the_line():
 def test_a_line_without_escapes_is_one_span():
     assert ansi_spans("plain") == [("plain", PLAIN)]
     assert ansi_spans("") == []
+
+
+def test_likely_cause_finds_why_a_program_did_not_start():
+    from celerydesk.core.logparse import likely_cause
+
+    celery_bad_app = [
+        "[celerydesk] starting: python -m celery -A shopp worker",
+        "Usage: python -m celery [OPTIONS] COMMAND [ARGS]...",
+        "Try 'python -m celery --help' for help.",
+        "",
+        "Error: Invalid value for '-A' / '--app': ",
+        "Unable to load celery application.",
+        "The module shopp was not found.",
+        "[celerydesk] pid 12 exited with code 2",
+    ]
+    assert likely_cause(celery_bad_app) == "Unable to load celery application. The module shopp was not found."
+    traceback = ["Traceback (most recent call last):", '  File "x.py", line 1, in <module>',
+                 "\x1b[31mModuleNotFoundError: No module named 'django'\x1b[0m"]
+    assert likely_cause(traceback) == "ModuleNotFoundError: No module named 'django'"
+    assert likely_cause(["[2026-11-25 10:00:00,000: CRITICAL/MainProcess] Unrecoverable error: X", "done"]) == \
+        "[2026-11-25 10:00:00,000: CRITICAL/MainProcess] Unrecoverable error: X done"
+    assert likely_cause(["all fine", "[celerydesk] pid 3 exited with code 1"]) is None
+    assert likely_cause([]) is None
