@@ -57,6 +57,18 @@ def parse_json_arg(text: str, option: str, expected: type) -> object:
     return value
 
 
+def readable_result(text: Optional[str]) -> str:
+    """A task-succeeded event carries the result's repr: a string shows without its quotes and
+    escapes, anything else as it came. (ast.literal_eval only reads literals, never runs code.)"""
+    import ast
+
+    try:
+        value = ast.literal_eval(text or "")
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return str(text)
+    return value if isinstance(value, str) else str(text)
+
+
 def registered_on_workers(app, expected: int) -> Optional[tuple[set, list]]:
     """(task names, worker names) the running workers registered; None when none answers.
 
@@ -168,7 +180,8 @@ def run(args) -> int:
     from celerydesk.services.external_broker import broker_answers
 
     if not broker_answers(url, timeout=2.0):
-        raise DeskError(f"the broker at {url} does not answer", hint="start the stack first: celerydesk up")
+        where = f" -w {args.workspace}" if args.workspace else ""
+        raise DeskError(f"the broker at {url} does not answer", hint=f"start the stack first: celerydesk up{where}")
     app = Celery("celerydesk-call", broker=url, set_as_current=False)
     if not args.no_check:
         refuse_bad_call(ws, app, args.task, task_args, task_kwargs)
@@ -196,7 +209,7 @@ def run(args) -> int:
         return EXIT_TIMEOUT
     event = waiter.event
     if event["type"] == "task-succeeded":
-        print(event.get("result"))
+        print(readable_result(event.get("result")))
         return 0
     if event["type"] == "task-failed":
         print(f"{args.task}[{result.id}] failed: {event.get('exception')}", file=sys.stderr)

@@ -37,5 +37,7 @@ def run(args) -> int:
     # Validated before anything is written: a wrong --python never costs the user a file.
     path = create_workspace(folder, args.app, python=args.python, overwrite=args.force)
     ws = load_workspace(path)
-    print(f"wrote {path} (app {args.app}, interpreter {ws.project.python}); start it with: celerydesk up")
+    here = folder == Path.cwd()
+    print(f"wrote {path} (app {args.app}, interpreter {ws.project.python}); start it with: "
+          f"celerydesk up{'' if here else f' -w {folder}'}")
     return 0

@@ -151,6 +151,8 @@ def _next(args) -> int:
     if args.cron is not None and args.name:
         raise DeskError("give a schedule's name or --cron, not both")
     if args.cron is not None:
+        for warning in cron.parse(args.cron).warnings:  # as `schedules add` says: where celery differs from cron
+            print(f"warning: cron {warning}", file=sys.stderr)
         runs = cron.next_runs(args.cron, args.n, zone, after)
     elif args.name:
         from celerydesk.core.schedules import load_schedules

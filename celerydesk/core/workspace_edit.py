@@ -437,7 +437,9 @@ def create_workspace(folder: os.PathLike | str, app: str, python: Optional[str] 
     folder = Path(folder).absolute()
     path = folder / FILE_NAME
     if path.exists() and not overwrite:
-        raise WorkspaceError(path, ["exists already"], hint="open it instead, and edit it in Settings")
+        raise WorkspaceError(path, ["exists already"],
+                             hint="open it instead (celerydesk -w FOLDER, then Settings), or replace it: "
+                                  "celerydesk init --force")
     if python is None:
         found = detect_python(folder)
         python = str(found.relative_to(folder)) if found else None
