@@ -18,7 +18,7 @@ from PySide6.QtCore import QDateTime, Qt, Signal
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDateTimeEdit, QDoubleSpinBox, QFileDialog, QFormLayout,
                                QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
-                               QPlainTextEdit, QProgressBar, QPushButton, QSpinBox, QSplitter, QTextEdit,
+                               QPlainTextEdit, QProgressBar, QPushButton, QSizePolicy, QSpinBox, QSplitter, QTextEdit,
                                QVBoxLayout, QWidget)
 
 from celerydesk.core import task_forms as tf
@@ -93,6 +93,11 @@ class QtLaunchPanel(QWidget):
         self.reason_label = QLabel(wordWrap=True)
         self.progress_bar = QProgressBar(visible=False)
         self.status_label = QLabel(wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
+        for label in (self.doc_label, self.reason_label, self.status_label):
+            # Word wrap cannot break "Sent celerydesk.sample.tasks.notify_customers[<uuid>]": such a
+            # line would widen the whole window past the screen. They take the width they are given.
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            label.setMinimumWidth(1)
         send_row = QHBoxLayout()
         send_row.addWidget(self.send_button)
         send_row.addWidget(self.reason_label, 1)
@@ -474,6 +479,7 @@ class QtLaunchPanel(QWidget):
     def _status(self, text: str, error: bool = False) -> None:
         self.status_label.setStyleSheet(ERROR_STYLE if error else "")
         self.status_label.setText(text)
+        self.status_label.setToolTip(text)  # whole, should a narrow pane cut a long name
 
     # -- history ---------------------------------------------------------------------------------
 

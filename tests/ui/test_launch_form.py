@@ -220,3 +220,17 @@ def test_send_n_copies_and_options(qtbot, live):
     headers = json.loads(r.lindex("other", 0))["headers"]
     assert headers["id"] == launch.ids[0] and headers["eta"] and headers["expires"]
     assert launch.options.describe().startswith("queue=other, countdown=30.0, expires=600.0")
+
+
+def test_a_long_status_line_does_not_widen_the_window(qtbot, idle_panel):
+    idle_panel.resize(900, 700)
+    idle_panel.show()
+    form_side = idle_panel.status_label.parentWidget().layout()  # what the window's minimum grows from
+    before = form_side.minimumSize().width()
+    long_name = "storefront.playground.tasks." + "very_long_task_name_" * 8
+    idle_panel._status(f"Sent {long_name}[2f1c6a0e-63a3-4a4e-9c8e-31f4b1b2c0de].")
+    idle_panel.doc_label.setText(long_name)
+    idle_panel.reason_label.setText(long_name)
+    qtbot.wait(10)
+    assert form_side.minimumSize().width() <= before
+    assert idle_panel.status_label.toolTip().startswith("Sent storefront.")  # the whole text, on hover
