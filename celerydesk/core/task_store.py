@@ -65,6 +65,7 @@ class TaskRecord:
     progress: Optional[float] = None  # percent, from the result backend's PROGRESS meta
     progress_meta: Optional[dict] = None
     terminated: bool = False
+    seq: int = 0  # the store's creation number: a newer task has a higher one (a table's order)
 
 
 @dataclass
@@ -97,6 +98,7 @@ class TaskStore:
         self.counts: dict[str, int] = {}
         self.version = 0  # bumped by every change: the model's cue to refresh
         self.dropped = 0  # records evicted to keep within capacity
+        self.created = 0  # records ever created: the last one's ``seq``
         self.new_workers: list[str] = []  # hostnames seen for the first time since the last take
         # Ids now STARTED or PROGRESS, kept as events come: the progress poll asks for them
         # twice a second, and walking 10,000 records for a handful would cost more than it.
@@ -130,7 +132,8 @@ class TaskStore:
             return None  # a custom event: counted, not shown
         record = self.tasks.get(task_id)
         if record is None:
-            record = self.tasks[task_id] = TaskRecord(task_id)
+            self.created += 1
+            record = self.tasks[task_id] = TaskRecord(task_id, seq=self.created)
             self._evict()
         self.version += 1
         for key in _COPIED:

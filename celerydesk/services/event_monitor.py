@@ -9,9 +9,20 @@ kombu's consumer machinery are skipped altogether: their per-message overhead is
 monitor's cost. Other brokers (AMQP) get a kombu consumer on a private queue bound to
 ``task.#`` and ``worker.#``. Nothing Qt happens on that thread: it appends to a deque.
 
+The thread hands the GIL over at least every ``GIL_SHARE_S`` while it decodes a flood. The GUI
+thread needs the GIL for every call Qt makes into Python (each ``data()`` of a table's repaint,
+each slot); against a thread that keeps decoding, each such call waits out the interpreter's
+switch interval (5 ms), and one repaint of the task table took hundreds of milliseconds.
+``time.sleep(0)`` gives the GIL to a waiting thread at once and costs ~1 µs when none waits.
+For the same reason the thread reads the broker at most every ``READ_PAUSE_S`` (all that came
+meanwhile, in one go), rather than waking for each message.
+
 The GUI thread drains the deque every ``FLUSH_MS`` (``FLOOD_FLUSH_MS`` during a flood) into the
 :class:`TaskStore` and emits one ``updated`` signal per batch, so a burst of 2,000 events a
-second costs two to five model resets a second, never one per event.
+second costs two to five table updates a second, never one per event. It applies events in
+slices of at most ``BATCH_BUDGET_S``: a backlog (after a pause, on a starved machine) is worked
+off over the next turns of the event loop, timers and painting going on in between, and the
+table hears of it once, when it is done (or every ``FLOOD_FLUSH_MS`` meanwhile).
 
 Progress is not an event: ``update_state(state='PROGRESS', meta=...)`` only writes the result
 backend. We poll it — one Redis ``MGET`` of ``celery-task-meta-<id>`` for the tasks that are
@@ -47,10 +58,12 @@ FLUSH_MS = 200
 # pane's LOG_FLOOD_FLUSH_MS). Events are still applied as they come, in bigger batches.
 FLOOD_EVENTS = 50  # in 200 ms: over ~60 tasks a second
 FLOOD_FLUSH_MS = 500
-MAX_BATCH = 5000  # events applied per flush at most ...
-BATCH_BUDGET_S = 0.02  # ... and for no longer than this
+BATCH_BUDGET_S = 0.008  # events are applied for at most this long per turn of the event loop ...
+BATCH_CHUNK = 100  # ... this many between looks at the clock
 PROGRESS_POLL_MS = 500
 RECONNECT_S = 1.0
+GIL_SHARE_S = 0.0002  # the consumer thread lets a waiting GUI thread have the GIL this often
+READ_PAUSE_S = 0.02  # ... and reads the broker at most this often, each time all that came
 
 
 def purge_queue(url: str, queue: str) -> int:
@@ -151,6 +164,14 @@ class _Consumer(threading.Thread):
         self.cpu_s = 0.0  # this thread's CPU time, updated as it runs (RUSAGE_THREAD)
         self.error: Optional[str] = None
         self.queue_name = f"celerydesk.monitor.{socket.gethostname()}.{uuid.uuid4().hex[:8]}"
+        self._shared_at = 0.0
+
+    def _share_gil(self) -> None:
+        """Between messages: give the GIL to a thread waiting for it (the GUI), now and then."""
+        now = time.perf_counter()
+        if now - self._shared_at >= GIL_SHARE_S:
+            time.sleep(0)
+            self._shared_at = time.perf_counter()
 
     def run(self) -> None:
         while not self.stopping.is_set():
@@ -190,7 +211,7 @@ class _Consumer(threading.Thread):
                 sock.sendall(_command("AUTH", *auth))
             sock.sendall(_command("PSUBSCRIBE", *patterns))
             sock.settimeout(0.25)
-            decode, count = self._decode, 0
+            decode, share, count = self._decode, self._share_gil, 0
             while not self.stopping.is_set():
                 try:
                     chunk = sock.recv(262144)
@@ -203,6 +224,7 @@ class _Consumer(threading.Thread):
                 for reply in reader.feed(chunk):
                     if type(reply) is list and reply[0] == b"pmessage":
                         decode(reply[3])
+                        share()
                         count += 1
                     elif type(reply) is list and reply[0] == b"psubscribe" and reply[2] == len(patterns):
                         self.connected.set()
@@ -211,6 +233,9 @@ class _Consumer(threading.Thread):
                     count = 0
                     usage = resource.getrusage(resource.RUSAGE_THREAD)
                     self.cpu_s = usage.ru_utime + usage.ru_stime
+                # Let what follows pile up in the socket: woken per message, the thread would
+                # take the GIL from the GUI hundreds of times a second.
+                self.stopping.wait(READ_PAUSE_S)
         finally:
             self.connected.clear()
             sock.close()
@@ -230,6 +255,7 @@ class _Consumer(threading.Thread):
                 message = pubsub.get_message(timeout=0.25)
                 if message is not None:
                     self._decode(message["data"])
+                    self._share_gil()
         finally:
             self.connected.clear()
             pubsub.close()
@@ -285,6 +311,7 @@ class _Consumer(threading.Thread):
             self.sink.extend(body)
         else:
             self.sink.append(body)
+        self._share_gil()
 
 
 class EventMonitor(QObject):
@@ -306,9 +333,14 @@ class EventMonitor(QObject):
         self._polling = False
         self._backend = None
         self._app = None
-        self.longest_flush_ms = 0.0  # the slowest batch applied so far (store + model): a stall's share
+        self.longest_flush_ms = 0.0  # the slowest slice applied so far (store + model): a stall's share
+        self._changed: set = set()  # applied since the table last heard: the next ``updated``
+        self._applied = 0
+        self._told_at = time.monotonic()
         self._flush = QTimer(self, interval=FLUSH_MS)
         self._flush.timeout.connect(self.flush)
+        self._more = QTimer(self, singleShot=True, interval=0)  # the rest of a backlog
+        self._more.timeout.connect(self.flush)
         self._poll = QTimer(self, interval=PROGRESS_POLL_MS)
         self._poll.timeout.connect(self._poll_progress)
 
@@ -329,7 +361,8 @@ class EventMonitor(QObject):
             self._consumer.stopping.set()
             self._consumer.join(3.0)
             self._consumer = None
-        self.flush()
+        self._more.stop()
+        self.flush(budget_s=None)
         if self._backend is not None:
             self._backend.close()
             self._backend = None
@@ -345,34 +378,40 @@ class EventMonitor(QObject):
 
     # -- the GUI thread's side -----------------------------------------------------------------
 
-    def flush(self) -> None:
-        """Apply what the thread decoded since the last flush, as one batch."""
+    def flush(self, budget_s: Optional[float] = BATCH_BUDGET_S) -> None:
+        """Apply what the thread decoded: for at most ``budget_s`` (None: all of it) this time."""
         connected = self.is_connected()
         if connected != self._connected:
             self._connected = connected
             error = self._consumer.error if self._consumer is not None else ""
             self.connectionChanged.emit(connected, error or "")
         pending = self._pending
-        if not pending:
+        if not pending and not self._applied:
             return
         began = time.perf_counter()
-        pop = pending.popleft
-        changed: set = set()
-        applied = 0
-        # In chunks, up to MAX_BATCH events and for at most BATCH_BUDGET_S (the thread keeps
-        # appending meanwhile): a backlog (after a pause, or on a starved machine) is worked off over
-        # a few flushes instead of stalling the window.
-        while pending and applied < MAX_BATCH:
-            chunk = [pop() for _ in range(min(len(pending), 250))]
-            changed |= self.store.apply_batch(chunk)
-            applied += len(chunk)
-            if time.perf_counter() - began > BATCH_BUDGET_S:
+        pop, apply = pending.popleft, self.store.apply_batch
+        while pending:  # the thread keeps appending meanwhile
+            chunk = [pop() for _ in range(min(len(pending), BATCH_CHUNK))]
+            self._changed |= apply(chunk)
+            self._applied += len(chunk)
+            if budget_s is not None and time.perf_counter() - began > budget_s:
                 break
+        now = time.monotonic()
+        if pending:  # a backlog: the rest at the next turn of the event loop
+            self._more.start()
+            if now - self._told_at < FLOOD_FLUSH_MS / 1000:
+                self._note_duration(began)
+                return
+        changed, applied = self._changed, self._applied
+        self._changed, self._applied, self._told_at = set(), 0, now
         self._flush.setInterval(FLOOD_FLUSH_MS if applied >= FLOOD_EVENTS else FLUSH_MS)
         new = self.store.take_new_workers()
         if new:
             self.workersAppeared.emit(new)
-        self.updated.emit(changed)  # the model's reset runs here, within the measured time
+        self.updated.emit(changed)  # the table's update runs here, within the measured time
+        self._note_duration(began)
+
+    def _note_duration(self, began: float) -> None:
         self.longest_flush_ms = max(self.longest_flush_ms, (time.perf_counter() - began) * 1000)
 
     def _poll_progress(self) -> None:

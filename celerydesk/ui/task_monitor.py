@@ -1,200 +1,34 @@
 """The live task monitor: tasks from worker events, workers (remote ones too), queue depths.
 
-``TaskTableModel`` shows the store of an :class:`EventMonitor`, filtered and newest first; it is
-reset once per applied batch (a few times a second at most), never per event, so a burst of
-thousands of tasks costs what a screenful costs. ``QtTaskMonitor`` adds the filters, search,
-detail pane, revoke / terminate / retry, the workers list, queue depths with purge, the
-"unregistered task" warning and notifications for the tasks the user launched.
+The table (``celerydesk.ui.task_table``) shows the store of an :class:`EventMonitor`, filtered
+and newest first, kept in step batch by batch without resets, so a burst of thousands of tasks
+costs what a screenful costs. ``QtTaskMonitor`` adds the filters, search, detail pane, revoke /
+terminate / retry (``task_retry``), the workers list, queue depths with purge, the "unregistered
+task" warning and notifications for the tasks the user launched.
 """
 
 from __future__ import annotations
 
-import ast
-import json
 import re
 import socket
 from typing import Optional
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QDialog, QDialogButtonBox,
-                               QFormLayout, QFrame, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
-                               QMessageBox, QPlainTextEdit, QPushButton, QSpinBox, QSplitter,
-                               QStyle, QStyledItemDelegate, QStyleOptionProgressBar, QSystemTrayIcon,
-                               QTableView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFrame, QHBoxLayout, QLabel,
+                               QLineEdit, QMessageBox, QPlainTextEdit, QPushButton, QSpinBox, QSplitter,
+                               QSystemTrayIcon, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from celerydesk.core import commands
 from celerydesk.core.queues import queue_depths
-from celerydesk.core.task_store import FAILURE, FINISHED_STATES, STATES, SUCCESS
+from celerydesk.core.task_store import FINISHED_STATES, STATES, SUCCESS
 from celerydesk.services.background import run_in_background
 from celerydesk.services.event_monitor import EventMonitor, purge_queue
 from celerydesk.ui import defs
+from celerydesk.ui.task_retry import RetryDialog, parse_repr
+from celerydesk.ui.task_table import IdRole, QtTaskTableView, TaskTableModel
 
-COLUMNS = ("State", "Task", "Args", "Worker", "Runtime", "Progress", "Result / exception")
-STATE, NAME, ARGS, WORKER, RUNTIME, PROGRESS, RESULT = range(len(COLUMNS))
-IdRole = Qt.ItemDataRole.UserRole + 1
-ProgressRole = Qt.ItemDataRole.UserRole + 2
 ALL = "(all)"
-_USED_ROLES = frozenset({Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.ToolTipRole,
-                         IdRole, ProgressRole})
 UNREGISTERED_LINE = re.compile(r"Received unregistered task of type '([^']+)'")
-
-
-class TaskTableModel(QAbstractTableModel):
-    """Rows are task ids of the store that pass the filters, newest first."""
-
-    def __init__(self, monitor: EventMonitor, parent=None):
-        super().__init__(parent)
-        self.store = monitor.store
-        self.rows: list[str] = []
-        self.filters = {"state": None, "name": None, "worker": None, "search": ""}
-        monitor.updated.connect(self.refresh)
-
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
-    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
-        # The view asks for a dozen roles per cell per repaint: answer the unused ones first.
-        if role not in _USED_ROLES or index.row() >= len(self.rows):
-            return None
-        record = self.store.tasks.get(self.rows[index.row()])
-        if record is None:
-            return None
-        if role == IdRole:
-            return record.id
-        if role == ProgressRole:
-            return record.progress
-        column = index.column()
-        if role == Qt.ItemDataRole.ForegroundRole and column == STATE:
-            return _STATE_COLORS.get(record.state)
-        if role == Qt.ItemDataRole.ToolTipRole and column in (NAME, RESULT):
-            return record.id if column == NAME else (record.exception or record.result)
-        if role != Qt.ItemDataRole.DisplayRole:
-            return None
-        if column == STATE:
-            return "TERMINATED" if record.terminated else record.state
-        if column == NAME:
-            return record.name or record.id
-        if column == ARGS:
-            return _join_args(record.args, record.kwargs)
-        if column == WORKER:
-            return record.worker or ""
-        if column == RUNTIME:
-            return f"{record.runtime:.3f} s" if record.runtime is not None else ""
-        if column == PROGRESS:
-            return f"{record.progress:.0f} %" if record.progress is not None else ""
-        if column == RESULT:
-            return record.exception or record.result or ""
-        return None
-
-    def set_filter(self, key: str, value) -> None:
-        self.filters[key] = value or ("" if key == "search" else None)
-        self.refresh()
-
-    def refresh(self, *_) -> None:
-        """One reset per batch: rebuild the filtered id list (cheap next to the view's repaint)."""
-        state, name, worker = self.filters["state"], self.filters["name"], self.filters["worker"]
-        search = self.filters["search"].lower()
-        if not (state or name or worker or search):  # the common case, at C speed
-            self.beginResetModel()
-            self.rows = list(reversed(self.store.tasks))
-            self.endResetModel()
-            return
-        rows = []
-        for record in reversed(self.store.tasks.values()):
-            if state and record.state != state:
-                continue
-            if name and record.name != name:
-                continue
-            if worker and record.worker != worker:
-                continue
-            if search and search not in _haystack(record):
-                continue
-            rows.append(record.id)
-        self.beginResetModel()
-        self.rows = rows
-        self.endResetModel()
-
-    def row_of(self, task_id: str) -> int:
-        try:
-            return self.rows.index(task_id)
-        except ValueError:
-            return -1
-
-
-_STATE_COLORS = {FAILURE: QColor("#c0392b"), SUCCESS: QColor("#27ae60"),
-                 "STARTED": QColor("#2e86de"), "PROGRESS": QColor("#2e86de"),
-                 "REVOKED": QColor("#8e44ad"), "RETRY": QColor("#e67e22")}
-
-
-def _haystack(record) -> str:
-    return " ".join(str(v) for v in (record.id, record.name, record.args, record.kwargs, record.worker,
-                                     record.result, record.exception) if v).lower()
-
-
-def _join_args(args: Optional[str], kwargs: Optional[str]) -> str:
-    parts = [a for a in ((args or "").strip("()[]").rstrip(","), (kwargs or "").strip("{}")) if a]
-    return ", ".join(parts)
-
-
-def parse_repr(text: Optional[str], default):
-    """Events carry ``repr()`` of the arguments: read back what is a literal, else the default."""
-    try:
-        value = ast.literal_eval(text) if text else default
-    except (ValueError, SyntaxError):
-        return default
-    return value
-
-
-class ProgressDelegate(QStyledItemDelegate):
-    """A progress bar in the cell of a task that reports progress; plain text otherwise."""
-
-    def paint(self, painter, option, index) -> None:
-        percent = index.data(ProgressRole)
-        if percent is None:
-            return super().paint(painter, option, index)
-        bar = QStyleOptionProgressBar()
-        bar.rect = option.rect.adjusted(2, 3, -2, -3)
-        bar.minimum, bar.maximum, bar.progress = 0, 100, int(percent)
-        bar.text, bar.textVisible = f"{percent:.0f} %", True
-        QApplication.style().drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
-
-
-def configure_view(view: QTableView) -> None:
-    """No row header, fixed row heights: a reset then costs the visible rows, not all of them."""
-    view.verticalHeader().hide()
-    view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-    view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 8)
-    view.setShowGrid(False)
-    view.setWordWrap(False)
-
-
-class RetryDialog(QDialog):
-    """The original arguments, as JSON, to send again as they are or edited."""
-
-    def __init__(self, name: str, args, kwargs, parent=None):
-        super().__init__(parent)
-        self.setWindowTitle(f"Retry {name}")
-        self.args_edit = QLineEdit(json.dumps(list(args)), self)
-        self.kwargs_edit = QLineEdit(json.dumps(dict(kwargs)), self)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form = QFormLayout(self)
-        form.addRow("args (JSON list)", self.args_edit)
-        form.addRow("kwargs (JSON object)", self.kwargs_edit)
-        form.addRow(buttons)
-
-    def values(self) -> tuple[list, dict]:
-        return json.loads(self.args_edit.text() or "[]"), json.loads(self.kwargs_edit.text() or "{}")
 
 
 class QtTaskMonitor(QWidget):
@@ -259,14 +93,7 @@ class QtTaskMonitor(QWidget):
                 filters.addWidget(QLabel(label, self))
             filters.addWidget(widget, 1 if widget is self.search else 0)
 
-        self.view = QTableView(self)
-        self.view.setModel(self.model)
-        self.view.setItemDelegateForColumn(PROGRESS, ProgressDelegate(self.view))
-        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        configure_view(self.view)
-        self.view.horizontalHeader().setSectionResizeMode(RESULT, QHeaderView.ResizeMode.Stretch)
+        self.view = QtTaskTableView(self.model, self)
         self.view.clicked.connect(self._on_clicked)
         self._selected: Optional[str] = None
 
@@ -346,7 +173,7 @@ class QtTaskMonitor(QWidget):
 
     def set_capacity(self, capacity: int) -> None:
         self.store.set_capacity(capacity)
-        self.model.refresh()
+        self.model.rebuild()
 
     def select_task(self, task_id: str) -> None:
         self._selected = task_id
@@ -407,11 +234,15 @@ class QtTaskMonitor(QWidget):
             if task_id in self._launched and record.state in FINISHED_STATES:
                 self._notify_finished(record, self._launched.pop(task_id))
         if self._selected:
-            row = self.model.row_of(self._selected)
-            if row >= 0:
-                self.view.selectRow(row)
+            self._keep_selection()
             if self._selected in changed:
                 self._show_detail()
+
+    def _keep_selection(self) -> None:
+        """The selected task's row stays selected (rows move as tasks come; a filter rebuilds)."""
+        row = self.model.row_of(self._selected)
+        if row >= 0 and self.view.currentIndex().row() != row:
+            self.view.selectRow(row)
 
     def _on_lines(self, key: str, lines: list) -> None:
         if not key.startswith("worker"):
@@ -471,9 +302,13 @@ class QtTaskMonitor(QWidget):
 
     def _on_filter_changed(self, text: str) -> None:
         self.model.set_filter(self.sender().property("filter_key"), None if text == ALL else text)
+        if self._selected:
+            self._keep_selection()
 
     def _on_search(self, text: str) -> None:
         self.model.set_filter("search", text)
+        if self._selected:
+            self._keep_selection()
 
     def _on_clicked(self, index: QModelIndex) -> None:
         self.select_task(index.data(IdRole))

@@ -29,12 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import psutil  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication, QTableView  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from celerydesk.core.commands import redis_server_binary  # noqa: E402
 from celerydesk.core.ports import free_port  # noqa: E402
 from celerydesk.services.event_monitor import EventMonitor  # noqa: E402
-from celerydesk.ui.task_monitor import TaskTableModel, configure_view  # noqa: E402
+from celerydesk.ui.task_table import QtTaskTableView, TaskTableModel  # noqa: E402
 
 TASKS = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
 NOOP = "celerydesk.sample.tasks.noop"
@@ -98,9 +98,7 @@ def main() -> None:
         app = QApplication.instance() or QApplication([])
         monitor = EventMonitor(url, capacity=10_000)
         model = TaskTableModel(monitor)
-        view = QTableView()
-        view.setModel(model)
-        configure_view(view)  # as QtTaskMonitor's table
+        view = QtTaskTableView(model)  # QtTaskMonitor's table
         view.resize(1000, 600)
         view.show()
         monitor.start()

@@ -17,8 +17,9 @@ from PySide6.QtCore import QCoreApplication, Qt
 
 from celerydesk.core.states import ProcessState
 from celerydesk.core.task_store import FAILURE, PROGRESS, SUCCESS
-from celerydesk.ui.task_monitor import ARGS, NAME, PROGRESS as PROGRESS_COLUMN, RESULT, RUNTIME, STATE, \
-    ProgressRole, QtTaskMonitor, RetryDialog, parse_repr
+from celerydesk.ui.task_monitor import QtTaskMonitor
+from celerydesk.ui.task_retry import RetryDialog, parse_repr
+from celerydesk.ui.task_table import ARGS, NAME, PROGRESS as PROGRESS_COLUMN, RESULT, RUNTIME, STATE, ProgressRole
 from tests.helpers.stack import make_workspace
 
 pytestmark = pytest.mark.slow
