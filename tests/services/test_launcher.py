@@ -1,0 +1,117 @@
+"""The launcher's N copies against a real redis-server (celerydesk/services/launcher.py).
+
+Copies go in batches of publishes (one Redis pipeline per ``BATCH_COPIES``): every copy must
+still arrive once, in order, with its options (queue, priority); a cancelled launch keeps what it
+sent; a broker that goes away mid-launch leaves ``Launch.ids`` holding only copies that are in
+the queue, and says how many.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+
+from celerydesk.core.commands import redis_server_binary
+from celerydesk.core.ports import free_port
+from celerydesk.services.launcher import BATCH_COPIES, Launcher, LaunchOptions
+
+pytestmark = pytest.mark.slow
+NAME = "tests.noop"
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    import redis
+
+    port = free_port()
+    proc = subprocess.Popen([str(redis_server_binary()), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, start_new_session=True)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+    yield url, client, proc
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+
+
+def send(qtbot, launcher: Launcher, copies: int, **options):
+    with qtbot.waitSignal(launcher.finished, timeout=120000) as finished:
+        launcher.send(NAME, [1, "two"], {"three": 3}, LaunchOptions(copies=copies, **options))
+    return finished.args[0]
+
+
+def queued_ids(client, queue: str) -> list[str]:
+    # LPUSH puts the newest first: reversed, the order they were sent in.
+    return [json.loads(m)["headers"]["id"] for m in reversed(client.lrange(queue, 0, -1))]
+
+
+def test_every_copy_arrives_once_in_order(qtbot, redis_url):
+    url, client, _proc = redis_url
+    launcher = Launcher(url)
+    copies = 2 * BATCH_COPIES + 17  # whole batches and a part of one
+    progress = []
+    launcher.progress.connect(lambda sent, total: progress.append((sent, total)))
+    launch = send(qtbot, launcher, copies)
+    assert launch.ok and len(launch.ids) == len(set(launch.ids)) == copies
+    assert queued_ids(client, "celery") == launch.ids
+    body = json.loads(client.lindex("celery", 0))
+    assert body["headers"]["task"] == NAME
+    assert progress[-1] == (copies, copies)
+    launcher.deleteLater()
+
+
+def test_options_reach_every_copy(qtbot, redis_url):
+    url, client, _proc = redis_url
+    launcher = Launcher(url)
+    launch = send(qtbot, launcher, 30, queue="other", priority=3)
+    assert launch.ok and client.llen("celery") == 0
+    priority_lists = [key.decode() for key in client.keys("other*")]
+    assert priority_lists, "nothing reached the queue"
+    ids = [i for key in priority_lists for i in queued_ids(client, key)]
+    assert sorted(ids) == sorted(launch.ids)
+    launcher.deleteLater()
+
+
+def test_a_cancelled_launch_keeps_what_it_sent(qtbot, redis_url):
+    url, client, _proc = redis_url
+    launcher = Launcher(url)
+    launcher.progress.connect(lambda sent, total: launcher.cancel())
+    launch = send(qtbot, launcher, 50 * BATCH_COPIES)
+    assert launch.error and launch.error.startswith("cancelled after")
+    assert 0 < len(launch.ids) < 50 * BATCH_COPIES
+    assert queued_ids(client, "celery") == launch.ids
+    launcher.deleteLater()
+
+
+def test_a_broker_lost_mid_launch_leaves_only_queued_ids(qtbot, redis_url):
+    url, client, proc = redis_url
+    launcher = Launcher(url)
+    sent_before = []
+
+    def kill_broker(sent, _total):
+        if not sent_before:
+            sent_before.append(sent)
+            queued = client.llen("celery")
+            sent_before.append(queued)
+            proc.kill()
+
+    launcher.progress.connect(kill_broker)
+    launch = send(qtbot, launcher, 200 * BATCH_COPIES)
+    assert launch.error and "failed after" in launch.error
+    assert len(launch.ids) < 200 * BATCH_COPIES
+    assert len(launch.ids) <= sent_before[1] + BATCH_COPIES  # not more than could be in the queue
+    assert f"after {len(launch.ids)} of" in launch.error
+    launcher.deleteLater()
