@@ -268,7 +268,7 @@ class QtMainWindow(QMainWindow):
         QTimer.singleShot(0, self, lambda: self._build_late(tabs[1:]))
 
     def _show_service_logs(self, key: str) -> None:
-        # The table picks its first row as it is shown: not a reason to build the logs early.
+        # Chosen before the logs exist: not a reason to build them early; they open on it.
         self._selected_service = key
         if self.logs_tab.widget is not None:
             self.logs_tab.widget.show_service(key)

@@ -158,9 +158,9 @@ class QtServiceTable(QWidget):
             self.view.setIndexWidget(self.model.index(row, ACTIONS), self._button_strip(key))
             self._update_buttons(key)
         self.view.verticalHeader().setDefaultSectionSize(self.view.verticalHeader().defaultSectionSize() + 8)
-        self.view.selectionModel().currentRowChanged.connect(
-            lambda current, _: self.selectedServiceChanged.emit(self.model.keys[current.row()])
-            if current.isValid() else None)
+        # The user's choice of row (a click, the arrow keys), not the current index Qt gives the
+        # first row when the table takes the focus: that would switch the logs away from "All".
+        self.view.selectionModel().selectionChanged.connect(self._on_selection_changed)
         # Bound methods, not lambdas: Qt drops the connection when this widget is deleted.
         stack.serviceStateChanged.connect(self._update_buttons)
         layout = QVBoxLayout(self)
@@ -169,6 +169,11 @@ class QtServiceTable(QWidget):
         visible_rows = min(len(self.model.keys), 8)
         self.view.setMinimumHeight(header.sizeHint().height() +
                                    visible_rows * self.view.verticalHeader().defaultSectionSize() + 4)
+
+    def _on_selection_changed(self, selected, _deselected) -> None:
+        rows = sorted({index.row() for index in selected.indexes()})
+        if rows:
+            self.selectedServiceChanged.emit(self.model.keys[rows[0]])
 
     def _button_strip(self, key: str) -> QWidget:
         strip = QWidget()

@@ -9,6 +9,7 @@ logs exist, is the log tab they open on.
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
 
 from celerydesk.ui.main_window import QtMainWindow
 from tests.helpers.stack import make_workspace
@@ -51,6 +52,18 @@ def test_the_selected_service_is_the_log_tab_shown(qtbot, window):
     assert window.logs.tabs.currentWidget() is window.logs.pane("worker-main")
     window.services.view.selectRow(0)  # and after
     assert window.logs.tabs.currentWidget() is window.logs.pane("broker")
+
+
+def test_the_table_taking_the_focus_does_not_switch_the_logs_away_from_all(qtbot, window):
+    with qtbot.waitSignal(window.panelsBuilt, timeout=5000):
+        window.show()
+    all_pane = window.logs.tabs.currentWidget()
+    window.services.view.setFocus()  # Qt makes the first row current, without selecting it
+    qtbot.wait(50)
+    assert window.services.view.currentIndex().isValid()
+    assert window.logs.tabs.currentWidget() is all_pane
+    qtbot.keyClick(window.services.view, Qt.Key.Key_Down)  # the user moving does switch
+    assert window.logs.tabs.currentWidget() is not all_pane
 
 
 def test_a_window_never_painted_builds_its_panes_anyway(qtbot, window):
