@@ -37,6 +37,7 @@ only the broker URL: it never imports the user's code.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import socket
 import threading
@@ -64,6 +65,7 @@ PROGRESS_POLL_MS = 500
 RECONNECT_S = 1.0
 GIL_SHARE_S = 0.0002  # the consumer thread lets a waiting GUI thread have the GIL this often
 READ_PAUSE_S = 0.02  # ... and reads the broker at most this often, each time all that came
+CONSUMER_NICE = 10  # the consumer thread's niceness: the GUI thread comes first for the CPU
 
 
 def purge_queue(url: str, queue: str) -> int:
@@ -92,6 +94,19 @@ def read_progress(client, task_ids: list[str]) -> dict[str, tuple[str, dict]]:
             meta = json.loads(raw)
             out[task_id] = (meta.get("status"), meta.get("result"))
     return out
+
+
+def _lower_priority() -> None:
+    """Run the calling thread at ``CONSUMER_NICE`` (Linux: niceness is per thread).
+
+    Events wait in the socket at no cost, while the GUI thread's work is what the user sees: on
+    a busy machine the scheduler should give the CPU to the GUI thread, not to this one waking.
+    """
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), CONSUMER_NICE))
+    except (AttributeError, OSError):  # not Linux, or not allowed: the default priority will do
+        pass
 
 
 def _command(*args) -> bytes:
@@ -174,6 +189,7 @@ class _Consumer(threading.Thread):
             self._shared_at = time.perf_counter()
 
     def run(self) -> None:
+        _lower_priority()
         while not self.stopping.is_set():
             try:
                 if self.url.startswith(("redis://", "rediss://", "unix://")):
