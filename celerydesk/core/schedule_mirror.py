@@ -19,7 +19,6 @@ import json
 import sys
 from dataclasses import dataclass, field
 from datetime import date, time
-from importlib import resources
 from pathlib import Path
 from typing import Optional
 
@@ -60,6 +59,8 @@ def scheduler_source() -> str:
     frozen_root = getattr(sys, "_MEIPASS", None)
     if frozen_root:  # PyInstaller: collected as a data file beside the package, as introspect_script.py
         return (Path(frozen_root) / "celerydesk" / "beat_scheduler.py").read_text(encoding="utf-8")
+    from importlib import resources  # here: the stack imports this module before the window shows
+
     return resources.files("celerydesk").joinpath("beat_scheduler.py").read_text(encoding="utf-8")
 
 

@@ -17,7 +17,6 @@ from PySide6.QtCore import QObject, Signal
 from celerydesk.core import commands
 from celerydesk.core.commands import BEAT, BROKER, FLOWER, WORKER
 from celerydesk.core.errors import DeskError
-from celerydesk.core.logparse import likely_cause
 from celerydesk.core.logtext import RotatingLogFile
 from celerydesk.core.runtime import Runtime
 from celerydesk.core.selfcmd import self_command
@@ -254,6 +253,8 @@ class StackController(QObject):
         self.serviceStateChanged.emit(key, state)
         service = self.services.get(key)
         if state == ProcessState.FATAL and service is not None:
+            from celerydesk.core.logparse import likely_cause  # here: its regexes cost start-up time
+
             cause = likely_cause(text for text, _ in getattr(service, "history", ()))
             self.message.emit("error", f"{service.label} failed: {service.supervision.message}. "
                                        + (f"It said: {cause.rstrip('.')}. " if cause else "")
