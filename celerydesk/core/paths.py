@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 
 from celerydesk.core.workspace import FILE_NAME
@@ -19,6 +18,8 @@ def user_data_dir() -> Path:
 
 
 def sample_workspace_text() -> str:
+    from importlib import resources  # here: the window opens through this module, rarely writing
+
     return resources.files("celerydesk.sample").joinpath(FILE_NAME).read_text(encoding="utf-8")
 
 
