@@ -18,15 +18,17 @@ import re
 import shutil
 import signal
 import time
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from PySide6.QtCore import QProcess, QProcessEnvironment, QTimer, Signal
 
 from celerydesk.core.commands import ServiceSpec
 from celerydesk.core.logtext import LineSplitter, RotatingLogFile
 from celerydesk.core.states import ProcessState
-from celerydesk.services.probes import ReadinessPoller, check_for
 from celerydesk.services.service import Service
+
+if TYPE_CHECKING:  # imported where used: a window's first paint does not wait for it
+    from celerydesk.services.probes import ReadinessPoller
 
 STDOUT, STDERR, SYSTEM = "stdout", "stderr", "system"
 # Output is read at most this often: a flood arrives in a few large chunks instead of a
@@ -115,6 +117,8 @@ class ManagedProcess(Service):
         if kind == "uptime":
             self.supervision.ready_seen()
         elif kind != "log":
+            from celerydesk.services.probes import ReadinessPoller, check_for
+
             self._poller = ReadinessPoller(check_for(self.spec.readiness), parent=self)
             self._poller.ready.connect(self._on_ready)
             self._poller.start()

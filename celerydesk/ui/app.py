@@ -14,7 +14,7 @@ from typing import Optional
 
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from celerydesk import __version__
 from celerydesk.core.errors import DeskError
@@ -23,7 +23,6 @@ from celerydesk.core.workspace import Workspace, load_workspace
 from celerydesk.services.stack import IDLE, StackController
 from celerydesk.services.unix_signals import SignalWatcher
 from celerydesk.ui.main_window import QtMainWindow
-from celerydesk.ui.tray import QtTray
 from celerydesk.ui.webengine_setup import prepare_webengine
 
 
@@ -50,7 +49,7 @@ class DeskApplication:
         self.settings = settings or QSettings()
         self.stack: Optional[StackController] = None
         self.window: Optional[QtMainWindow] = None
-        self.tray: Optional[QtTray] = None
+        self.tray = None  # a QtTray where the desktop has a tray
         self._quitting = False
         self.signals = SignalWatcher()
         self.signals.received.connect(lambda _signum: self.quit())
@@ -68,7 +67,11 @@ class DeskApplication:
             self.tray.icon.hide()
         self.stack = StackController(workspace)
         self.stack.stackStopped.connect(self._maybe_finish_quit)
-        self.tray = QtTray(self.stack, self.app.windowIcon()) if QtTray.available() else None
+        self.tray = None
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            from celerydesk.ui.tray import QtTray  # here: a desktop without a tray never needs it
+
+            self.tray = QtTray(self.stack, self.app.windowIcon())
         self.window = QtMainWindow(self.stack, tray_available=self.tray is not None)
         self.window.restore_layout(self.settings)
         self.window.quitRequested.connect(self.quit)
