@@ -48,7 +48,10 @@ app.conf.update(
     # loss) goes back to its queue only after this many seconds without an ack. Kombu's default
     # is an hour; a dev stack wants minutes. It must stay longer than the longest task, or a
     # running task is delivered a second time. SAMPLE_VISIBILITY_TIMEOUT overrides it (tests).
-    broker_transport_options={"visibility_timeout": int(os.environ.get("SAMPLE_VISIBILITY_TIMEOUT", "300"))},
+    # Workers look for such messages every 10 s, but by default scan only on every 10th look
+    # (~100 s); a throttle of 1 scans on each, so they return within ~10 s of their timeout.
+    broker_transport_options={"visibility_timeout": int(os.environ.get("SAMPLE_VISIBILITY_TIMEOUT", "300")),
+                              "unacked_restore_throttle": 1},
     # --- let celerydesk (and Flower) see what happens ----------------------------------------
     # Report STARTED, so a running task is distinguishable from one waiting in the queue.
     task_track_started=True,

@@ -111,6 +111,9 @@ def test_sigkilled_worker_is_restarted_and_no_acks_late_task_is_lost(qtbot, tmp_
         def done():
             return sum(app.AsyncResult(i).state == "SUCCESS" for i in ids)
 
+        # All but the message the killed worker had reserved finish within seconds; that one comes
+        # back once its visibility timeout (3 s) has passed and a worker's restore sweep (every
+        # 10 s with the sample's unacked_restore_throttle of 1; ~100 s by default) finds it.
         qtbot.waitUntil(lambda: done() == len(ids), timeout=120000)
         app.close()
     finally:
