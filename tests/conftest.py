@@ -10,9 +10,7 @@ import gc
 import os
 import shutil
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -52,28 +50,9 @@ def workspace(tmp_path):
 @pytest.fixture
 def redis_server(tmp_path):
     """A real redis-server on a free loopback port; yields its URL."""
-    from celerydesk.core.commands import redis_server_binary
-    from celerydesk.core.ports import free_port
+    from tests.helpers.redis_server import start_redis_server
 
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(redis_server_binary()), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, start_new_session=True)
-    url = f"redis://127.0.0.1:{port}/0"
-    import redis
-
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise
-            time.sleep(0.05)
+    proc, url = start_redis_server(tmp_path)
     yield url
     proc.send_signal(signal.SIGTERM)
     proc.wait(10)

@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,34 +25,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QCoreApplication, QElapsedTimer, QEventLoop, QTimer  # noqa: E402
 
+from tests.helpers.redis_server import start_redis_server  # noqa: E402
+
 TASKS = max(10_000, int(os.environ.get("BENCH_TASKS", "10000")))
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 TICK_MS = 5
 NAME = "bench.noop"
-
-
-def start_redis(folder: str) -> tuple[subprocess.Popen, str]:
-    import redis
-
-    from celerydesk.core.commands import redis_server_binary
-    from celerydesk.core.ports import free_port
-
-    port = free_port()
-    proc = subprocess.Popen([str(redis_server_binary()), "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no", "--dir", folder],
-                            stdout=subprocess.DEVNULL, start_new_session=True)
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            return proc, url
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise
-            time.sleep(0.05)
 
 
 def loop_once(url: str) -> float:
@@ -134,7 +111,7 @@ def main() -> None:
 
     app = QCoreApplication.instance() or QCoreApplication(sys.argv)  # noqa: F841 (kept alive)
     with tempfile.TemporaryDirectory() as folder:
-        proc, url = start_redis(folder)
+        proc, url = start_redis_server(folder)
         client = redis.Redis.from_url(url)
         try:
             desk, loop, stalls, idle = [], [], [], []

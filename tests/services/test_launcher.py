@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import time
 
 import pytest
 
-from celerydesk.core.commands import redis_server_binary
-from celerydesk.core.ports import free_port
 from celerydesk.services.launcher import BATCH_COPIES, Launcher, LaunchOptions
+from tests.helpers.redis_server import start_redis_server
 
 pytestmark = pytest.mark.slow
 NAME = "tests.noop"
@@ -27,20 +24,8 @@ NAME = "tests.noop"
 def redis_url(tmp_path):
     import redis
 
-    port = free_port()
-    proc = subprocess.Popen([str(redis_server_binary()), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, start_new_session=True)
-    url = f"redis://127.0.0.1:{port}/0"
+    proc, url = start_redis_server(tmp_path)
     client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
     yield url, client, proc
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
