@@ -50,8 +50,10 @@ app.conf.update(
     # running task is delivered a second time. SAMPLE_VISIBILITY_TIMEOUT overrides it (tests).
     # Workers look for such messages every 10 s, but by default scan only on every 10th look
     # (~100 s); a throttle of 1 scans on each, so they return within ~10 s of their timeout.
+    # A worker killed during a scan leaves its lock on scanning behind: kept 300 s by default,
+    # it would hold off every other worker's scan for five minutes; 30 s is plenty for a scan.
     broker_transport_options={"visibility_timeout": int(os.environ.get("SAMPLE_VISIBILITY_TIMEOUT", "300")),
-                              "unacked_restore_throttle": 1},
+                              "unacked_restore_throttle": 1, "unacked_mutex_expire": 30},
     # --- let celerydesk (and Flower) see what happens ----------------------------------------
     # Report STARTED, so a running task is distinguishable from one waiting in the queue.
     task_track_started=True,
