@@ -10,7 +10,6 @@ import gc
 import os
 import shutil
 import signal
-import sys
 from pathlib import Path
 
 import pytest

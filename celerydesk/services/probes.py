@@ -83,14 +83,19 @@ def check_for(readiness: Readiness) -> Callable[[], bool]:
 
 
 class ReadinessPoller(QObject):
-    """Runs ``check`` every ``interval_ms`` off the Qt thread until it answers True."""
+    """Runs ``check`` off the Qt thread until it answers True: every ``interval_ms``, after a
+    first few polls ``FIRST_INTERVAL_MS`` apart and doubling (Redis answers ~10 ms after its
+    start; waiting the full interval for it would delay everything that starts after it)."""
+
+    FIRST_INTERVAL_MS = 4
 
     ready = Signal()
 
     def __init__(self, check: Callable[[], bool], interval_ms: int = 25, parent=None):
         super().__init__(parent)
         self._check = check
-        self._timer = QTimer(self, interval=interval_ms)
+        self._interval_ms = interval_ms
+        self._timer = QTimer(self, interval=min(self.FIRST_INTERVAL_MS, interval_ms))
         self._timer.timeout.connect(self._poll)
         self._in_flight = False
 
@@ -109,6 +114,10 @@ class ReadinessPoller(QObject):
 
     def _on_answer(self, ok, error) -> None:
         self._in_flight = False
-        if ok and not error and self._timer.isActive():
+        if not self._timer.isActive():
+            return
+        if ok and not error:
             self._timer.stop()
             self.ready.emit()
+        elif self._timer.interval() < self._interval_ms:
+            self._timer.setInterval(min(self._timer.interval() * 2, self._interval_ms))

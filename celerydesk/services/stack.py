@@ -102,6 +102,11 @@ class StackController(QObject):
             self._fail([exc])
             return
         self.schedule_sync.start()  # before beat starts: it reads the mirror at once
+        from celerydesk.core.reaper import ReaperClient
+
+        # Now rather than with the broker: the reaper's own start-up (a Python interpreter) then
+        # runs beside the preflight instead of taking CPU from the services while they start.
+        self._reaper = ReaperClient(self_command("celerydesk.core.reaper", "_reaper"))
         self._set_phase(PREFLIGHT)
         self.message.emit("info", f"checking {self.ws.path} ...")
         from celerydesk.core.preflight import run_preflight
@@ -167,9 +172,7 @@ class StackController(QObject):
             self.mode = result.mode
             self._build_broker()
         from celerydesk.core.preflight import check_project_interpreter
-        from celerydesk.core.reaper import ReaperClient
 
-        self._reaper = ReaperClient(self_command("celerydesk.core.reaper", "_reaper"))
         self._set_phase(STARTING)
         self.message.emit("info", f"broker: {self.mode} at {self.broker_url()}")
         # The interpreter check costs a celery import: it runs while the broker starts.
@@ -286,10 +289,13 @@ class StackController(QObject):
                 return
         self._finish_stop()
 
-    def _finish_stop(self) -> None:
+    def _close_reaper(self) -> None:
         if self._reaper is not None:
             self._reaper.close()
             self._reaper = None
+
+    def _finish_stop(self) -> None:
+        self._close_reaper()
         for f in self._log_files.values():
             f.flush()
         records = self.runtime.read_records()
@@ -303,6 +309,7 @@ class StackController(QObject):
     def _fail(self, problems: list[DeskError]) -> None:
         for problem in problems:
             self.message.emit("error", str(problem))
+        self._close_reaper()
         self.schedule_sync.stop()
         self.runtime.release_lock()
         self._set_phase(IDLE)

@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import stat
-import time
 import urllib.error
 import urllib.request
 
