@@ -17,8 +17,9 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtTest import QAbstractItemModelTester
 from PySide6.QtWidgets import QStyleOptionViewItem
 
-from celerydesk.core.task_store import PROGRESS, SUCCESS, TaskStore
-from celerydesk.ui.task_table import NAME, PROGRESS as PROGRESS_COLUMN, STATE, QtTaskTableView, TaskTableModel
+from celerydesk.core.task_store import FAILURE, PROGRESS, SUCCESS, TaskStore
+from celerydesk.ui.task_table import (ARGS, CELL_PADDING, NAME, PROGRESS as PROGRESS_COLUMN, STATE, _STATE_COLORS, QtTaskTableView,
+                                     TaskTableModel)
 
 
 class FakeMonitor(QObject):
@@ -148,3 +149,38 @@ def test_cells_painted_from_the_record(table):
         Qt.ItemDataRole.ForegroundRole)
     assert model.index(0, PROGRESS_COLUMN).data() == "40 %"
     view.grab()  # paints every visible cell, the progress bar included, without error
+
+
+def colour_hits(view, row: int, column: int, color) -> int:
+    """Pixels of a cell on screen close to ``color`` (glyph edges are antialiased)."""
+    image = view.viewport().grab(view.visualRect(view.model().index(row, column))).toImage()
+    return sum(1 for y in range(image.height()) for x in range(image.width())
+               if sum(abs(a - b) for a, b in zip(image.pixelColor(x, y).getRgb()[:3], color.getRgb()[:3])) < 60)
+
+
+def test_cells_are_painted_in_their_state_colours_elided_and_selected(table, qtbot):
+    monitor, model, view, _resets = table
+    long_name = "app.tasks." + "very_long_module_name." * 8 + "the_task"
+    monitor.apply([lifecycle("ok", 0), lifecycle("ok", 1), lifecycle("ok", 2),
+                   lifecycle("bad", 0), lifecycle("bad", 1), lifecycle("bad", 3),
+                   {"type": "task-received", "uuid": "long", "name": long_name, "hostname": "w@h"}])
+    qtbot.waitExposed(view)
+    ok, bad, long_row = model.row_of("ok"), model.row_of("bad"), model.row_of("long")
+    green, red = _STATE_COLORS[SUCCESS], _STATE_COLORS[FAILURE]
+    assert colour_hits(view, ok, STATE, green) > 10 and colour_hits(view, ok, STATE, red) == 0
+    assert colour_hits(view, bad, STATE, red) > 10 and colour_hits(view, bad, STATE, green) == 0
+    assert colour_hits(view, ok, NAME, view.palette().text().color()) > 10  # other columns: plain text
+
+    # A text wider than its cell is cut with an ellipsis inside the cell, not painted over the next.
+    view.setColumnWidth(NAME, 120)
+    view.viewport().grab()
+    elided = {key: static.text() for key, (static, _top) in view.cell_delegate._texts.items()}
+    assert elided[(long_name, 120 - 2 * CELL_PADDING)].endswith("\u2026")
+    assert len(elided[(long_name, 120 - 2 * CELL_PADDING)]) < 30
+    assert colour_hits(view, long_row, ARGS, view.palette().text().color()) == 0  # its args are empty
+
+    view.selectRow(ok)
+    highlight = view.palette().highlight().color()
+    cell = view.visualRect(model.index(ok, ARGS))
+    assert colour_hits(view, ok, ARGS, highlight) > cell.width() * cell.height() // 2
+    assert colour_hits(view, bad, ARGS, highlight) == 0
