@@ -4,7 +4,10 @@ The baseline is what a developer does with four terminals: redis-server, wait fo
 worker, wait for "ready."; beat, wait for "beat: Starting..."; Flower, wait for /healthcheck.
 Both sides run the very same command lines (built by celerydesk.core.commands), so the only
 difference measured is celerydesk's ordering (workers, beat and Flower in parallel) and its
-own overhead. Prints one JSON line; medians of RUNS alternating runs.
+own overhead. Prints one JSON line: medians of RUNS pairs of runs, and the median of the pairs'
+ratios. Each pair runs back to back, in alternating order; this machine's speed drifts by 2x
+over minutes (other tenants), so a pair sees one speed and its ratio is the steadier figure:
+the goal is checked on it.
 
     .venv/bin/python tests/bench/bench_start.py
 """
@@ -103,17 +106,23 @@ def main() -> None:
     desk, sequential = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(RUNS):
-            sequential.append(sequential_once(Path(tmp) / f"seq{i}"))
-            desk.append(desk_once(Path(tmp) / f"desk{i}"))
+            if i % 2 == 0:
+                sequential.append(sequential_once(Path(tmp) / f"seq{i}"))
+                desk.append(desk_once(Path(tmp) / f"desk{i}"))
+            else:
+                desk.append(desk_once(Path(tmp) / f"desk{i}"))
+                sequential.append(sequential_once(Path(tmp) / f"seq{i}"))
     desk_s, sequential_s = statistics.median(desk), statistics.median(sequential)
+    paired = statistics.median(d / s for d, s in zip(desk, sequential))
     print(json.dumps({
         "bench": "start",
         "runs": RUNS,
         "desk_s": round(desk_s, 3),
         "sequential_s": round(sequential_s, 3),
         "ratio": round(desk_s / sequential_s, 3),
-        "goal": "desk_s <= 0.8 * sequential_s",
-        "met": desk_s <= 0.8 * sequential_s,
+        "paired_ratio": round(paired, 3),
+        "goal": "desk_s <= 0.8 * sequential_s (median of paired ratios)",
+        "met": paired <= 0.8,
         "desk_runs": [round(x, 3) for x in desk],
         "sequential_runs": [round(x, 3) for x in sequential],
     }))
