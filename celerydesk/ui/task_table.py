@@ -12,8 +12,7 @@ and which row a task is on are binary searches, not scans.
 
 ``QtTaskTableView`` paints cells through ``TaskCellDelegate``, straight from the record (no
 ``data()`` round trips for seven roles) and from text laid out once: a repaint costs a third
-of Qt's own item painting, and far fewer trips into Python (each one needs the GIL, which the
-monitor's consumer thread competes for during a flood).
+of Qt's own item painting, in far fewer trips into Python.
 """
 
 from __future__ import annotations
