@@ -19,8 +19,7 @@ from celerydesk.core.errors import DeskError
 
 COMMANDS = ("gui", "up", "logs", "call", "tasks", "schedules", "init", "export", "self-test")
 # Run by celerydesk itself in frozen builds, where there is no `python -m`.
-HIDDEN = {"_reaper": "celerydesk.core.reaper", "_python": "celerydesk.core.frozen_python",
-          "_event_feed": "celerydesk.core.event_feed"}
+HIDDEN = {"_reaper": "celerydesk.core.reaper", "_python": "celerydesk.core.frozen_python"}
 
 
 def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:

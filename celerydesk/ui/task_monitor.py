@@ -210,7 +210,7 @@ class QtTaskMonitor(QWidget):
         self._registered.clear()
 
     def shutdown(self) -> None:
-        """Stop the event feed (the window calls this on close; the test fixtures too)."""
+        """Stop the event consumer thread (the window calls this on close; the test fixtures too)."""
         self.monitor.stop()
 
     # -- events ----------------------------------------------------------------------------------

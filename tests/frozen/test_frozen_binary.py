@@ -5,7 +5,6 @@ sets it before the tests. Without it these tests skip (a failure in strict mode)
 
 - ``--version`` and ``self-test`` with a bare environment (``env -i PATH=/usr/bin:/bin``): the
   sample's worker and beat run through the binary's own ``_python`` sub-command;
-- the task monitor's event feed runs through the binary's ``_event_feed`` sub-command;
 - a user project still runs in its own interpreter (the storefront's virtualenv), with none
   of the bundled libraries leaking into it;
 - the binary's window on Xvfb: Ctrl+Shift+S starts the stack and the Flower tab shows Flower.
@@ -62,30 +61,6 @@ def test_self_test_passes_with_a_bare_environment(binary, tmp_path):
     for check in ("stack:", "notify_customers:", "process_video:", "beat:", "flower:", "stop:"):
         assert f"  ok   {check}" in out, out
     assert "self-test passed" in out
-
-
-def test_the_task_monitors_event_feed_runs_from_the_binary(binary, tmp_path, redis_server):
-    """The window's monitor starts ``BINARY _event_feed URL``: it subscribes, says so in a
-    frame, and leaves when its stdin closes."""
-    import select
-
-    from celerydesk.core.event_feed import FrameReader
-
-    feed = subprocess.Popen([str(binary), "_event_feed", redis_server], env=bare_env(tmp_path),
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    try:
-        reader, frames = FrameReader(), []
-        while ("status", (True, "")) not in frames:
-            assert select.select([feed.stdout], [], [], 30)[0], f"no frame from the feed: {frames}"
-            chunk = os.read(feed.stdout.fileno(), 4096)
-            assert chunk, "the feed exited"
-            frames.extend(reader.feed(chunk))
-        feed.stdin.close()
-        assert feed.wait(10) == 0
-    finally:
-        if feed.poll() is None:
-            feed.kill()
-            feed.wait()
 
 
 def test_user_project_runs_in_its_own_interpreter(binary, tmp_path):

@@ -89,18 +89,6 @@ def test_a_succeeded_task_shows_result_and_runtime(desk):
     assert cell(desk, task_id, RUNTIME).endswith(" s")
 
 
-def test_a_killed_event_feed_is_started_again_and_the_monitor_goes_on(desk):
-    import signal
-
-    feed_pid = desk.monitor.feed_pid()
-    os.kill(feed_pid, signal.SIGKILL)
-    wait_for(lambda: not desk.monitor.is_connected(), 10, "the monitor to notice")
-    wait_for(lambda: desk.monitor.is_connected() and desk.monitor.feed_pid() not in (None, feed_pid), 15,
-             "a new feed to subscribe")
-    task_id = desk.monitor.send(ADD, args=[20, 22])
-    assert wait_state(desk, task_id, SUCCESS).result == "42"
-
-
 def test_a_failed_task_shows_its_traceback_and_notifies(desk, qtbot, tmp_path):
     missing = str(tmp_path / "no-such-video.mp4")
     task_id = desk.monitor.send(VIDEO, args=[missing])
