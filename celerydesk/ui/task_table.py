@@ -21,7 +21,7 @@ import bisect
 from typing import Callable, Optional
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
-from PySide6.QtGui import QColor, QFont, QPalette, QStaticText, QTransform
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPalette, QStaticText, QTransform
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHeaderView, QStyle, QStyledItemDelegate,
                                QStyleOptionProgressBar, QStyleOptionViewItem, QTableView)
 
@@ -250,7 +250,7 @@ class TaskCellDelegate(QStyledItemDelegate):
     def __init__(self, model: TaskTableModel, view: QTableView):
         super().__init__(view)
         self._model = model
-        self._texts: dict[tuple[str, int], tuple[QStaticText, int]] = {}  # -> (laid out, top offset)
+        self._texts: dict[tuple[str, int], QStaticText] = {}  # (text, width) -> laid out
         self._font: Optional[QFont] = None
         self.begin_paint(view)
 
@@ -281,6 +281,11 @@ class TaskCellDelegate(QStyledItemDelegate):
         self._highlighted_text = palette.color(group, QPalette.ColorRole.HighlightedText)
         selection = view.selectionModel()
         self._selected_rows = {i.row() for i in selection.selectedRows()} if selection.hasSelection() else ()
+        font = view.font()  # the font of every cell's option
+        if font != self._font:  # laid-out texts are for one font
+            self._texts.clear()
+            self._font = QFont(font)
+            self._metrics = QFontMetrics(font)
 
     def paint(self, painter, option, index) -> None:
         row = index.row()
@@ -306,23 +311,20 @@ class TaskCellDelegate(QStyledItemDelegate):
         text = cell_text(record, column)
         if not text:
             return
-        static, top = self._laid_out(text, rect.width() - 2 * CELL_PADDING, rect.height(), option)
+        static = self._laid_out(text, rect.width() - 2 * CELL_PADDING)
         painter.setPen(pen)
+        top = (rect.height() - self._metrics.height()) // 2
         painter.drawStaticText(rect.x() + CELL_PADDING, rect.y() + top, static)
 
-    def _laid_out(self, text: str, width: int, height: int, option) -> tuple[QStaticText, int]:
+    def _laid_out(self, text: str, width: int) -> QStaticText:
         key = (text, width)
         found = self._texts.get(key)
-        if found is not None and self._font == option.font:
-            return found
-        if self._font != option.font or len(self._texts) >= self.CACHE_SIZE:
-            self._texts.clear()
-            self._font = QFont(option.font)
-        metrics = option.fontMetrics
-        static = QStaticText(metrics.elidedText(text, Qt.TextElideMode.ElideRight, width))
-        static.setTextFormat(Qt.TextFormat.PlainText)
-        static.prepare(QTransform(), self._font)
-        found = self._texts[key] = (static, (height - metrics.height()) // 2)
+        if found is None:
+            if len(self._texts) >= self.CACHE_SIZE:
+                self._texts.clear()
+            found = self._texts[key] = QStaticText(self._metrics.elidedText(text, Qt.TextElideMode.ElideRight, width))
+            found.setTextFormat(Qt.TextFormat.PlainText)
+            found.prepare(QTransform(), self._font)
         return found
 
 

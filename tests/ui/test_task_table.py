@@ -174,7 +174,7 @@ def test_cells_are_painted_in_their_state_colours_elided_and_selected(table, qtb
     # A text wider than its cell is cut with an ellipsis inside the cell, not painted over the next.
     view.setColumnWidth(NAME, 120)
     view.viewport().grab()
-    elided = {key: static.text() for key, (static, _top) in view.cell_delegate._texts.items()}
+    elided = {key: static.text() for key, static in view.cell_delegate._texts.items()}
     assert elided[(long_name, 120 - 2 * CELL_PADDING)].endswith("\u2026")
     assert len(elided[(long_name, 120 - 2 * CELL_PADDING)]) < 30
     assert colour_hits(view, long_row, ARGS, view.palette().text().color()) == 0  # its args are empty
