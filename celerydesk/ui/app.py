@@ -22,6 +22,7 @@ from celerydesk.core.resources import resource_path
 from celerydesk.core.workspace import Workspace, load_workspace
 from celerydesk.services.stack import IDLE, StackController
 from celerydesk.services.unix_signals import SignalWatcher
+from celerydesk.ui.collector import tune_collector
 from celerydesk.ui.main_window import QtMainWindow
 from celerydesk.ui.webengine_setup import prepare_webengine
 
@@ -186,9 +187,8 @@ def run_gui(workspace_path: Optional[str], start: bool = False, sample: bool = F
     app = create_application()
     desk = DeskApplication(app)
     desk.open(workspace)
-    # Everything built so far lives as long as the app: keep it out of the collector's full
-    # passes, which otherwise take ~30 ms each in a PySide process (a visible stall in a flood).
-    gc.freeze()
+    # Everything built so far lives as long as the app: out of the collector's full passes.
+    tune_collector()
     desk.window.panelsBuilt.connect(gc.freeze)  # and again once the panes built after the first paint exist
     if start:
         desk.stack.start_all()

@@ -10,9 +10,8 @@ stay. A filter or capacity change (the user's action) rebuilds the rows, with a 
 Rows are ordered by the store's creation number (``TaskRecord.seq``), so where a task goes
 and which row a task is on are binary searches, not scans.
 
-``QtTaskTableView`` paints cells through ``TaskCellDelegate``, straight from the record (no
-``data()`` round trips for seven roles) and from text laid out once: a repaint costs a third
-of Qt's own item painting, in far fewer trips into Python.
+``QtTaskTableView`` paints its visible rows itself, in one pass straight from the records and
+from text laid out once, instead of Qt's per-cell delegate calls.
 """
 
 from __future__ import annotations
@@ -20,10 +19,10 @@ from __future__ import annotations
 import bisect
 from typing import Callable, Optional
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPalette, QStaticText, QTransform
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHeaderView, QStyle, QStyledItemDelegate,
-                               QStyleOptionProgressBar, QStyleOptionViewItem, QTableView)
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QRect, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QStaticText, QTransform
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHeaderView, QStyle, QStyleOptionProgressBar,
+                               QTableView)
 
 from celerydesk.core.task_store import FAILURE, SUCCESS
 
@@ -234,100 +233,6 @@ class TaskTableModel(QAbstractTableModel):
         return -1 if seq is None else self._row_of_seq(seq)
 
 
-class TaskCellDelegate(QStyledItemDelegate):
-    """Paints a cell straight from its record; a progress bar where a task reports progress.
-
-    Qt's own painting lays each cell's text out twice per repaint (once to place it, once to
-    draw it) and shapes it with HarfBuzz every time: two thirds of a repaint's CPU, in a table
-    that repaints twice a second during a flood. Here a text is elided and laid out once, as a
-    QStaticText kept by (text, width), and drawn from that: the same few texts ("SUCCESS", the
-    task name, the worker) fill most cells. ``initStyleOption`` still fills a full style option
-    from the record, for Qt's size hints.
-    """
-
-    CACHE_SIZE = 2048  # a few screenfuls of distinct texts; cleared when full
-
-    def __init__(self, model: TaskTableModel, view: QTableView):
-        super().__init__(view)
-        self._model = model
-        self._texts: dict[tuple[str, int], QStaticText] = {}  # (text, width) -> laid out
-        self._font: Optional[QFont] = None
-        self.begin_paint(view)
-
-    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex) -> None:
-        # Qt's own asks the model for seven roles, each a call into Python: one call does it all.
-        record = self._model.record_at(index.row())
-        if record is None:
-            return
-        column = index.column()
-        text = cell_text(record, column)
-        if text:
-            option.text = text
-            option.features |= QStyleOptionViewItem.ViewItemFeature.HasDisplay
-        if column == STATE:
-            color = _STATE_COLORS.get(record.state)
-            if color is not None:
-                palette = option.palette  # a copy: set back
-                palette.setColor(QPalette.ColorRole.Text, color)
-                option.palette = palette
-
-    def begin_paint(self, view: QTableView) -> None:
-        """Called by the view once per repaint: what every cell of it shares, looked up once
-        (each lookup from a cell's style option is a copy and a wrapper, times 200 cells)."""
-        group = QPalette.ColorGroup.Active if view.isActiveWindow() else QPalette.ColorGroup.Inactive
-        palette = view.palette()
-        self._text = palette.color(group, QPalette.ColorRole.Text)
-        self._highlight = palette.brush(group, QPalette.ColorRole.Highlight)
-        self._highlighted_text = palette.color(group, QPalette.ColorRole.HighlightedText)
-        selection = view.selectionModel()
-        self._selected_rows = {i.row() for i in selection.selectedRows()} if selection.hasSelection() else ()
-        font = view.font()  # the font of every cell's option
-        if font != self._font:  # laid-out texts are for one font
-            self._texts.clear()
-            self._font = QFont(font)
-            self._metrics = QFontMetrics(font)
-
-    def paint(self, painter, option, index) -> None:
-        row = index.row()
-        record = self._model.record_at(row)
-        if record is None:
-            return
-        column = index.column()
-        rect = option.rect
-        if row in self._selected_rows:  # not option.state: reading an enum costs more than the cell
-            painter.fillRect(rect, self._highlight)
-            pen = self._highlighted_text
-        elif column == STATE:
-            pen = _STATE_COLORS.get(record.state, self._text)
-        else:
-            pen = self._text
-        if column == PROGRESS and record.progress is not None:
-            bar = QStyleOptionProgressBar()
-            bar.rect = rect.adjusted(2, 3, -2, -3)
-            bar.minimum, bar.maximum, bar.progress = 0, 100, int(record.progress)
-            bar.text, bar.textVisible = f"{record.progress:.0f} %", True
-            QApplication.style().drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
-            return
-        text = cell_text(record, column)
-        if not text:
-            return
-        static = self._laid_out(text, rect.width() - 2 * CELL_PADDING)
-        painter.setPen(pen)
-        top = (rect.height() - self._metrics.height()) // 2
-        painter.drawStaticText(rect.x() + CELL_PADDING, rect.y() + top, static)
-
-    def _laid_out(self, text: str, width: int) -> QStaticText:
-        key = (text, width)
-        found = self._texts.get(key)
-        if found is None:
-            if len(self._texts) >= self.CACHE_SIZE:
-                self._texts.clear()
-            found = self._texts[key] = QStaticText(self._metrics.elidedText(text, Qt.TextElideMode.ElideRight, width))
-            found.setTextFormat(Qt.TextFormat.PlainText)
-            found.prepare(QTransform(), self._font)
-        return found
-
-
 def configure_view(view: QTableView) -> None:
     """No row header, fixed row heights: an update then costs the visible rows, not all of them."""
     view.verticalHeader().hide()
@@ -338,19 +243,107 @@ def configure_view(view: QTableView) -> None:
 
 
 class QtTaskTableView(QTableView):
-    """The task table as the monitor shows it: whole rows selected, one at a time, read-only."""
+    """The task table as the monitor shows it: whole rows selected, one at a time, read-only.
+
+    It paints its visible rows itself, in one pass, straight from the records. Qt's own painting
+    costs three trips into Python per cell (``index()`` asks ``rowCount`` and ``columnCount``,
+    then the delegate paints) and lays each text out twice with HarfBuzz: in a flood, with the
+    table repainted twice a second on a machine whose cores the stack keeps busy, that was the
+    GUI thread's longest piece of work. Here a text is elided and laid out once, as a
+    ``QStaticText`` kept by (text, width): the same few texts ("SUCCESS", the task name, the
+    worker) fill most cells. The model's ``data()`` still answers Qt's other users (tooltips,
+    size hints, accessibility).
+    """
+
+    TEXT_CACHE_SIZE = 2048  # a few screenfuls of distinct texts; cleared when full
 
     def __init__(self, model: TaskTableModel, parent=None):
         super().__init__(parent)
         self.setModel(model)
-        self.cell_delegate = TaskCellDelegate(model, self)
-        self.setItemDelegate(self.cell_delegate)
+        self._model = model
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         configure_view(self)
         self.horizontalHeader().setSectionResizeMode(RESULT, QHeaderView.ResizeMode.Stretch)
+        self._texts: dict[tuple[str, int], QStaticText] = {}  # (text, width) -> laid out
+        self._font: Optional[QFont] = None
 
     def paintEvent(self, event) -> None:
-        self.cell_delegate.begin_paint(self)
-        super().paintEvent(event)
+        model, area = self._model, event.rect()
+        vertical = self.verticalHeader()
+        height, offset = vertical.defaultSectionSize(), vertical.offset()  # fixed row heights (configure_view)
+        first = max(0, (area.top() + offset) // height)
+        last = min(model.rowCount() - 1, (area.bottom() + offset) // height)
+        columns = self._columns_in(area)
+        if first > last or not columns:
+            return  # the viewport fills its own background
+        self._check_font()
+        group = QPalette.ColorGroup.Active if self.isActiveWindow() else QPalette.ColorGroup.Inactive
+        palette = self.palette()
+        plain, highlight = palette.color(group, QPalette.ColorRole.Text), palette.brush(group, QPalette.ColorRole.Highlight)
+        highlighted_text = palette.color(group, QPalette.ColorRole.HighlightedText)
+        selection = self.selectionModel()
+        selected = {i.row() for i in selection.selectedRows()} if selection.hasSelection() else ()
+        left, right = columns[0][1], columns[-1][1] + columns[-1][2]
+        top_pad = (height - self._metrics.height()) // 2
+        painter = QPainter(self.viewport())
+        pen = None
+        for row in range(first, last + 1):
+            record = model.record_at(row)
+            if record is None:
+                continue
+            y = row * height - offset
+            chosen = row in selected
+            if chosen:
+                painter.fillRect(left, y, right - left, height, highlight)
+            for column, x, width in columns:
+                if column == PROGRESS and record.progress is not None:
+                    self._paint_progress(painter, QRect(x, y, width, height), record.progress)
+                    pen = None  # the style set its own
+                    continue
+                text = cell_text(record, column)
+                if not text:
+                    continue
+                color = highlighted_text if chosen else (
+                    _STATE_COLORS.get(record.state, plain) if column == STATE else plain)
+                if color is not pen:  # setPen costs more than the text
+                    painter.setPen(color)
+                    pen = color
+                painter.drawStaticText(x + CELL_PADDING, y + top_pad, self._laid_out(text, width - 2 * CELL_PADDING))
+        painter.end()
+
+    def _columns_in(self, area) -> list[tuple[int, int, int]]:
+        """(column, x, width) of the columns that cross ``area``, in logical order."""
+        header, found = self.horizontalHeader(), []
+        for column in range(len(COLUMNS)):
+            x, width = header.sectionViewportPosition(column), header.sectionSize(column)
+            if width > 0 and not header.isSectionHidden(column) and x < area.right() + 1 and x + width > area.left():
+                found.append((column, x, width))
+        return found
+
+    @staticmethod
+    def _paint_progress(painter: QPainter, rect: QRect, progress: float) -> None:
+        bar = QStyleOptionProgressBar()
+        bar.rect = rect.adjusted(2, 3, -2, -3)
+        bar.minimum, bar.maximum, bar.progress = 0, 100, int(progress)
+        bar.text, bar.textVisible = f"{progress:.0f} %", True
+        QApplication.style().drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
+
+    def _check_font(self) -> None:
+        font = self.font()
+        if font != self._font:  # laid-out texts are for one font
+            self._texts.clear()
+            self._font = QFont(font)
+            self._metrics = QFontMetrics(font)
+
+    def _laid_out(self, text: str, width: int) -> QStaticText:
+        key = (text, width)
+        found = self._texts.get(key)
+        if found is None:
+            if len(self._texts) >= self.TEXT_CACHE_SIZE:
+                self._texts.clear()
+            found = self._texts[key] = QStaticText(self._metrics.elidedText(text, Qt.TextElideMode.ElideRight, width))
+            found.setTextFormat(Qt.TextFormat.PlainText)
+            found.prepare(QTransform(), self._font)
+        return found

@@ -14,7 +14,6 @@ what of a stall is the monitor's own work rather than the machine's scheduling),
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import signal
@@ -34,6 +33,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from celerydesk.core.commands import redis_server_binary  # noqa: E402
 from celerydesk.core.ports import free_port  # noqa: E402
 from celerydesk.services.event_monitor import EventMonitor  # noqa: E402
+from celerydesk.ui.collector import tune_collector  # noqa: E402
 from celerydesk.ui.task_table import QtTaskTableView, TaskTableModel  # noqa: E402
 
 TASKS = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
@@ -101,7 +101,7 @@ def main() -> None:
         view = QtTaskTableView(model)  # QtTaskMonitor's table
         view.resize(1000, 600)
         view.show()
-        gc.freeze()  # as run_gui does once the window is built: full collections skip that heap
+        tune_collector()  # as run_gui does once the window is built
         monitor.start()
         assert monitor.wait_connected(10), "monitor did not connect"
         # Wait for the worker's first heartbeat: it is up and the events reach both watchers.
@@ -126,7 +126,11 @@ def main() -> None:
         thread_cpu0 = monitor.consumer_cpu_s()
         started = time.monotonic()
         monitor.longest_flush_ms = 0.0
-        sender = subprocess.Popen([sys.executable, "-c", SENDER, str(TASKS)], env=env, cwd=tmp)
+        # The sender is a program of its own (in use: the web app, a shell), in its own session
+        # like the worker and Flower. With the kernel's autogroups (on by default) CPU is shared
+        # between sessions first: in ours it would be taken from the desk's share, not theirs.
+        sender = subprocess.Popen([sys.executable, "-c", SENDER, str(TASKS)], env=env, cwd=tmp,
+                                  start_new_session=True)
         ticker.start()
         clock.restart()
         # The GUI runs its own event loop, as in the window; a check every 200 ms ends it.

@@ -135,7 +135,7 @@ def test_process_video_reports_progress(desk, tmp_path):
     finally:
         desk.monitor.updated.disconnect(watch)
     assert seen and min(seen) < 100.0, "no PROGRESS reading was shown while the task ran"
-    assert any(v is not None and 0 < v < 100 for v in seen_role)  # the delegate paints a bar for it
+    assert any(v is not None and 0 < v < 100 for v in seen_role)  # the table paints a bar for it
     assert record(desk, task_id).progress == 100.0
 
 

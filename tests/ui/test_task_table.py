@@ -15,7 +15,6 @@ import random
 import pytest
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtTest import QAbstractItemModelTester
-from PySide6.QtWidgets import QStyleOptionViewItem
 
 from celerydesk.core.task_store import FAILURE, PROGRESS, SUCCESS, TaskStore
 from celerydesk.ui.task_table import (ARGS, CELL_PADDING, NAME, PROGRESS as PROGRESS_COLUMN, STATE, _STATE_COLORS, QtTaskTableView,
@@ -139,16 +138,14 @@ def test_cells_painted_from_the_record(table):
     monitor, model, view, _resets = table
     monitor.apply([lifecycle("t1", 0), lifecycle("t1", 1), lifecycle("t1", 2)])
     monitor.store.tasks["t1"].progress = 40.0
-    option = QStyleOptionViewItem()
-    view.cell_delegate.initStyleOption(option, model.index(0, NAME))
-    assert option.text == model.index(0, NAME).data() == monitor.store.tasks["t1"].name
-    option = QStyleOptionViewItem()
-    view.cell_delegate.initStyleOption(option, model.index(0, STATE))
-    assert option.text == SUCCESS
-    assert option.palette.color(option.palette.ColorRole.Text) == model.index(0, STATE).data(
-        Qt.ItemDataRole.ForegroundRole)
+    assert model.index(0, NAME).data() == monitor.store.tasks["t1"].name
+    assert model.index(0, STATE).data() == SUCCESS
+    assert model.index(0, STATE).data(Qt.ItemDataRole.ForegroundRole) == _STATE_COLORS[SUCCESS]
     assert model.index(0, PROGRESS_COLUMN).data() == "40 %"
-    view.grab()  # paints every visible cell, the progress bar included, without error
+    # The progress cell is a bar: its chunk is drawn in the highlight colour, 40 % of it.
+    cell = view.visualRect(model.index(0, PROGRESS_COLUMN))
+    chunk = colour_hits(view, 0, PROGRESS_COLUMN, view.palette().highlight().color())
+    assert cell.width() * (cell.height() - 6) * 0.2 < chunk < cell.width() * cell.height() * 0.6
 
 
 def colour_hits(view, row: int, column: int, color) -> int:
@@ -174,7 +171,7 @@ def test_cells_are_painted_in_their_state_colours_elided_and_selected(table, qtb
     # A text wider than its cell is cut with an ellipsis inside the cell, not painted over the next.
     view.setColumnWidth(NAME, 120)
     view.viewport().grab()
-    elided = {key: static.text() for key, static in view.cell_delegate._texts.items()}
+    elided = {key: static.text() for key, static in view._texts.items()}
     assert elided[(long_name, 120 - 2 * CELL_PADDING)].endswith("\u2026")
     assert len(elided[(long_name, 120 - 2 * CELL_PADDING)]) < 30
     assert colour_hits(view, long_row, ARGS, view.palette().text().color()) == 0  # its args are empty
@@ -184,3 +181,20 @@ def test_cells_are_painted_in_their_state_colours_elided_and_selected(table, qtb
     cell = view.visualRect(model.index(ok, ARGS))
     assert colour_hits(view, ok, ARGS, highlight) > cell.width() * cell.height() // 2
     assert colour_hits(view, bad, ARGS, highlight) == 0
+
+
+def test_rows_scrolled_into_view_are_painted_where_qt_places_them(table, qtbot):
+    monitor, model, view, _resets = table
+    events = []
+    for i in range(60):  # one failure among successes, far below the first screenful
+        events += [lifecycle(f"t{i:02d}", 0), lifecycle(f"t{i:02d}", 1), lifecycle(f"t{i:02d}", 3 if i == 12 else 2)]
+    monitor.apply(events)
+    qtbot.waitExposed(view)
+    qtbot.waitUntil(lambda: view.verticalScrollBar().maximum() > 0)  # the view laid the new rows out
+    bad = model.row_of("t12")
+    view.scrollTo(model.index(bad, STATE), view.ScrollHint.PositionAtCenter)
+    assert view.verticalHeader().offset() > 0
+    red, green = _STATE_COLORS[FAILURE], _STATE_COLORS[SUCCESS]
+    assert colour_hits(view, bad, STATE, red) > 10 and colour_hits(view, bad, STATE, green) == 0
+    for neighbour in (bad - 1, bad + 1):
+        assert colour_hits(view, neighbour, STATE, green) > 10 and colour_hits(view, neighbour, STATE, red) == 0
