@@ -268,6 +268,9 @@ class QtTaskTableView(QTableView):
         self.horizontalHeader().setSectionResizeMode(RESULT, QHeaderView.ResizeMode.Stretch)
         self._texts: dict[tuple[str, int], QStaticText] = {}  # (text, width) -> laid out
         self._font: Optional[QFont] = None
+        # The first viewport() from Python costs PySide ~70 lazily made enum types (10 ms of CPU,
+        # 50 ms in a flood on a busy machine): paid here, not in the first paint with rows.
+        self.viewport()
 
     def paintEvent(self, event) -> None:
         model, area = self._model, event.rect()
