@@ -131,6 +131,7 @@ def main() -> None:
         # between sessions first: in ours it would be taken from the desk's share, not theirs.
         sender = subprocess.Popen([sys.executable, "-c", SENDER, str(TASKS)], env=env, cwd=tmp,
                                   start_new_session=True)
+        children.append(sender)  # out of our session: stopped with the others if the bench fails
         ticker.start()
         clock.restart()
         # The GUI runs its own event loop, as in the window; a check every 200 ms ends it.
