@@ -58,8 +58,12 @@ FLUSH_MS = 200
 # pane's LOG_FLOOD_FLUSH_MS). Events are still applied as they come, in bigger batches.
 FLOOD_EVENTS = 50  # in 200 ms: over ~60 tasks a second
 FLOOD_FLUSH_MS = 500
-BATCH_BUDGET_S = 0.005  # events are applied for at most this long per turn of the event loop ...
-BATCH_CHUNK = 50  # ... this many between looks at the clock (~1.5 ms on a busy machine)
+# Events are applied for at most BATCH_BUDGET_S per turn of the event loop, BATCH_CHUNK (~0.6 ms
+# of CPU) between looks at the clock. On a machine the stack keeps busy, the GUI thread is put
+# off many times within a slice: a slice of 50 events stretched to 40-60 ms of wall time, one
+# of 20 to half that (bench_monitor, interleaved: longest stall 23-59 ms before, 24-43 after).
+BATCH_BUDGET_S = 0.002
+BATCH_CHUNK = 20
 PROGRESS_POLL_MS = 500
 RECONNECT_S = 1.0
 GIL_SHARE_S = 0.0002  # the consumer thread lets a waiting GUI thread have the GIL this often
