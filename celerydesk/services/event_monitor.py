@@ -49,7 +49,7 @@ from typing import Optional
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from celerydesk.core.queues import PRIORITY_SEPARATOR, PRIORITY_STEPS
-from celerydesk.core.task_store import TaskStore
+from celerydesk.core.task_store import PROGRESS, TaskStore
 from celerydesk.services.background import run_in_background
 
 FLUSH_MS = 200
@@ -87,14 +87,19 @@ def purge_queue(url: str, queue: str) -> int:
         client.close()
 
 
-def read_progress(client, task_ids: list[str]) -> dict[str, tuple[str, dict]]:
-    """``{id: (status, result)}`` from a Redis result backend, for the ids it holds."""
+def read_progress(client, task_ids: list[str]) -> dict[str, dict]:
+    """``{id: meta}`` of the tasks a Redis result backend holds in the PROGRESS state.
+
+    In a flood most of the ids polled have finished by the time their meta is read: those
+    are skipped before decoding (this runs on a thread, and decoding holds the GIL).
+    """
     values = client.mget([f"celery-task-meta-{i}" for i in task_ids])
     out = {}
     for task_id, raw in zip(task_ids, values):
-        if raw:
+        if raw and b'"PROGRESS"' in raw:
             meta = json.loads(raw)
-            out[task_id] = (meta.get("status"), meta.get("result"))
+            if meta.get("status") == "PROGRESS":
+                out[task_id] = meta.get("result")
     return out
 
 
@@ -438,7 +443,7 @@ class EventMonitor(QObject):
         self._polling = False
         if error is not None or not readings:
             return  # the backend is not Redis, or is restarting: progress simply does not move
-        changed = {i for i, (status, meta) in readings.items() if self.store.set_progress(i, status, meta)}
+        changed = {i for i, meta in readings.items() if self.store.set_progress(i, PROGRESS, meta)}
         if changed:
             self.updated.emit(changed)
 
