@@ -112,7 +112,8 @@ def test_sigkilled_worker_is_restarted_and_no_acks_late_task_is_lost(qtbot, tmp_
         assert worker.supervision.restarts == 1
 
         def unfinished():
-            return {i: app.AsyncResult(i).state for i in ids if app.AsyncResult(i).state != "SUCCESS"}
+            states = {i: app.AsyncResult(i).state for i in ids}
+            return {i: state for i, state in states.items() if state != "SUCCESS"}
 
         # All but the messages the killed worker had reserved finish within seconds; those come
         # back once their visibility timeout (3 s) has passed and a worker's restore sweep (every

@@ -115,7 +115,7 @@ def test_retry_of_the_failed_task_with_edited_args(desk, tmp_path):
 
 def test_process_video_reports_progress(desk, tmp_path):
     video = tmp_path / "big.mp4"
-    video.write_bytes(os.urandom(3 * 1024 * 1024))
+    video.write_bytes(os.urandom(24 * 1024 * 1024))
     seen: list[float] = []
 
     def watch(_changed):
@@ -129,7 +129,9 @@ def test_process_video_reports_progress(desk, tmp_path):
     seen_role: list = []
     desk.monitor.updated.connect(watch)
     try:
-        # One byte at a time: a few seconds of work, long enough for several polls of the backend.
+        # One byte at a time, ~130 ns a byte here: 3 s or more of work, for several polls of the
+        # backend (every 500 ms, once the task-started event is in). 3 MB took ~0.4 s: one poll
+        # at best, and a run with no reading at all.
         task_id = desk.monitor.send(VIDEO, args=[str(video)], kwargs={"chunk_size": 1})
         wait_state(desk, task_id, SUCCESS, timeout=120)
     finally:
