@@ -331,7 +331,7 @@ class EventMonitor(QObject):
 
     updated = Signal(object)  # set of changed task ids (empty when only workers changed)
     workersAppeared = Signal(list)  # hostnames seen for the first time
-    connectionChanged = Signal(bool, str)  # connected, error text
+    connectionChanged = Signal(bool, str)  # connected, error text (also when only the error changes)
 
     def __init__(self, broker_url: str, capacity: int = 10_000, backend_url: Optional[str] = None,
                  parent=None):
@@ -341,7 +341,7 @@ class EventMonitor(QObject):
         self.store = TaskStore(capacity)
         self._pending: deque = deque()
         self._consumer: Optional[_Consumer] = None
-        self._connected = False
+        self._status = (False, "")  # (connected, error) as connectionChanged last told it
         self._polling = False
         self._backend = None
         self._app = None
@@ -382,6 +382,13 @@ class EventMonitor(QObject):
     def is_connected(self) -> bool:
         return self._consumer is not None and self._consumer.connected.is_set()
 
+    def status(self) -> tuple[bool, str]:
+        """(connected, why not): the error is empty while connected, or before a first attempt fails."""
+        consumer = self._consumer
+        if consumer is None or consumer.connected.is_set():
+            return consumer is not None, ""
+        return False, consumer.error or ""
+
     def wait_connected(self, timeout: float = 10.0) -> bool:
         return self._consumer is not None and self._consumer.connected.wait(timeout)
 
@@ -392,11 +399,10 @@ class EventMonitor(QObject):
 
     def flush(self, budget_s: Optional[float] = BATCH_BUDGET_S) -> None:
         """Apply what the thread decoded: for at most ``budget_s`` (None: all of it) this time."""
-        connected = self.is_connected()
-        if connected != self._connected:
-            self._connected = connected
-            error = self._consumer.error if self._consumer is not None else ""
-            self.connectionChanged.emit(connected, error or "")
+        status = self.status()
+        if status != self._status:  # connected, lost, or failing for another reason than before
+            self._status = status
+            self.connectionChanged.emit(*status)
         pending = self._pending
         if not pending and not self._applied:
             return

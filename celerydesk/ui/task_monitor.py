@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import socket
 from typing import Optional
+from urllib.parse import urlsplit, urlunsplit
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFrame, QHBoxLayout, QLabel,
@@ -28,6 +29,10 @@ from celerydesk.ui.task_retry import RetryDialog, parse_repr
 from celerydesk.ui.task_table import IdRole, QtTaskTableView, TaskTableModel
 
 ALL = "(all)"
+# A broker being started refuses connections for a moment: that is said only if it lasts.
+TROUBLE_AFTER_MS = 3000
+_CONNECTED_STYLE = "QLabel { color: palette(mid); }"
+_TROUBLE_STYLE = "QLabel { background: #fadbd8; padding: 4px; }"
 UNREGISTERED_LINE = re.compile(r"Received unregistered task of type '([^']+)'")
 
 
@@ -56,6 +61,7 @@ class QtTaskMonitor(QWidget):
         # Bound methods, not lambdas: Qt drops the connections when this widget is deleted.
         self.monitor.updated.connect(self._on_updated)
         self.monitor.workersAppeared.connect(self._refresh_registered)
+        self.monitor.connectionChanged.connect(self._on_connection)
         stack.linesReceived.connect(self._on_lines)
         self._slow = QTimer(self, interval=2000)  # workers list and queue depths
         self._slow.timeout.connect(self._on_slow_tick)
@@ -75,6 +81,13 @@ class QtTaskMonitor(QWidget):
         row.addWidget(self.warning_label, 1)
         row.addWidget(self.restart_button)
         self.warning.hide()
+        # Where the events come from, or why none come: the table cannot show that by itself.
+        self.connection = QLabel(f"Connecting to {shown_url(self.monitor.broker_url)} for task events…", self)
+        self.connection.setWordWrap(True)
+        self.connection.setStyleSheet(_CONNECTED_STYLE)
+        self._connection = (False, "")  # (connected, error) as the monitor last told it
+        self._trouble_timer = QTimer(self, singleShot=True, interval=TROUBLE_AFTER_MS)
+        self._trouble_timer.timeout.connect(self._show_connection)
 
         self.state_filter, self.name_filter, self.worker_filter = QComboBox(self), QComboBox(self), QComboBox(self)
         self.state_filter.addItems([ALL, *STATES])
@@ -142,6 +155,7 @@ class QtTaskMonitor(QWidget):
         layout.setContentsMargins(defs.MARGIN, defs.MARGIN, defs.MARGIN, defs.MARGIN)
         layout.setSpacing(defs.SPACING)
         layout.addWidget(self.warning)
+        layout.addWidget(self.connection)
         layout.addLayout(filters)
         layout.addWidget(main_split, 1)
 
@@ -214,6 +228,27 @@ class QtTaskMonitor(QWidget):
         self.monitor.stop()
 
     # -- events ----------------------------------------------------------------------------------
+
+    def _on_connection(self, connected: bool, error: str) -> None:
+        self._connection = (connected, error)
+        shown = self.connection.styleSheet() == _TROUBLE_STYLE
+        if connected or not error or shown:
+            self._trouble_timer.stop()
+            self._show_connection()
+        elif not self._trouble_timer.isActive():
+            self._trouble_timer.start()  # the error shows if it is still there then
+
+    def _show_connection(self) -> None:
+        connected, error = self._connection
+        url = shown_url(self.monitor.broker_url)
+        if connected:
+            self.connection.setText(f"Receiving task events from {url}")
+        elif error:
+            self.connection.setText(f"Not receiving task events from {url} ({error}). Retrying every second: "
+                                    "start the broker, or check its URL in Settings ▸ Broker.")
+        else:
+            self.connection.setText(f"Connecting to {url} for task events…")
+        self.connection.setStyleSheet(_TROUBLE_STYLE if error and not connected else _CONNECTED_STYLE)
 
     def _on_updated(self, changed) -> None:
         for combo, values in ((self.name_filter, self.store.names()),
@@ -399,3 +434,12 @@ class QtTaskMonitor(QWidget):
     def worker_rows(self) -> list[tuple[str, str, str]]:
         """(hostname, where, status) of each row of the workers list, for the window and tests."""
         return [tuple(self.workers.item(r, c).text() for c in range(3)) for r in range(self.workers.rowCount())]
+
+
+def shown_url(url: str) -> str:
+    """``url`` as the window shows it: with its password, if it has one, hidden."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))

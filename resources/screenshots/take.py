@@ -73,10 +73,10 @@ POS = {
     "tab_tasks": (538, 257),
     "tab_launch": (600, 257),
     "tab_schedules": (678, 257),
-    "task_column_edge": (656, 316),  # the Tasks table's Task|Args header edge ...
-    "task_column_edge_to": (800, 316),  # ... dragged right, so task names are whole
-    "task_search": (1102, 289),
-    "task_first_row": (500, 336),
+    "task_column_edge": (656, 336),  # the Tasks table's Task|Args header edge ...
+    "task_column_edge_to": (800, 336),  # ... dragged right, so task names are whole
+    "task_search": (1102, 309),  # below the line that says where the events come from
+    "task_first_row": (500, 356),
     "launch_notify": (560, 366),  # notify_customers in the task list (add, noop, notify_customers, ...)
     "launch_message": (885, 492),
     "launch_delay": (885, 566),  # while "message: required" is shown under the message

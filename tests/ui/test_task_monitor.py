@@ -254,3 +254,43 @@ def test_retry_dialog_and_argument_reprs(qtbot):
     assert dialog.args_edit.text() == '["/tmp/v.mp4"]'
     dialog.args_edit.setText('["/tmp/other.mp4"]')
     assert dialog.values() == (["/tmp/other.mp4"], {"chunk_size": 1})
+
+
+def test_the_page_says_why_no_events_come_until_the_broker_is_up(qapp, tmp_path):
+    """Opened before its broker runs, the page says it cannot reach it, then that events come."""
+    from celerydesk.services.stack import StackController
+
+    ws = make_workspace(tmp_path, beat=False, flower=False)
+    stack = StackController(ws)
+    page = QtTaskMonitor(stack, capacity=100)
+    outcome: list[str] = []
+    try:
+        url = stack.broker_url()
+        assert page.connection.text() == f"Connecting to {url} for task events…"
+        wait_for(lambda: page.monitor.status()[1], 10, "a first attempt to fail")
+        # A broker being started refuses connections for a moment: no alarm for that at once.
+        assert page.connection.text() == f"Connecting to {url} for task events…"
+        wait_for(lambda: "Not receiving" in page.connection.text(), 15, "the error to show")
+        text = page.connection.text()
+        assert url in text and "ConnectionRefusedError" in text and "start the broker" in text
+        assert "background" in page.connection.styleSheet()  # it stands out, unlike the quiet line
+        stack.stackReady.connect(lambda: outcome.append("ready"))
+        stack.stackStopped.connect(lambda: outcome.append("stopped"))
+        stack.start_service("broker")
+        wait_for(lambda: page.connection.text() == f"Receiving task events from {url}", 60, "events to come")
+        assert "background" not in page.connection.styleSheet()
+    finally:
+        page.shutdown()
+        page.deleteLater()
+        outcome.clear()
+        stack.stop_all()
+        wait_for(lambda: "stopped" in outcome or stack.state("broker") == ProcessState.STOPPED, 60,
+                 "the broker to stop")
+
+
+def test_a_broker_password_is_not_shown():
+    from celerydesk.ui.task_monitor import shown_url
+
+    assert shown_url("redis://:s3cret@10.0.0.5:6379/0") == "redis://:***@10.0.0.5:6379/0"
+    assert shown_url("amqp://guest:guest@rabbit:5672//") == "amqp://guest:***@rabbit:5672//"
+    assert shown_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
