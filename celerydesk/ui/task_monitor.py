@@ -4,7 +4,8 @@ The table (``celerydesk.ui.task_table``) shows the store of an :class:`EventMoni
 and newest first, kept in step batch by batch without resets, so a burst of thousands of tasks
 costs what a screenful costs. ``QtTaskMonitor`` adds the filters, search, detail pane, revoke /
 terminate / retry (``task_retry``), the workers list, queue depths with purge, the "unregistered
-task" warning and notifications for the tasks the user launched.
+task" warning, notifications for the tasks the user launched, and a line saying where the events
+come from or why none come.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class QtTaskMonitor(QWidget):
         self.connection.setWordWrap(True)
         self.connection.setStyleSheet(_CONNECTED_STYLE)
         self._connection = (False, "")  # (connected, error) as the monitor last told it
+        self._trouble_shown = False
         self._trouble_timer = QTimer(self, singleShot=True, interval=TROUBLE_AFTER_MS)
         self._trouble_timer.timeout.connect(self._show_connection)
 
@@ -231,8 +233,7 @@ class QtTaskMonitor(QWidget):
 
     def _on_connection(self, connected: bool, error: str) -> None:
         self._connection = (connected, error)
-        shown = self.connection.styleSheet() == _TROUBLE_STYLE
-        if connected or not error or shown:
+        if connected or not error or self._trouble_shown:
             self._trouble_timer.stop()
             self._show_connection()
         elif not self._trouble_timer.isActive():
@@ -248,7 +249,8 @@ class QtTaskMonitor(QWidget):
                                     "start the broker, or check its URL in Settings ▸ Broker.")
         else:
             self.connection.setText(f"Connecting to {url} for task events…")
-        self.connection.setStyleSheet(_TROUBLE_STYLE if error and not connected else _CONNECTED_STYLE)
+        self._trouble_shown = bool(error) and not connected
+        self.connection.setStyleSheet(_TROUBLE_STYLE if self._trouble_shown else _CONNECTED_STYLE)
 
     def _on_updated(self, changed) -> None:
         for combo, values in ((self.name_filter, self.store.names()),
