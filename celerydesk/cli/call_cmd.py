@@ -21,6 +21,7 @@ from typing import Optional
 from celerydesk.cli.main import add_workspace_option
 from celerydesk.core.errors import DeskError
 from celerydesk.core.introspection import check_call, introspect, unknown_task_message
+from celerydesk.core.urls import shown_url
 from celerydesk.core.workspace import load_workspace
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_TIMEOUT = 1, 2, 3
@@ -181,7 +182,7 @@ def run(args) -> int:
 
     if not broker_answers(url, timeout=2.0):
         where = f" -w {args.workspace}" if args.workspace else ""
-        raise DeskError(f"the broker at {url} does not answer", hint=f"start the stack first: celerydesk up{where}")
+        raise DeskError(f"the broker at {shown_url(url)} does not answer", hint=f"start the stack first: celerydesk up{where}")
     app = Celery("celerydesk-call", broker=url, set_as_current=False)
     if not args.no_check:
         refuse_bad_call(ws, app, args.task, task_args, task_kwargs)
@@ -190,7 +191,7 @@ def run(args) -> int:
         waiter = _ResultWaiter(app)
         waiter.start()
         if not waiter.listening.wait(10) or waiter.error:
-            raise DeskError(f"could not listen for task events on {url}: {waiter.error}")
+            raise DeskError(f"could not listen for task events on {shown_url(url)}: {waiter.error}")
     options = {}
     if args.queue:
         options["queue"] = args.queue

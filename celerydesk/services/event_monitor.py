@@ -380,7 +380,7 @@ class EventMonitor(QObject):
             self._backend = None
 
     def is_connected(self) -> bool:
-        return self._consumer is not None and self._consumer.connected.is_set()
+        return self.status()[0]
 
     def status(self) -> tuple[bool, str]:
         """(connected, why not): the error is empty while connected, or before a first attempt fails."""

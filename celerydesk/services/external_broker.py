@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 from celerydesk.core.commands import BROKER
 from celerydesk.core.supervision import Autorestart, RestartPolicy
+from celerydesk.core.urls import shown_url
 from celerydesk.services.probes import ReadinessPoller, redis_ping
 from celerydesk.services.service import Service
 
@@ -45,4 +46,4 @@ class ExternalBroker(Service):
         if self._poller is not None:
             self._poller.stop()
         starting = self.state.name == "STARTING"
-        self._apply(self.supervision.exited(0, f"{self.url} did not answer" if starting else "no longer watched"))
+        self._apply(self.supervision.exited(0, f"{shown_url(self.url)} did not answer" if starting else "no longer watched"))

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QMainWindow, QMessageBox, QP
 from celerydesk.core.commands import WORKER
 from celerydesk.core.queues import queue_depths
 from celerydesk.core.states import RUNNING_STATES, ProcessState
+from celerydesk.core.urls import shown_url
 from celerydesk.services.background import run_in_background
 from celerydesk.services.stack import IDLE, PREFLIGHT, STARTING, STOPPING
 from celerydesk.ui import defs
@@ -291,7 +292,7 @@ class QtMainWindow(QMainWindow):
             self.banner.hide()
 
     def _refresh_status(self, *_) -> None:
-        self.broker_label.setText(f"broker {self.stack.broker_url()} ({self.stack.mode or self.stack.ws.broker.mode})")
+        self.broker_label.setText(f"broker {shown_url(self.stack.broker_url())} ({self.stack.mode or self.stack.ws.broker.mode})")
         workers = [k for k in self.stack.enabled_keys() if k.startswith(f"{WORKER}-")]
         running = sum(self.stack.state(k) == ProcessState.RUNNING for k in workers)
         self.workers_label.setText(f"workers {running}/{len(workers)}")

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHB
 
 from celerydesk.core.errors import DeskError, WorkspaceError
 from celerydesk.core.schedules import WORKSPACE, ScheduleView, export_snippet, load_schedules
+from celerydesk.core.urls import shown_url
 from celerydesk.core.workspace import load_workspace
 from celerydesk.core.workspace_edit import WorkspaceDocument
 from celerydesk.services.background import run_in_background
@@ -50,7 +51,7 @@ def send_once(url: str, view: ScheduleView) -> str:
     from celerydesk.services.external_broker import broker_answers
 
     if not broker_answers(url, timeout=2.0):
-        raise DeskError(f"the broker at {url} does not answer", hint="start the stack first")
+        raise DeskError(f"the broker at {shown_url(url)} does not answer", hint="start the stack first")
     app = Celery("celerydesk-run-now", broker=url, set_as_current=False)
     try:
         options = {"queue": view.queue} if view.queue else {}

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import socket
 from typing import Optional
-from urllib.parse import urlsplit, urlunsplit
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFrame, QHBoxLayout, QLabel,
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFrame, QH
 from celerydesk.core import commands
 from celerydesk.core.queues import queue_depths
 from celerydesk.core.task_store import FINISHED_STATES, STATES, SUCCESS
+from celerydesk.core.urls import shown_url
 from celerydesk.services.background import run_in_background
 from celerydesk.services.event_monitor import EventMonitor, purge_queue
 from celerydesk.ui import defs
@@ -436,12 +436,3 @@ class QtTaskMonitor(QWidget):
     def worker_rows(self) -> list[tuple[str, str, str]]:
         """(hostname, where, status) of each row of the workers list, for the window and tests."""
         return [tuple(self.workers.item(r, c).text() for c in range(3)) for r in range(self.workers.rowCount())]
-
-
-def shown_url(url: str) -> str:
-    """``url`` as the window shows it: with its password, if it has one, hidden."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))

@@ -76,3 +76,19 @@ def test_asking_for_a_pane_builds_it_at_once(window):
     assert window.logs_tab.widget is None
     assert window.logs.keys() == ["broker", "worker-main"]
     assert window.flower.stack is window.stack
+
+
+def test_the_status_bar_shows_the_broker_without_its_password(qtbot, tmp_path):
+    from celerydesk.services.stack import StackController
+
+    ws = make_workspace(tmp_path, mode="external", beat=False, flower=False,
+                        broker={"url": "redis://:s3cret@127.0.0.1:6399/0"})
+    stack = StackController(ws)
+    window = QtMainWindow(stack)
+    qtbot.addWidget(window)
+    try:
+        text = window.broker_label.text()
+        assert "redis://:***@127.0.0.1:6399/0" in text and "s3cret" not in text
+    finally:
+        window.shutdown()
+        stack.deleteLater()
