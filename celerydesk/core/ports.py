@@ -44,6 +44,17 @@ def port_holder(port: int) -> Optional[str]:
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port the kernel says is free now (for tests and benchmarks)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    return free_ports(1, host)[0]
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` different free ports: all are held until all are chosen, since a port just
+    released may be the kernel's next answer (two ``free_port()`` calls can return one port)."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind((host, 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()

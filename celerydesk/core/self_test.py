@@ -38,7 +38,7 @@ from typing import Callable, Optional
 
 from celerydesk import __version__
 from celerydesk.core.paths import write_sample_workspace
-from celerydesk.core.ports import free_port, port_is_free
+from celerydesk.core.ports import free_ports, port_is_free
 from celerydesk.core.runtime import Runtime
 from celerydesk.core.selfcmd import cli_argv, is_frozen
 from celerydesk.core.workspace import RUNTIME_DIR_NAME, load_workspace
@@ -126,8 +126,9 @@ class SelfTest:
         path = write_sample_workspace(self.folder)
         doc = WorkspaceDocument.load(path)
         doc.set(("broker", "mode"), "local")
-        doc.set(("broker", "port"), free_port())
-        doc.set(("flower", "port"), free_port())
+        broker_port, flower_port = free_ports(2)
+        doc.set(("broker", "port"), broker_port)
+        doc.set(("flower", "port"), flower_port)
         doc.add_schedule(BEAT_SCHEDULE, f"{SAMPLE_TASKS}.notify_customers", every=1.0,
                          args=[BEAT_MESSAGE, 0], kwargs={})
         doc.save()

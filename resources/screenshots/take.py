@@ -104,10 +104,16 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str):
     raise RuntimeError(f"timed out after {timeout:g} s waiting for {what}")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """Different free ports: each is held until all are chosen (a released one may come back)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def free_display() -> int:
@@ -152,7 +158,7 @@ class Session:
         self.cli("init", "--sample", str(self.ws))
         toml = self.ws / "celerydesk.toml"
         text = toml.read_text()
-        for default, port in (("6390", free_port()), ("5555", free_port())):  # [broker], [flower]
+        for default, port in zip(("6390", "5555"), free_ports(2)):  # [broker], [flower]
             text, count = re.subn(rf"^port = {default}$", f"port = {port}", text, flags=re.M)
             if count != 1:
                 raise RuntimeError(f"the sample workspace has no single 'port = {default}' line")

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from celerydesk.core.ports import free_port
+from celerydesk.core.ports import free_ports
 from celerydesk.core.workspace import load_workspace
 
 
@@ -28,16 +28,17 @@ def write_workspace(folder: Path, *, app: str = "celerydesk.sample", mode: str =
                     workers: Optional[list[dict]] = None, beat: bool = True, flower: bool = True,
                     project: Optional[dict] = None, broker: Optional[dict] = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
+    ports = free_ports(2)  # two different ones, whichever are not given
     lines = ["[project]", f"app = {toml_value(app)}"]
     for key, value in (project or {}).items():
         lines.append(f"{key} = {toml_value(value)}")
-    lines += ["", "[broker]", f"mode = {toml_value(mode)}", f"port = {broker_port or free_port()}"]
+    lines += ["", "[broker]", f"mode = {toml_value(mode)}", f"port = {broker_port or ports[0]}"]
     for key, value in (broker or {}).items():
         lines.append(f"{key} = {toml_value(value)}")
     for worker in workers or [{"name": "main", "concurrency": 2}]:
         lines += ["", "[[workers]]"] + [f"{k} = {toml_value(v)}" for k, v in worker.items()]
     lines += ["", "[beat]", f"enabled = {toml_value(beat)}",
-              "", "[flower]", f"enabled = {toml_value(flower)}", f"port = {flower_port or free_port()}", ""]
+              "", "[flower]", f"enabled = {toml_value(flower)}", f"port = {flower_port or ports[1]}", ""]
     path = folder / "celerydesk.toml"
     path.write_text("\n".join(lines))
     return path
