@@ -50,6 +50,7 @@ class ServiceSpec:
     stop_signal: int = signal.SIGTERM
     stop_timeout: float = 10.0
     worker_name: Optional[str] = None
+    nice: int = 0  # CPU priority (core/priority.py): the workspace's for workers, beat and Flower
 
 
 def worker_key(name: str) -> str:
@@ -160,6 +161,7 @@ def worker_spec(ws: Workspace, worker: WorkerConfig, broker_url: str) -> Service
         stop_signal=signal.SIGTERM,
         stop_timeout=worker.stop_timeout,
         worker_name=worker.name,
+        nice=ws.project.nice,
     )
 
 
@@ -193,6 +195,7 @@ def beat_spec(ws: Workspace, broker_url: str, runtime_dir: Path) -> ServiceSpec:
         else Readiness("uptime"),
         policy=RestartPolicy(startsecs=0.0 if ws.beat.loglevel in ("debug", "info") else 2.0, start_timeout=60.0),
         stop_timeout=10.0,
+        nice=ws.project.nice,
     )
 
 
@@ -218,4 +221,5 @@ def flower_spec(ws: Workspace, broker_url: str, credentials: tuple[str, str], ru
         readiness=Readiness("http", url=f"http://127.0.0.1:{ws.flower.port}/healthcheck"),
         policy=RestartPolicy(start_timeout=30.0),
         stop_timeout=5.0,
+        nice=ws.project.nice,
     )

@@ -22,6 +22,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from celerydesk.core.errors import WorkspaceError
+from celerydesk.core.priority import DEFAULT_NICE, MAX_NICE
 
 FILE_NAME = "celerydesk.toml"
 RUNTIME_DIR_NAME = ".celerydesk"
@@ -38,6 +39,7 @@ class ProjectConfig:
     python: Path
     python_detected: bool  # True when no ``python`` key was given
     env: dict[str, str] = field(default_factory=dict)
+    nice: int = DEFAULT_NICE  # CPU priority of workers, beat and Flower (core/priority.py)
 
 
 @dataclass
@@ -184,7 +186,7 @@ def detect_python(workdir: Path) -> Optional[Path]:
 
 
 def _parse_project(v: "_Validator", t: dict, root: Path) -> ProjectConfig:
-    v.unknown(t, "[project]", ("app", "workdir", "python", "env"))
+    v.unknown(t, "[project]", ("app", "workdir", "python", "env", "nice"))
     app = v.string(t, "[project]", "app", None)
     if app is None:
         v.problem('[project] app: missing; set it to the value you pass to `celery -A` (e.g. app = "storefront")')
@@ -214,7 +216,8 @@ def _parse_project(v: "_Validator", t: dict, root: Path) -> ProjectConfig:
                 v.problem(f"[project] env.{key}: must be a string, got {type(value).__name__}")
             else:
                 env[str(key)] = str(value)
-    return ProjectConfig(app=app, workdir=workdir, python=python, python_detected=detected, env=env)
+    nice = v.integer(t, "[project]", "nice", DEFAULT_NICE, minimum=0, maximum=MAX_NICE)
+    return ProjectConfig(app=app, workdir=workdir, python=python, python_detected=detected, env=env, nice=nice)
 
 
 def _resolve_python(value: str, workdir: Path) -> Optional[Path]:

@@ -40,6 +40,7 @@ from celerydesk.core.workspace import FILE_NAME, Workspace, detect_python, parse
 # validate(), so that a dialog can report every problem at once.
 SCALARS: dict[tuple[str, str], tuple[type, ...]] = {
     ("project", "app"): (str,), ("project", "workdir"): (str,), ("project", "python"): (str,),
+    ("project", "nice"): (int,),
     ("broker", "mode"): (str,), ("broker", "port"): (int,), ("broker", "image"): (str,),
     ("broker", "url"): (str,),
     ("beat", "enabled"): (bool,), ("beat", "loglevel"): (str,),

@@ -24,6 +24,7 @@ from PySide6.QtCore import QProcess, QProcessEnvironment, QTimer, Signal
 
 from celerydesk.core.commands import ServiceSpec
 from celerydesk.core.logtext import LineSplitter, RotatingLogFile
+from celerydesk.core.priority import niced_argv, set_session_nice
 from celerydesk.core.states import ProcessState
 from celerydesk.services.service import Service
 
@@ -73,13 +74,12 @@ class ManagedProcess(Service):
             self._apply(self.supervision.spawn_failed(f"{program} not found", permanent=True))
             return
         proc = QProcess(self)
+        argv = niced_argv(self.spec.argv, self.spec.nice)
         if _SETPRIV:
             # setpriv execs the program in place (same pid) after setting PR_SET_PDEATHSIG.
-            proc.setProgram(_SETPRIV)
-            proc.setArguments(["--pdeathsig", "KILL", "--", *self.spec.argv])
-        else:
-            proc.setProgram(program)
-            proc.setArguments(self.spec.argv[1:])
+            argv = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
+        proc.setProgram(argv[0])
+        proc.setArguments(argv[1:])
         proc.setWorkingDirectory(str(self.spec.cwd))
         env = QProcessEnvironment()
         for name, value in self.spec.env.items():
@@ -99,7 +99,8 @@ class ManagedProcess(Service):
         proc.errorOccurred.connect(self._on_error)
         self._splitters = {STDOUT: LineSplitter(), STDERR: LineSplitter()}
         self._process = proc
-        self._system_line(f"starting: {' '.join(self.spec.argv)}")
+        at_nice = f" at nice {self.spec.nice}" if self.spec.nice else ""
+        self._system_line(f"starting{at_nice}: {' '.join(self.spec.argv)}")
         proc.start()
 
     def _on_started(self) -> None:
@@ -113,6 +114,8 @@ class ManagedProcess(Service):
             create_time = 0.0
         self.supervision.spawned(pid)
         self.processStarted.emit(self.key, pid, create_time)
+        if self.spec.nice:
+            self._set_session_nice(pid, tries_left=10)
         kind = self.spec.readiness.kind
         if kind == "uptime":
             self.supervision.ready_seen()
@@ -124,6 +127,20 @@ class ManagedProcess(Service):
             self._poller.start()
         self._rearm()
         self.detailsChanged.emit(self.key)  # the pid is known now
+
+    def _set_session_nice(self, pid: int, tries_left: int) -> None:
+        """The child's session (autogroup) at the spec's nice value: see core/priority.py."""
+        if self._process is None or self._process.processId() != pid:
+            return  # it has exited (or been replaced) since
+        try:
+            set_session_nice(pid, self.spec.nice)
+        except BlockingIOError:  # one change per 100 ms machine-wide without CAP_SYS_ADMIN
+            if tries_left > 1:
+                QTimer.singleShot(110, self, lambda: self._set_session_nice(pid, tries_left - 1))
+            else:
+                self._system_line("could not lower the CPU priority of its session: the kernel kept refusing")
+        except OSError as exc:
+            self._system_line(f"could not lower the CPU priority of its session: {exc}")
 
     def _on_ready(self) -> None:
         self._apply(self.supervision.ready_seen())

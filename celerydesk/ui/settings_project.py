@@ -1,5 +1,7 @@
 """The Project page of the settings dialog: folder, Celery app, interpreter, and its check.
 
+It also holds the services' CPU priority (``[project] nice``, core/priority.py).
+
 Workers, beat and the introspector run in the *project's* interpreter, so the page can check
 it before anything starts: ``check_interpreter`` (celery with Redis support), then celery's own
 ``find_app`` on the app, in the project folder with the workspace's environment. Both run an
@@ -16,10 +18,11 @@ from typing import Callable, Optional
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QVBoxLayout, QWidget)
+                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from celerydesk.core.errors import DeskError
 from celerydesk.core.interpreter import check_interpreter
+from celerydesk.core.priority import DEFAULT_NICE, MAX_NICE
 from celerydesk.core.selfcmd import child_environ
 from celerydesk.core.workspace import _resolve_python, detect_python
 from celerydesk.core.workspace_edit import WorkspaceDocument
@@ -78,6 +81,11 @@ class QtProjectPage(QWidget):
         self.app.setPlaceholderText("the value of celery -A, e.g. storefront")
         self.python = QLineEdit()
         self.choose_button, self.browse_button = QPushButton("Choose…"), QPushButton("Browse…")
+        self.nice = QSpinBox()
+        self.nice.setRange(0, MAX_NICE)
+        self.nice.setPrefix("nice ")
+        self.nice.setToolTip("The nice value of workers, beat and Flower (0 to 19; higher runs later). "
+                             "Applies when a service next starts.")
         self.check_button = QPushButton("Check")
         self.check_button.setToolTip("Run the interpreter: can it import celery with Redis support, and the app?")
         self.status = QLabel()
@@ -97,6 +105,7 @@ class QtProjectPage(QWidget):
         form.addRow("Project folder:", _browse_row(self.workdir, self.choose_button))
         form.addRow("Celery app:", self.app)
         form.addRow("Interpreter:", interpreter)
+        form.addRow("CPU priority:", self._priority_field())
         layout = QVBoxLayout(self)
         layout.addWidget(hint_label("Workers and beat run in the project's own interpreter: it needs "
                                     "celery[redis] and your project's packages. Paths are relative to "
@@ -107,10 +116,26 @@ class QtProjectPage(QWidget):
         self._generation = 0  # the latest check; an older one's answer is dropped
         self._set_status("Not checked yet.", "")
 
+    def _priority_field(self) -> QVBoxLayout:
+        """The nice value at its natural width, its meaning below it (in the field, as the status)."""
+        row = QHBoxLayout()
+        row.addWidget(self.nice)
+        row.addStretch(1)
+        field = QVBoxLayout()
+        field.setSpacing(defs.SMALL)
+        field.addLayout(row)
+        field.addWidget(hint_label(f"Workers, beat and Flower run below this window's priority (nice "
+                                   f"{DEFAULT_NICE} by default), so it stays responsive while they keep "
+                                   "every core busy; an idle machine still gives them all they ask for. "
+                                   "0 runs them as a terminal would."))
+        return field
+
     # -- values --------------------------------------------------------------------------------------
 
     def load(self, doc: WorkspaceDocument) -> None:
-        self._initial = {key: doc.get(("project", key)) for key in ("app", "workdir", "python")}
+        self._initial = {key: doc.get(("project", key)) for key in ("app", "workdir", "python", "nice")}
+        nice = self._initial["nice"]
+        self.nice.setValue(nice if isinstance(nice, int) and 0 <= nice <= MAX_NICE else DEFAULT_NICE)
         self.app.setText(str(self._initial["app"] or ""))
         self.workdir.setText(str(self._initial["workdir"] or ""))
         self.python.setText(str(self._initial["python"] or ""))
@@ -118,7 +143,10 @@ class QtProjectPage(QWidget):
 
     def values(self) -> dict:
         return {"app": self.app.text().strip() or None, "workdir": self.workdir.text().strip() or None,
-                "python": self.python.text().strip() or None}
+                "python": self.python.text().strip() or None,
+                # The default is left unwritten: the file keeps only what the user chose.
+                "nice": None if self.nice.value() == DEFAULT_NICE and self._initial["nice"] is None
+                else self.nice.value()}
 
     def form_problems(self) -> list[str]:
         return []
@@ -129,7 +157,7 @@ class QtProjectPage(QWidget):
                 doc.set(("project", key), value)
 
     def widget_for(self, problem: str) -> Optional[QWidget]:
-        for key in ("app", "workdir", "python"):
+        for key in ("app", "workdir", "python", "nice"):
             if problem.startswith(f"[project] {key}"):
                 return getattr(self, key)
         return None

@@ -5,6 +5,11 @@ process runs the EventMonitor with its table model and view live (offscreen) whi
 sender process pushes TASKS ``noop`` tasks with one shared producer. Sending happens in another
 process so that this process's CPU time is the monitor's alone (consumer thread + GUI thread).
 
+The worker runs at the CPU priority celerydesk gives the workers it starts (core/priority.py:
+nice 5 by default, process and session; ``--nice 0`` for a worker started from a terminal).
+Flower, the sender and Redis run at normal priority: a Flower of the user's own, their web app
+and the broker.
+
 Prints one JSON line: tasks, desk_succeeded, flower_succeeded (Flower's /metrics),
 desk_cpu_s (this process while watching), desk_thread_cpu_s (the consumer thread's share),
 flower_cpu_s (psutil on Flower's pid), max_stall_ms (the longest gap between 10 ms ticks of the
@@ -12,11 +17,12 @@ GUI event loop), stalls_over_ms (how many gaps were longer than 20, 30 and 50 ms
 one sample, and on a noisy machine two runs compare better by their tails), longest_flush_ms
 (the slowest batch the monitor applied, store and model: what of a stall is the monitor's own
 work rather than the machine's scheduling), and seconds.
-Run: .venv/bin/python tests/bench/bench_monitor.py [TASKS]
+Run: .venv/bin/python tests/bench/bench_monitor.py [TASKS] [--nice N]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -34,12 +40,12 @@ from PySide6.QtCore import QElapsedTimer, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from celerydesk.core.commands import redis_server_binary  # noqa: E402
-from celerydesk.core.ports import free_port  # noqa: E402
+from celerydesk.core.ports import free_ports  # noqa: E402
+from celerydesk.core.priority import DEFAULT_NICE, niced_argv, set_session_nice  # noqa: E402
 from celerydesk.services.event_monitor import EventMonitor  # noqa: E402
 from celerydesk.ui.collector import tune_collector  # noqa: E402
 from celerydesk.ui.task_table import QtTaskTableView, TaskTableModel  # noqa: E402
 
-TASKS = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
 NOOP = "celerydesk.sample.tasks.noop"
 SENDER = """
 import sys
@@ -72,10 +78,26 @@ def flower_succeeded(port: int) -> int:
     return int(total)
 
 
+def set_session_nice_patiently(pid: int, nice: int) -> None:
+    """As ManagedProcess does: the kernel allows one change per 100 ms without CAP_SYS_ADMIN."""
+    for _ in range(20):
+        try:
+            set_session_nice(pid, nice)
+            return
+        except BlockingIOError:
+            time.sleep(0.11)
+    raise RuntimeError(f"could not set the session nice of {pid}")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("tasks", type=int, nargs="?", default=20_000)
+    parser.add_argument("--nice", type=int, default=DEFAULT_NICE, help="the worker's nice value (default: celerydesk's)")
+    args = parser.parse_args()
+    tasks = args.tasks
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-monitor-{os.getpid()}"
     tmp.mkdir(parents=True, exist_ok=True)
-    redis_port, flower_port = free_port(), free_port()
+    redis_port, flower_port = free_ports(2)
     url = f"redis://127.0.0.1:{redis_port}/0"
     env = {**os.environ, "CELERY_BROKER_URL": url, "PYTHONUNBUFFERED": "1"}
     children = []
@@ -92,8 +114,11 @@ def main() -> None:
         import redis
 
         assert wait_until(lambda: _ping(redis, url), 10)
-        spawn([sys.executable, "-m", "celery", "-A", "celerydesk.sample", "worker", "-E", "-c", "2",
-                        "-n", "bench@%h", "-l", "warning", "--without-mingle", "--without-gossip"], "worker.log")
+        worker = spawn(niced_argv([sys.executable, "-m", "celery", "-A", "celerydesk.sample", "worker", "-E", "-c", "2",
+                                   "-n", "bench@%h", "-l", "warning", "--without-mingle", "--without-gossip"],
+                                  args.nice), "worker.log")
+        if args.nice:
+            set_session_nice_patiently(worker.pid, args.nice)
         flower = spawn([sys.executable, "-m", "celery", "--broker", url, "flower", "--address=127.0.0.1",
                         f"--port={flower_port}"], "flower.log")
         assert wait_until(lambda: flower_succeeded(flower_port) >= 0, 30), "flower did not answer"
@@ -132,7 +157,7 @@ def main() -> None:
         # The sender is a program of its own (in use: the web app, a shell), in its own session
         # like the worker and Flower. With the kernel's autogroups (on by default) CPU is shared
         # between sessions first: in ours it would be taken from the desk's share, not theirs.
-        sender = subprocess.Popen([sys.executable, "-c", SENDER, str(TASKS)], env=env, cwd=tmp,
+        sender = subprocess.Popen([sys.executable, "-c", SENDER, str(tasks)], env=env, cwd=tmp,
                                   start_new_session=True)
         children.append(sender)  # out of our session: stopped with the others if the bench fails
         ticker.start()
@@ -140,7 +165,7 @@ def main() -> None:
         # The GUI runs its own event loop, as in the window; a check every 200 ms ends it.
         check = QTimer(interval=200)
         give_up = time.monotonic() + 600
-        check.timeout.connect(lambda: (monitor.store.counts.get("task-succeeded", 0) >= TASKS
+        check.timeout.connect(lambda: (monitor.store.counts.get("task-succeeded", 0) >= tasks
                                        or time.monotonic() > give_up) and app.quit())
         check.start()
         app.exec()
@@ -150,12 +175,13 @@ def main() -> None:
         desk_cpu = time.process_time() - desk_cpu0
         thread_cpu = monitor.consumer_cpu_s() - thread_cpu0
         # Flower may lag behind: its CPU is read once it has counted them all (or gave up).
-        wait_until(lambda: flower_succeeded(flower_port) >= TASKS, 120, step=1.0)
+        wait_until(lambda: flower_succeeded(flower_port) >= tasks, 120, step=1.0)
         flower_cpu = sum(flower_ps.cpu_times()[:2]) - flower_cpu0
         sender.wait(60)
         monitor.stop()
         print(json.dumps({
-            "tasks": TASKS,
+            "tasks": tasks,
+            "worker_nice": args.nice,
             "desk_succeeded": monitor.store.counts.get("task-succeeded", 0),
             "flower_succeeded": flower_succeeded(flower_port),
             "desk_cpu_s": round(desk_cpu, 2),

@@ -134,6 +134,7 @@ def test_defaults_of_a_minimal_file(tmp_path):
     assert ws.project.python == Path(sys.executable)  # no venv in the folder
     assert ws.project.python_detected is True
     assert ws.project.env == {}
+    assert ws.project.nice == 5  # services below the window's priority (core/priority.py)
     assert (ws.broker.mode, ws.broker.port, ws.broker.image) == ("auto", 6379, "redis:7-alpine")
     assert [(w.name, w.concurrency, w.queues) for w in ws.workers] == [("main", 2, ["celery"])]
     assert ws.beat.enabled and ws.flower.enabled and ws.flower.port == 5555
@@ -264,6 +265,9 @@ def test_invalid_toml_names_the_line(tmp_path):
          '[[schedules]]\nname = "s"\ntask = "u"\nevery = 6', '[[schedules]] #2 "s" name', "unique"),
         ('[broker]\nport = 7000\n[flower]\nport = 7000', "[flower] port", "also the broker's port"),
         ('[project]\nenv = { N = [1] }', "[project] env.N", "must be a string"),
+        ("[project]\nnice = 20", "[project] nice", "from 0 to 19, got 20"),
+        ("[project]\nnice = -1", "[project] nice", "from 0 to 19, got -1"),
+        ('[project]\nnice = "low"', "[project] nice", "whole number"),
         ('[beat]\nenabled = "yes"', "[beat] enabled", "true or false"),
         ('[beat]\nloglevel = "loud"', "[beat] loglevel", "not one of"),
     ],

@@ -168,7 +168,7 @@ def test_replay_then_follow_in_order_without_duplicates(qtbot, tmp_path, owned):
     assert [logs.tabs.tabText(i) for i in range(logs.tabs.count())] == ["All", "broker", "worker main"]
     replayed = plains(pane.model)
     assert replayed == shown(worker.history)  # ANSI stripped: no escape left
-    assert replayed[0].startswith("[celerydesk] starting:") and "main@test ready." in replayed[1]
+    assert replayed[0].startswith("[celerydesk] starting at nice 5:") and "main@test ready." in replayed[1]
     assert not any("\x1b" in line for line in replayed) and "slow 7" in replayed[1 + 8]
 
     go.touch()  # batch two, followed live

@@ -1,7 +1,8 @@
 """The settings dialog, the recent list and new workspaces (celerydesk/ui/settings_dialog.py,
 settings_*.py, workspaces.py), offscreen with pytest-qt, on real workspace files in tmp_path.
 
-Covered: OK writes what was changed and keeps the file's comments; refused values (two workers
+Covered: OK writes what was changed and keeps the file's comments (the services' CPU priority
+only once changed); refused values (two workers
 with one name, Flower on the broker's port) are listed and outlined, the tab shown, the file
 untouched and the edits kept; Cancel writes nothing; a file changed on disk is not silently
 overwritten; the interpreter check against celerydesk's own interpreter (celery's version),
@@ -110,6 +111,17 @@ def test_ok_writes_the_changes_and_keeps_the_comments(qtbot, dialog, workspace_f
     assert comment_lines(after) == comment_lines(before)
     removed = [line for line in difflib.ndiff(before.splitlines(), after.splitlines()) if line.startswith("- ")]
     assert removed == ["- port = 6390", "- concurrency = 2"]  # nothing else of the file was rewritten
+
+
+def test_the_services_cpu_priority_is_saved_only_when_changed_and_read_back(qtbot, dialog, workspace_file):
+    assert dialog.project_page.nice.value() == 5  # the default, not written in the sample's file
+    dialog.project_page.nice.setValue(0)
+    with qtbot.waitSignal(dialog.saved, timeout=5000):
+        press_ok(qtbot, dialog)
+    assert tomllib.loads(workspace_file.read_text())["project"]["nice"] == 0
+    again = QtSettingsDialog(str(workspace_file))
+    qtbot.addWidget(again)
+    assert again.project_page.nice.value() == 0
 
 
 def test_two_workers_with_one_name_are_refused_and_the_edits_kept(qtbot, dialog, workspace_file):
