@@ -14,7 +14,8 @@ Prints one JSON line: tasks, desk_succeeded, flower_succeeded (Flower's /metrics
 desk_cpu_s (this process while watching), desk_thread_cpu_s (the consumer thread's share),
 flower_cpu_s (psutil on Flower's pid), max_stall_ms (the longest gap between 10 ms ticks of the
 GUI event loop), stalls_over_ms (how many gaps were longer than 20, 30 and 50 ms: a maximum is
-one sample, and on a noisy machine two runs compare better by their tails), longest_flush_ms
+one sample, and on a noisy machine two runs compare better by their tails), longest_gaps (the
+three longest, each with when it ended, in seconds into the run), longest_flush_ms
 (the slowest batch the monitor applied, store and model: what of a stall is the monitor's own
 work rather than the machine's scheduling), and seconds.
 Run: .venv/bin/python tests/bench/bench_monitor.py [TASKS] [--nice N]
@@ -143,9 +144,12 @@ def main() -> None:
         ticker, clock = QTimer(interval=10), QElapsedTimer()
         clock.start()
         gaps = []  # ms between ticks
+        since = QElapsedTimer()  # when each tick came, for where the longest gaps were
+        ticks_at = []
 
         def tick():
             gaps.append(clock.restart())
+            ticks_at.append(since.elapsed())
 
         ticker.timeout.connect(tick)
         flower_ps = psutil.Process(flower.pid)
@@ -162,6 +166,7 @@ def main() -> None:
         children.append(sender)  # out of our session: stopped with the others if the bench fails
         ticker.start()
         clock.restart()
+        since.start()
         # The GUI runs its own event loop, as in the window; a check every 200 ms ends it.
         check = QTimer(interval=200)
         give_up = time.monotonic() + 600
@@ -190,6 +195,9 @@ def main() -> None:
             "cpu_ratio": round(desk_cpu / flower_cpu, 3) if flower_cpu else None,
             "max_stall_ms": max(gaps),
             "stalls_over_ms": {str(ms): sum(gap > ms for gap in gaps) for ms in (20, 30, 50)},
+            # [ms, s into the run when it ended]: early gaps are the sender's start-up, say
+            "longest_gaps": [[gaps[i], round(ticks_at[i] / 1000, 1)]
+                             for i in sorted(range(len(gaps)), key=gaps.__getitem__)[-3:][::-1]],
             "longest_flush_ms": round(monitor.longest_flush_ms, 1),  # how much of a stall is our own work
             "rows_kept": len(monitor.store.tasks),
             "seconds": round(seconds, 1),
