@@ -42,6 +42,9 @@ READ_INTERVAL_S = 0.010
 READ_CHUNK_BYTES = 128 * 1024
 _CHANNELS = {STDOUT: QProcess.ProcessChannel.StandardOutput, STDERR: QProcess.ProcessChannel.StandardError}
 _SETPRIV = shutil.which("setpriv")
+# The kernel takes one session-nice change per 100 ms machine-wide (without CAP_SYS_ADMIN), and
+# a stack starts its workers, beat and Flower together: enough turns for dozens of them.
+SESSION_NICE_TRIES = 100
 
 
 class ManagedProcess(Service):
@@ -75,6 +78,7 @@ class ManagedProcess(Service):
             return
         proc = QProcess(self)
         argv = niced_argv(self.spec.argv, self.spec.nice)
+        at_nice = f" at nice {self.spec.nice}" if len(argv) > len(self.spec.argv) else ""
         if _SETPRIV:
             # setpriv execs the program in place (same pid) after setting PR_SET_PDEATHSIG.
             argv = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
@@ -99,7 +103,6 @@ class ManagedProcess(Service):
         proc.errorOccurred.connect(self._on_error)
         self._splitters = {STDOUT: LineSplitter(), STDERR: LineSplitter()}
         self._process = proc
-        at_nice = f" at nice {self.spec.nice}" if self.spec.nice else ""
         self._system_line(f"starting{at_nice}: {' '.join(self.spec.argv)}")
         proc.start()
 
@@ -115,7 +118,7 @@ class ManagedProcess(Service):
         self.supervision.spawned(pid)
         self.processStarted.emit(self.key, pid, create_time)
         if self.spec.nice:
-            self._set_session_nice(pid, tries_left=10)
+            self._set_session_nice(pid, tries_left=SESSION_NICE_TRIES)
         kind = self.spec.readiness.kind
         if kind == "uptime":
             self.supervision.ready_seen()

@@ -85,7 +85,7 @@ class QtProjectPage(QWidget):
         self.nice.setRange(0, MAX_NICE)
         self.nice.setPrefix("nice ")
         self.nice.setToolTip("The nice value of workers, beat and Flower (0 to 19; higher runs later). "
-                             "Applies when a service next starts.")
+                             "Saved, it applies from the next start of the stack.")
         self.check_button = QPushButton("Check")
         self.check_button.setToolTip("Run the interpreter: can it import celery with Redis support, and the app?")
         self.status = QLabel()
@@ -135,7 +135,8 @@ class QtProjectPage(QWidget):
     def load(self, doc: WorkspaceDocument) -> None:
         self._initial = {key: doc.get(("project", key)) for key in ("app", "workdir", "python", "nice")}
         nice = self._initial["nice"]
-        self.nice.setValue(nice if isinstance(nice, int) and 0 <= nice <= MAX_NICE else DEFAULT_NICE)
+        valid = isinstance(nice, int) and not isinstance(nice, bool) and 0 <= nice <= MAX_NICE
+        self.nice.setValue(nice if valid else DEFAULT_NICE)
         self.app.setText(str(self._initial["app"] or ""))
         self.workdir.setText(str(self._initial["workdir"] or ""))
         self.python.setText(str(self._initial["python"] or ""))
@@ -153,7 +154,8 @@ class QtProjectPage(QWidget):
 
     def apply(self, doc: WorkspaceDocument) -> None:
         for key, value in self.values().items():
-            if value != self._initial[key]:
+            # `nice = true` equals 1 but is refused by the loader: a bool is rewritten too.
+            if value != self._initial[key] or type(value) is not type(self._initial[key]):
                 doc.set(("project", key), value)
 
     def widget_for(self, problem: str) -> Optional[QWidget]:

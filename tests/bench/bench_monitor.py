@@ -93,7 +93,8 @@ def set_session_nice_patiently(pid: int, nice: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("tasks", type=int, nargs="?", default=20_000)
-    parser.add_argument("--nice", type=int, default=DEFAULT_NICE, help="the worker's nice value (default: celerydesk's)")
+    parser.add_argument("--nice", type=int, default=DEFAULT_NICE, choices=range(0, 20), metavar="0-19",
+                        help="the worker's nice value (default: celerydesk's)")
     args = parser.parse_args()
     tasks = args.tasks
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-monitor-{os.getpid()}"

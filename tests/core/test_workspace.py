@@ -268,6 +268,7 @@ def test_invalid_toml_names_the_line(tmp_path):
         ("[project]\nnice = 20", "[project] nice", "from 0 to 19, got 20"),
         ("[project]\nnice = -1", "[project] nice", "from 0 to 19, got -1"),
         ('[project]\nnice = "low"', "[project] nice", "whole number"),
+        ("[project]\nnice = true", "[project] nice", "whole number"),
         ('[beat]\nenabled = "yes"', "[beat] enabled", "true or false"),
         ('[beat]\nloglevel = "loud"', "[beat] loglevel", "not one of"),
     ],

@@ -108,6 +108,7 @@ def test_ok_writes_the_changes_and_keeps_the_comments(qtbot, dialog, workspace_f
     assert data["workers"] == [{"name": "main", "concurrency": 3, "queues": ["celery"]},
                                {"name": "fast", "concurrency": 4, "queues": ["video", "celery"]}]
     assert data["project"]["env"] == {"DJANGO_SETTINGS_MODULE": "storefront.settings"}
+    assert "nice" not in data["project"]  # left at its default: not written
     assert comment_lines(after) == comment_lines(before)
     removed = [line for line in difflib.ndiff(before.splitlines(), after.splitlines()) if line.startswith("- ")]
     assert removed == ["- port = 6390", "- concurrency = 2"]  # nothing else of the file was rewritten
@@ -122,6 +123,19 @@ def test_the_services_cpu_priority_is_saved_only_when_changed_and_read_back(qtbo
     again = QtSettingsDialog(str(workspace_file))
     qtbot.addWidget(again)
     assert again.project_page.nice.value() == 0
+
+
+def test_a_nice_of_true_is_shown_as_the_default_and_rewritten(qtbot, workspace_file):
+    workspace_file.write_text(workspace_file.read_text().replace('app = "celerydesk.sample"',
+                                                                 'app = "celerydesk.sample"\nnice = true'))
+    dialog = QtSettingsDialog(str(workspace_file))
+    qtbot.addWidget(dialog)
+    assert dialog.project_page.nice.value() == 5
+    dialog.project_page.nice.setValue(1)  # equal to true, but an int: written all the same
+    with qtbot.waitSignal(dialog.saved, timeout=5000):
+        press_ok(qtbot, dialog)
+    value = tomllib.loads(workspace_file.read_text())["project"]["nice"]
+    assert value == 1 and not isinstance(value, bool)
 
 
 def test_two_workers_with_one_name_are_refused_and_the_edits_kept(qtbot, dialog, workspace_file):
