@@ -52,6 +52,7 @@ class DeskApplication:
         self.window: Optional[QtMainWindow] = None
         self.tray = None  # a QtTray where the desktop has a tray
         self._quitting = False
+        self._reopen_on_stop: Optional[StackController] = None  # a stack whose stop reopens the workspace
         self.signals = SignalWatcher()
         self.signals.received.connect(lambda _signum: self.quit())
         app.commitDataRequest.connect(lambda _manager: self.quit())  # logout
@@ -126,9 +127,47 @@ class DeskApplication:
         except DeskError as exc:  # the file broke since it was opened: say so, keep it as it is
             self.window.banner.show_message("error", str(exc))
             return
-        dialog.saved.connect(lambda _path: self.window.statusBar().showMessage(
-            "Workspace saved; restart the stack to apply it", 10000))
+        saved: list[str] = []
+        dialog.saved.connect(saved.append)
         dialog.exec()
+        if not saved:
+            return
+        restart = False
+        if self.stack.phase != IDLE:
+            restart = QMessageBox.question(
+                self.window, "Apply the settings",
+                "The stack runs with the settings it was started with. Restart it now with the new ones?\n\n"
+                "(If not, they apply when it is next stopped.)") == QMessageBox.StandardButton.Yes
+        self.apply_saved_settings(Path(saved[-1]), restart)
+
+    def apply_saved_settings(self, path: Path, restart: bool) -> None:
+        """Reopen the workspace from ``path``: a stack runs with the settings it was built with.
+
+        Idle, at once (the next start uses them). Running: stopped and started again with them if
+        ``restart``, else reopened when it next stops, so a start from then on uses them.
+        """
+        if self.stack.phase == IDLE:
+            self._reopen(path, "Workspace saved; the next start uses it")
+        elif restart:
+            self.stack.stackStopped.connect(lambda: self._reopen(path, "Restarted with the saved settings", start=True))
+            self.stack.stop_all()
+        else:
+            self.window.statusBar().showMessage("Workspace saved; it applies once the stack is stopped", 0)
+            if self._reopen_on_stop is not self.stack:  # saved twice while running: reopened once
+                self._reopen_on_stop = self.stack
+                self.stack.stackStopped.connect(lambda: self._reopen(path, "The saved settings apply from the next start"))
+
+    def _reopen(self, path: Path, message: str, start: bool = False) -> None:
+        if self._quitting:  # stopped to quit: nothing to reopen
+            return
+        try:
+            workspace = load_workspace(path)
+        except DeskError as exc:  # changed on disk since it was saved: keep what runs, say why
+            self.window.banner.show_message("error", str(exc))
+            return
+        self.open(workspace).statusBar().showMessage(message, 10000)
+        if start:
+            self.stack.start_all()
 
     def _remember(self, path: Path) -> None:
         from celerydesk.ui.workspaces import add_recent, recent_workspaces
