@@ -11,8 +11,8 @@ Beat runs celery's semantics, not cron's, so everything here follows celery (DES
   with a message instead of a traceback.
 - Warnings say where celery's reading differs from cron's: day-of-month and day-of-week are
   ANDed by celery (cron ORs them).
-- ``next_runs()`` asks celery's own ``crontab.remaining_delta`` for each next run, as beat
-  does, in a zoneinfo timezone (so DST gaps and repeats come out as beat would run them).
+- ``next_runs()`` runs beat's own loop (celery's ``crontab.is_due``) on a clock of its own, in a
+  zoneinfo timezone, so DST gaps and repeats come out as beat would run them.
 - ``describe()`` says it in plain words: "At 07:30, only on Monday".
 
 Interval schedules (``every = SECONDS``) have their helpers at the end.
@@ -310,26 +310,34 @@ def next_runs(expr: Union[str, CronExpr], n: int = 5, tz=None, after: Optional[d
     """The next ``n`` times beat would send a crontab schedule, as aware datetimes in ``tz``.
 
     ``after`` is when beat last ran it (or started with it): default now. A naive ``after`` is
-    read in ``tz``. Each run comes from ``crontab.remaining_delta`` of the run before, which
-    is what beat computes after every run.
+    read in ``tz``. Beat's own loop is run on a clock of ours: it asks celery's
+    ``crontab.is_due(last_run_at)``, sleeps the seconds it says, and sends when it is due. Only
+    that gets the hour a DST change repeats right: adding ``remaining_delta`` to the last run
+    gave a run before ``after`` (02:30 CEST, the first 02:30, after the second 02:00).
     """
     cron = expr if isinstance(expr, CronExpr) else parse(expr)
     zone = get_zone(tz)
-    app = _app(_zone_key(zone))
-    schedule = cron.crontab(app=app)
-    now = after or datetime.now(timezone.utc)
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=zone)
-    now = now.astimezone(zone)
-    runs: list = []
-    for _ in range(max(0, n)):
+    from celery.schedules import crontab
+
+    clock = [(after or datetime.now(timezone.utc))]
+    if clock[0].tzinfo is None:
+        clock[0] = clock[0].replace(tzinfo=zone)
+    clock[0] = clock[0].astimezone(timezone.utc)
+    schedule = crontab(app=_app(_zone_key(zone)), nowfun=lambda: clock[0], **cron.crontab_kwargs())
+    last_run_at, runs = clock[0], []
+    # A run comes at the latest on the second turn (one sleep, then due); DST can add one more.
+    for _ in range(4 * max(0, n) + 4):
+        if len(runs) >= n:
+            break
         try:
-            last, delta, _now = schedule.remaining_delta(now, tz=zone)
+            due, wait = schedule.is_due(last_run_at)
         except RuntimeError as exc:  # celery gives up on dates it cannot find within 2000 months
             raise CronError(cron.text, [CronProblem("", "", f"celery finds no next run ({exc})")]) from None
-        # remaining() turns the wall-clock result into an instant through UTC; so does beat.
-        now = (last + delta).astimezone(timezone.utc).astimezone(zone)
-        runs.append(now)
+        if due:
+            runs.append(clock[0].astimezone(zone))
+            last_run_at = clock[0]  # beat's reserve(): the entry's last run is now
+        else:
+            clock[0] += timedelta(seconds=wait)
     return runs
 
 
