@@ -50,10 +50,11 @@ def free_port(host: str = "127.0.0.1") -> int:
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     """``count`` different free ports: all are held until all are chosen, since a port just
     released may be the kernel's next answer (two ``free_port()`` calls can return one port)."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    sockets: list[socket.socket] = []
     try:
-        for s in sockets:
-            s.bind((host, 0))
+        for _ in range(count):
+            sockets.append(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sockets[-1].bind((host, 0))
         return [s.getsockname()[1] for s in sockets]
     finally:
         for s in sockets:

@@ -3,7 +3,7 @@
 A worker flooded with tasks, Flower decoding every event of it and beat can keep every core
 busy. The window then waits its turn behind them: on a 2-core machine, measured with
 ``tests/bench/bench_monitor.py`` (20,000 tasks), the longest gap in the window's event loop had a
-median of 33 ms (up to 125 ms) with the worker at normal priority, 17 ms with it at nice 5 (the
+median of 30 ms (up to 125 ms) with the worker at normal priority, 17 ms with it at nice 5 (the
 README has the runs). The work is not slower for it (the flood took as long): a lower
 priority only decides who runs first while the CPUs are all busy, and an idle machine gives the
 services everything they ask for.
