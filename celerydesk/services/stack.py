@@ -59,6 +59,7 @@ class StackController(QObject):
         self._wanted: set[str] = set()  # the services this start brings up
         self._flower_credentials: tuple[str, str] = ("", "")
         self.started_at: Optional[float] = None
+        self._carried: dict[str, list] = {}  # log lines of a previous stack, for services not yet built
         # Beat's schedule mirror follows the workspace file while the stack runs (live schedules).
         self.schedule_sync = ScheduleSync(workspace.path, self.runtime.dir, parent=self)
         self.schedule_sync.message.connect(self.message)
@@ -247,7 +248,21 @@ class StackController(QObject):
         self.services[proc.key] = proc
         self._connect(proc)
 
+    def carry_history(self, previous: "StackController") -> None:
+        """Open this stack's log panes with ``previous``'s lines (its workspace, reopened with new
+        settings), as a service's restart keeps its history. Services built later (the broker, at
+        start) take theirs when built."""
+        self._carried = {key: list(getattr(service, "history", ())) for key, service in previous.services.items()}
+        for service in self.services.values():
+            self._take_carried(service)
+
+    def _take_carried(self, service: Service) -> None:
+        lines = self._carried.pop(service.key, None)
+        if lines and hasattr(service, "history"):
+            service.history.extend(lines)  # a new service's history is empty: the old lines come first
+
     def _connect(self, service: Service) -> None:
+        self._take_carried(service)
         service.stateChanged.connect(self._on_state_changed)
         service.linesReceived.connect(self.linesReceived)
         service.detailsChanged.connect(self.serviceDetailsChanged)

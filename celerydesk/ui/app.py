@@ -60,7 +60,9 @@ class DeskApplication:
 
     # -- workspaces -----------------------------------------------------------------------------
 
-    def open(self, workspace: Workspace) -> QtMainWindow:
+    def open(self, workspace: Workspace, carry_from: Optional[StackController] = None) -> QtMainWindow:
+        """A window and stack for ``workspace``; ``carry_from``, the same workspace's previous
+        stack, hands its log lines to the new one."""
         if self.window is not None:
             self.window.save_layout(self.settings)
             self.window.shutdown()
@@ -68,6 +70,8 @@ class DeskApplication:
         if self.tray is not None:
             self.tray.icon.hide()
         self.stack = StackController(workspace)
+        if carry_from is not None:
+            self.stack.carry_history(carry_from)
         self.stack.stackStopped.connect(self._maybe_finish_quit)
         self.tray = None
         if QSystemTrayIcon.isSystemTrayAvailable():
@@ -165,7 +169,7 @@ class DeskApplication:
         except DeskError as exc:  # changed on disk since it was saved: keep what runs, say why
             self.window.banner.show_message("error", str(exc))
             return
-        self.open(workspace).statusBar().showMessage(message, 10000)
+        self.open(workspace, carry_from=self.stack).statusBar().showMessage(message, 10000)
         if start:
             self.stack.start_all()
 

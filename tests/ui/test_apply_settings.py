@@ -3,7 +3,7 @@
 A stack is built from the workspace it was opened with, so a saved file applies once the
 workspace is reopened. Real stacks (local broker and a worker) and a real window, offscreen:
 saved while idle, the next start uses the new file; saved while running and restarted, the new
-worker runs with it; saved while running and not restarted, the running stack keeps its
+worker runs with it and the log panes go on from the first run's lines; saved while running and not restarted, the running stack keeps its
 settings and the next start after it stops uses the new ones. The observable setting is
 ``[project] nice``, read back from the worker process.
 """
@@ -17,9 +17,11 @@ import psutil
 import pytest
 from PySide6.QtCore import QSettings
 
-from celerydesk.core.commands import worker_key
+from celerydesk.core.commands import BROKER, worker_key
 from celerydesk.services.stack import IDLE
 from celerydesk.ui.app import DeskApplication
+from celerydesk.ui.log_model import PLAIN
+from celerydesk.ui.log_view import QtLogsWidget
 from tests.helpers.stack import make_workspace
 
 OWN_NICE = os.getpriority(os.PRIO_PROCESS, 0)
@@ -70,6 +72,16 @@ def test_saved_while_running_and_restarted_the_new_worker_uses_it(qtbot, desk):
     qtbot.waitUntil(lambda: desk.stack.ws.project.nice == 3 and desk.stack.phase == "running", timeout=90000)
     assert desk.stack.services[worker_key("main")].pid != old_pid
     assert worker_nice(desk) == 3
+    # The log panes go on from the first run's lines, as after a restart of one service.
+    for key, first, second in ((worker_key("main"), "starting at nice 5:", "starting at nice 3:"),
+                               (BROKER, "starting:", "starting:")):
+        started = [text for text, _ in desk.stack.services[key].history if "[celerydesk] starting" in text]
+        assert len(started) == 2 and first in started[0] and second in started[1], (key, started)
+    qtbot.waitUntil(lambda: desk.window.findChild(QtLogsWidget) is not None, timeout=10000)
+    model = desk.window.findChild(QtLogsWidget).pane(worker_key("main")).model
+    shown = [model.record(row)[PLAIN] for row in range(model.rowCount())]
+    assert sum("starting at nice 5:" in line for line in shown) == 1
+    assert sum("starting at nice 3:" in line for line in shown) == 1
 
 
 def test_saved_while_running_it_applies_after_the_stack_stops(qtbot, desk):
