@@ -85,10 +85,10 @@ class CronExpr:
         """Keyword arguments of ``celery.schedules.crontab`` (the fields as typed)."""
         return {f.celery: text for f, text in zip(FIELDS, self.fields)}
 
-    def crontab(self, app=None):
+    def crontab(self, app=None, nowfun=None):
         from celery.schedules import crontab
 
-        return crontab(app=app, **self.crontab_kwargs())
+        return crontab(app=app, nowfun=nowfun, **self.crontab_kwargs())
 
 
 @dataclass
@@ -317,13 +317,11 @@ def next_runs(expr: Union[str, CronExpr], n: int = 5, tz=None, after: Optional[d
     """
     cron = expr if isinstance(expr, CronExpr) else parse(expr)
     zone = get_zone(tz)
-    from celery.schedules import crontab
-
     clock = [(after or datetime.now(timezone.utc))]
     if clock[0].tzinfo is None:
         clock[0] = clock[0].replace(tzinfo=zone)
     clock[0] = clock[0].astimezone(timezone.utc)
-    schedule = crontab(app=_app(_zone_key(zone)), nowfun=lambda: clock[0], **cron.crontab_kwargs())
+    schedule = cron.crontab(app=_app(_zone_key(zone)), nowfun=lambda: clock[0])
     last_run_at, runs = clock[0], []
     # A run comes at the latest on the second turn (one sleep, then due); DST can add one more.
     for _ in range(4 * max(0, n) + 4):
