@@ -27,7 +27,6 @@ from __future__ import annotations
 import errno
 import shutil
 from pathlib import Path
-from typing import Optional
 
 DEFAULT_NICE = 5
 MAX_NICE = 19
@@ -66,12 +65,3 @@ def set_session_nice(pid: int, nice: int) -> bool:
         raise ProcessLookupError(errno.ESRCH, f"no process {pid}") from None
     return True
 
-
-def session_nice(pid: int) -> Optional[int]:
-    """The autogroup nice value of ``pid`` (``/autogroup-42 nice 5``), None without autogroups."""
-    try:
-        text = Path(f"/proc/{pid}/autogroup").read_text()
-    except OSError:
-        return None
-    _, _, value = text.partition(" nice ")
-    return int(value) if value.strip().lstrip("-").isdigit() else None

@@ -13,12 +13,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Optional
 
 import psutil
 import pytest
 
 from celerydesk.core.commands import BEAT, BROKER, FLOWER, WORKER, Readiness, ServiceSpec, worker_key
-from celerydesk.core.priority import DEFAULT_NICE, session_nice
+from celerydesk.core.priority import DEFAULT_NICE
 from celerydesk.core.states import ProcessState
 from celerydesk.core.supervision import Autorestart, RestartPolicy
 from celerydesk.services import managed_process
@@ -28,6 +29,16 @@ from tests.helpers.stack import make_workspace, start_stack, stop_stack
 OWN_NICE = os.getpriority(os.PRIO_PROCESS, 0)  # `nice -n N` adds to the nice value it inherits
 HAS_AUTOGROUPS = Path("/proc/self/autogroup").exists()
 FORKS = "import os, time\nif os.fork() == 0:\n    time.sleep(60)\nelse:\n    time.sleep(60)\n"
+
+
+def session_nice(pid: int) -> Optional[int]:
+    """The autogroup nice value of ``pid`` (``/autogroup-42 nice 5``), None without autogroups."""
+    try:
+        text = Path(f"/proc/{pid}/autogroup").read_text()
+    except OSError:
+        return None
+    _, _, value = text.partition(" nice ")
+    return int(value) if value.strip().lstrip("-").isdigit() else None
 
 
 def assert_priority(pid: int, nice: int) -> None:
