@@ -49,13 +49,14 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Optional
+
+from celerydesk.core.ports import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -102,18 +103,6 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str):
             return value
         time.sleep(0.25)
     raise RuntimeError(f"timed out after {timeout:g} s waiting for {what}")
-
-
-def free_ports(count: int) -> list[int]:
-    """Different free ports: each is held until all are chosen (a released one may come back)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def free_display() -> int:
