@@ -12,8 +12,8 @@ schedule that beat sends every second), starts ``celerydesk up`` on it as a chil
 5. ``up`` stops everything on SIGTERM, exits 0, and leaves no process and no port behind.
 
 Each check prints one line; the first failure stops the run (the stack is stopped all the
-same) and the scratch folder with its logs is kept for the user to read. Only celery (as a
-client) and the standard library are used here: no Qt.
+same) and the scratch folder with its logs is kept for the user to read. Only celerydesk's
+broker client (celery as a client) and the standard library are used here: no Qt.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ class SelfTest:
         self.say = say
         self.folder = Path(tempfile.mkdtemp(prefix="celerydesk-self-test-"))
         self.up: Optional[UpProcess] = None
-        self.app = None
+        self.client = None
 
     # -- setting up --------------------------------------------------------------------------------
 
@@ -141,14 +141,14 @@ class SelfTest:
         self.up.wait_for("stack ready", self.options.timeout)
         return "broker, worker main, beat and flower are RUNNING"
 
-    def celery_app(self, url: str):
-        from celery import Celery  # a client only: the sample's code is not imported here
+    def broker_client(self, url: str):
+        from celerydesk.core.broker_client import BrokerClient  # the sample's code is not imported here
 
-        self.app = Celery("celerydesk-self-test", broker=url, backend=url, set_as_current=False)
-        return self.app
+        self.client = BrokerClient(url, backend=url)
+        return self.client
 
     def check_notify(self) -> str:
-        result = self.app.send_task(f"{SAMPLE_TASKS}.notify_customers", args=["self-test", 0])
+        result = self.client.result(self.client.send(f"{SAMPLE_TASKS}.notify_customers", ["self-test", 0]))
         value = self._result(result, "notify_customers")
         if value != "Sent 'self-test' to 10000 customers":
             raise CheckFailed(f"notify_customers returned {value!r}")
@@ -158,8 +158,8 @@ class SelfTest:
         video = self.folder / "upload.mp4"
         data = os.urandom(VIDEO_BYTES)
         video.write_bytes(data)
-        result = self.app.send_task(f"{SAMPLE_TASKS}.process_video", args=[str(video)],
-                                    kwargs={"chunk_size": 1024 * 1024})
+        result = self.client.result(self.client.send(f"{SAMPLE_TASKS}.process_video", [str(video)],
+                                                     {"chunk_size": 1024 * 1024}))
         value = self._result(result, "process_video")
         expected = hashlib.sha256(data).hexdigest()
         if not isinstance(value, dict) or value.get("sha256") != expected or value.get("bytes") != len(data):
@@ -247,7 +247,7 @@ class SelfTest:
             ws = load_workspace(self.folder)
             runtime = Runtime(self.folder / RUNTIME_DIR_NAME)
             self.step("stack", lambda: self.check_stack_up(self.folder))
-            self.celery_app(ws.broker_url())
+            self.broker_client(ws.broker_url())
             self.step("notify_customers", self.check_notify)
             self.step("process_video", self.check_process_video)
             beat, flower = self.check_beat_and_flower(ws.flower.port, runtime.flower_credentials())
@@ -262,8 +262,8 @@ class SelfTest:
                 self.say(f"       → {failure.hint}")
             self._show_logs()
         finally:
-            if self.app is not None:
-                self.app.close()
+            if self.client is not None:
+                self.client.close()
             if self.up is not None and self.up.proc.poll() is None:
                 try:
                     self.up.stop()

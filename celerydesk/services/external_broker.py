@@ -5,28 +5,12 @@ It is RUNNING while the URL answers; "stopping" it only stops watching.
 
 from __future__ import annotations
 
-import socket
-from urllib.parse import urlparse
-
+from celerydesk.core.broker_client import broker_answers
 from celerydesk.core.commands import BROKER
 from celerydesk.core.supervision import Autorestart, RestartPolicy
 from celerydesk.core.urls import shown_url
-from celerydesk.services.probes import ReadinessPoller, redis_ping
+from celerydesk.services.probes import ReadinessPoller
 from celerydesk.services.service import Service
-
-
-def broker_answers(url: str, timeout: float = 0.5) -> bool:
-    parsed = urlparse(url)
-    if parsed.scheme in ("redis", "rediss"):
-        return redis_ping(url, timeout)
-    default_port = {"amqp": 5672, "amqps": 5671, "pyamqp": 5672}.get(parsed.scheme)
-    if default_port is None:
-        return True  # a transport we cannot probe (sqs, memory): trust the URL
-    try:
-        with socket.create_connection((parsed.hostname or "localhost", parsed.port or default_port), timeout):
-            return True
-    except OSError:
-        return False
 
 
 class ExternalBroker(Service):

@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from celerydesk.core import commands, schedule_mirror  # noqa: E402
 from celerydesk.core.runtime import Runtime  # noqa: E402
 from celerydesk.core.workspace import load_workspace  # noqa: E402
-from celerydesk.services.probes import http_ok, redis_ping  # noqa: E402
+from celerydesk.core.broker_client import redis_ping  # noqa: E402
+from celerydesk.services.probes import http_ok  # noqa: E402
 from tests.helpers.stack import UpProcess, write_workspace  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))

@@ -83,7 +83,7 @@ def _wait(predicate, seconds: float, what: str) -> None:
 
 
 def _wait_pong(ws, seconds: float = 30) -> None:
-    from celerydesk.services.probes import redis_ping
+    from celerydesk.core.broker_client import redis_ping
 
     _wait(lambda: redis_ping(ws.broker_url()), seconds, f"redis answering at {ws.broker_url()}")
 

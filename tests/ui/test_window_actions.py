@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtGui import QIcon
 
+from celerydesk.services.context import DeskContext
 from celerydesk.services.stack import IDLE
 from celerydesk.ui.main_window import QtMainWindow
 from celerydesk.ui.tray import QtTray
@@ -30,7 +31,7 @@ def stack(qtbot, tmp_path):
 
 @pytest.fixture
 def window(qtbot, stack):
-    window = QtMainWindow(stack)
+    window = QtMainWindow(DeskContext(stack, parent=stack))
     qtbot.addWidget(window)
     yield window
     window.shutdown()
