@@ -14,27 +14,17 @@ import threading
 import time
 
 import pytest
-from PySide6.QtCore import QCoreApplication, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from celerydesk.core.introspection import Introspection, TaskInfo
 from celerydesk.services.context import DeskContext
 from tests.helpers.fake_broker import FakeBrokerClient
+from tests.helpers.qt_wait import wait_for
 from tests.helpers.stack import make_workspace
 
 pytestmark = pytest.mark.slow
 ADD = "proj.tasks.add"
-
-
-def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        QCoreApplication.processEvents()
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 def canned_project(ws, force=False):

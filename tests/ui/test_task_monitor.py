@@ -10,34 +10,23 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
-from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtCore import Qt
 
 from celerydesk.core.broker_client import SendOptions
 from celerydesk.core.states import ProcessState
-from celerydesk.services.context import DeskContext
 from celerydesk.core.task_store import FAILURE, PROGRESS, SUCCESS
+from celerydesk.services.context import DeskContext
 from celerydesk.ui.task_monitor import QtTaskMonitor
 from celerydesk.ui.task_retry import RetryDialog, parse_repr
 from celerydesk.ui.task_table import ARGS, NAME, PROGRESS as PROGRESS_COLUMN, RESULT, RUNTIME, STATE, ProgressRole
+from tests.helpers.qt_wait import wait_for
 from tests.helpers.stack import make_workspace
 
 pytestmark = pytest.mark.slow
 ADD = "celerydesk.sample.tasks.add"
 VIDEO = "celerydesk.sample.tasks.process_video"
-
-
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        QCoreApplication.processEvents()
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
