@@ -107,8 +107,9 @@ class QtTaskMonitor(QWidget):
         side = QWidget(self)
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
-        for widget in (QLabel("Workers", self), self.workers, QLabel("Queues", self), self.queues):
-            side_layout.addWidget(widget)
+        for widget, stretch in ((QLabel("Workers", self), 0), (self.workers, 1), (QLabel("Queues", self), 0),
+                                (self.queues, 1)):
+            side_layout.addWidget(widget, stretch)
 
         tasks_split = QSplitter(Qt.Orientation.Vertical, self)
         tasks_split.addWidget(self.view)
