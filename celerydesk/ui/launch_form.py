@@ -4,9 +4,9 @@ The task list comes from the window's project introspection (``services.project_
 the project's interpreter, off the GUI thread), asked again when the stack starts and on
 Refresh. Each parameter gets the editor ``core.task_forms`` chooses; every keystroke
 re-validates the whole form there, and Send stays disabled, with the reason beside it, until the
-call would bind to the task's signature and the broker runs. The options (``launch_options``)
-and the history (``launch_history``) are widgets of their own. Sending goes through the window's
-``Launcher``, off the Qt thread.
+call would bind to the task's signature and the broker runs. The task list (``task_picker``),
+the options (``launch_options``) and the history (``launch_history``) are widgets of their
+own. Sending goes through the window's ``Launcher``, off the Qt thread.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Optional
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QListWidget, QListWidgetItem, QPlainTextEdit, QProgressBar, QPushButton, QSizePolicy,
+                               QPlainTextEdit, QProgressBar, QPushButton, QSizePolicy,
                                QSplitter, QTextEdit, QVBoxLayout, QWidget)
 
 from celerydesk.core import task_forms as tf
@@ -30,8 +30,8 @@ from celerydesk.services.launcher import Launch
 from celerydesk.ui import defs
 from celerydesk.ui.launch_history import QtLaunchHistory
 from celerydesk.ui.launch_options import QtLaunchOptions
+from celerydesk.ui.task_picker import QtTaskPicker
 
-NameRole = Qt.ItemDataRole.UserRole + 1
 ERROR_STYLE = "color: #c0392b;"
 
 
@@ -67,23 +67,9 @@ class QtLaunchPanel(QWidget):
     # -- building --------------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.filter_edit = QLineEdit(placeholderText="Filter tasks…", clearButtonEnabled=True)
-        self.filter_edit.textChanged.connect(self._apply_filter)
-        self.show_internal = QCheckBox("Show celery's internal tasks")
-        self.show_internal.toggled.connect(self._fill_task_list)
-        self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.clicked.connect(self._on_refresh_clicked)
-        self.task_list = QListWidget()
-        self.task_list.currentItemChanged.connect(self._on_task_item)
-        picker = QWidget()
-        pl = QVBoxLayout(picker)
-        pl.setContentsMargins(0, 0, 0, 0)
-        top = QHBoxLayout()
-        top.addWidget(self.filter_edit, 1)
-        top.addWidget(self.refresh_button)
-        pl.addLayout(top)
-        pl.addWidget(self.show_internal)
-        pl.addWidget(self.task_list, 1)
+        self.picker = QtTaskPicker()
+        self.picker.taskChosen.connect(self._on_task_chosen)
+        self.picker.refreshClicked.connect(self._on_refresh_clicked)
 
         self.doc_label = QLabel(wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
         self.form_box = QGroupBox("Arguments")
@@ -118,7 +104,7 @@ class QtLaunchPanel(QWidget):
         self.history.editAgainClicked.connect(self.edit_again)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        for w in (picker, form_side, self.history):
+        for w in (self.picker, form_side, self.history):
             splitter.addWidget(w)
         splitter.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
@@ -133,7 +119,7 @@ class QtLaunchPanel(QWidget):
         if self._loading:
             return
         self._loading = True
-        self.refresh_button.setEnabled(False)
+        self.picker.refresh_button.setEnabled(False)
         self.introspection.request(force)
 
     def _on_refresh_clicked(self) -> None:
@@ -144,7 +130,7 @@ class QtLaunchPanel(QWidget):
 
     def _on_introspected(self, result: Optional[Introspection], error: Optional[BaseException]) -> None:
         self._loading = False
-        self.refresh_button.setEnabled(True)
+        self.picker.refresh_button.setEnabled(True)
         if error is not None:
             text = f"{error.message}\n{error.hint}" if isinstance(error, DeskError) else f"{error!r}"
             self._status(f"The project's tasks could not be listed: {text}", error=True)
@@ -159,53 +145,25 @@ class QtLaunchPanel(QWidget):
 
     def _fill_task_list(self) -> None:
         keep = self.current
-        self.task_list.blockSignals(True)
-        self.task_list.clear()
-        # The project's tasks first, celery's own after them, and only when asked for.
-        ordered = sorted(self.tasks.values(), key=lambda t: (t.internal, t.name))
-        for task in ordered:
-            if task.internal and not self.show_internal.isChecked():
-                continue
-            item = QListWidgetItem(task.name)
-            item.setData(NameRole, task.name)
-            item.setToolTip(f"{task.name}{task.signature()}")
-            if task.internal:
-                item.setForeground(QColor("#7f8c8d"))
-            self.task_list.addItem(item)
-        self.task_list.blockSignals(False)
-        self._apply_filter(self.filter_edit.text())
+        self.picker.set_tasks(self.tasks)
         if keep in self.tasks:
             self.select_task(keep)
         elif self.current is not None:
             self._show_form(None)
 
-    def _apply_filter(self, text: str) -> None:
-        words = text.lower().split()
-        for row in range(self.task_list.count()):
-            item = self.task_list.item(row)
-            item.setHidden(not all(w in item.text().lower() for w in words))
-
     def task_names(self, visible_only: bool = True) -> list[str]:
-        items = (self.task_list.item(r) for r in range(self.task_list.count()))
-        return [i.data(NameRole) for i in items if not (visible_only and i.isHidden())]
+        return self.picker.task_names(visible_only)
 
     def select_task(self, name: str) -> bool:
-        task = self.tasks.get(name)
-        if task is None:
+        if not self.picker.select(name):
             return False
-        if task.internal and not self.show_internal.isChecked():
-            self.show_internal.setChecked(True)  # refills the list
-        for row in range(self.task_list.count()):
-            if self.task_list.item(row).data(NameRole) == name:
-                self.task_list.setCurrentRow(row)
-                if self.current != name:
-                    self._show_form(name)
-                return True
-        return False
+        if self.current != name:
+            self._show_form(name)
+        return True
 
-    def _on_task_item(self, item: Optional[QListWidgetItem], _previous=None) -> None:
-        if item is not None and item.data(NameRole) != self.current:
-            self._show_form(item.data(NameRole))
+    def _on_task_chosen(self, name: str) -> None:
+        if name != self.current:
+            self._show_form(name)
 
     # -- the form --------------------------------------------------------------------------------
 

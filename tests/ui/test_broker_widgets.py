@@ -220,7 +220,7 @@ def test_the_project_is_introspected_once_for_launch_and_schedules(qtbot, stack,
         release.set()
         wait_for(lambda: launch.tasks and schedules._tasks, what="both pages to have the tasks")
         assert runs == [False] and list(launch.tasks) == [ADD]
-        qtbot.mouseClick(launch.refresh_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(launch.picker.refresh_button, Qt.MouseButton.LeftButton)
         wait_for(lambda: len(runs) == 2, what="Refresh to read the project again")
         assert runs[1] is True
     finally:

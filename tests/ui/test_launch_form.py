@@ -72,14 +72,14 @@ def test_picker_lists_project_tasks_first_and_hides_celerys_own(idle_panel):
     panel = idle_panel
     names = panel.task_names()
     assert names == sorted(SAMPLE + n for n in ("add", "noop", "notify_customers", "process_video"))
-    panel.show_internal.setChecked(True)
+    panel.picker.show_internal.setChecked(True)
     names = panel.task_names()
     assert names[:4] == sorted(SAMPLE + n for n in ("add", "noop", "notify_customers", "process_video"))
     assert len(names) > 4 and all(n.startswith("celery.") for n in names[4:])
-    panel.filter_edit.setText("VIDEO")
+    panel.picker.filter_edit.setText("VIDEO")
     assert panel.task_names() == [SAMPLE + "process_video"]
-    panel.show_internal.setChecked(False)
-    panel.filter_edit.clear()
+    panel.picker.show_internal.setChecked(False)
+    panel.picker.filter_edit.clear()
     assert len(panel.task_names()) == 4
 
 
