@@ -346,3 +346,20 @@ def test_submit_before_start_and_after_close_is_harmless(runtime):
     w.close()
     w.submit(task("t", T))
     assert w.flush(1)
+
+
+def test_a_writer_that_falls_behind_drops_events_and_says_so_once(runtime):
+    errors = []
+    w = HistoryWriter(runtime, interval=0.02, max_pending=100, on_error=errors.append)
+    w.start()
+    try:
+        w.submit(task("kept", T))
+        w.submit([e for i in range(40) for e in task(f"too-many-{i}", T)])  # 160 at once: over the bound
+        assert w.flush(10)
+        deadline = time.monotonic() + 10
+        while not errors and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        w.close()
+    assert w.stats.dropped == 160 and len(errors) == 1 and "fell behind: 160 events" in str(errors[0])
+    assert [r["id"] for r in HistoryReader(runtime).page()] == ["kept"]

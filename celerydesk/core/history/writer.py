@@ -117,6 +117,7 @@ class HistoryWriter:
         self._db: Optional[sqlite3.Connection] = None
         self._lock_fd: Optional[int] = None
         self._failing = False  # a failure was reported; no other until a batch goes through
+        self._dropped_told = 0
         self._labels: dict[tuple[str, str], int] = {}
         self._label_texts: dict[int, str] = {}
         self._next_seq = 1
@@ -152,9 +153,7 @@ class HistoryWriter:
             return
         with self._submit_lock:
             if len(self._pending) + len(events) > self.max_pending:
-                self.stats.dropped += len(events)
-                self._report(DeskError(f"the task history fell behind: {self.stats.dropped} events not recorded",
-                                       hint=f"the disk holding {self.path} is too slow or stalled"))
+                self.stats.dropped += len(events)  # the writer's thread says so (callbacks run there)
                 return
             self._pending.extend(events)
             self._submitted += len(events)
@@ -193,6 +192,10 @@ class HistoryWriter:
             self._wake.wait(self.interval)
             self._wake.clear()
             stopping = self._stopping.is_set()
+            if self.stats.dropped > self._dropped_told:
+                self._dropped_told = self.stats.dropped
+                self._report(DeskError(f"the task history fell behind: {self.stats.dropped} events not recorded",
+                                       hint=f"the disk holding {self.path} is too slow or stalled"))
             self._write_pending()
             now = time.monotonic()
             if now >= next_spool or stopping:
@@ -305,6 +308,12 @@ class HistoryWriter:
             self._rollback(next_seq, new_labels)
             self.stats.lost += kept
             self._report(file_error(self.path, exc))
+            return False
+        except Exception as exc:  # a bug here must cost this batch, not every batch after it
+            self._rollback(next_seq, new_labels)
+            self.stats.lost += kept
+            self._report(DeskError(f"the task history could not record {kept} events: {type(exc).__name__}: {exc}",
+                                   hint="this is a bug in celerydesk; please report it with this message"))
             return False
         seconds = time.perf_counter() - began
         self.stats.events += kept
