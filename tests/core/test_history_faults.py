@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from celerydesk.core.history import history_path
+from celerydesk.core.history import sent
 from celerydesk.core.history.queries import HistoryReader
 from celerydesk.core.history.schema import HistoryFileError
 from celerydesk.core.history.writer import HistoryWriter
@@ -41,45 +41,52 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
-def wait_for(predicate, timeout=30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return predicate()
-
-
-def test_a_full_disk_is_reported_once_and_the_history_goes_on_when_space_is_back(small_disk):
+@pytest.fixture
+def writer_on_small_disk(small_disk):
+    """A started writer on the small disk, its reported errors in ``writer.errors``."""
     folder, _ = small_disk
-    runtime = folder / ".celerydesk"
     errors = []
-    writer = HistoryWriter(runtime, interval=0.02, on_error=errors.append)
+    writer = HistoryWriter(folder / ".celerydesk", interval=0.02, on_error=errors.append)
+    writer.errors = errors
     writer.start()
     try:
-        stream = event_stream(20_000, 1_796_000_000.0, seed=5)
-        writer.submit(next(stream))
-        assert writer.flush(30) and not errors
-        filler = folder / "filler"
-        with open(filler, "wb") as f:  # the disk fills up (with someone else's file)
-            try:
-                while True:
-                    f.write(b"\0" * 65536)
-            except OSError:
-                pass
-        for chunk in stream:
-            writer.submit(chunk)  # never raises, never blocks
-            if writer.stats.lost > 5000:
-                break
-        assert writer.flush(60)
-        assert len(errors) == 1 and writer.stats.lost > 0, (errors, writer.stats)
-        assert "disk holding the task history" in str(errors[0]) and "free some space" in errors[0].hint
-        filler.unlink()  # space is back: batches commit again
-        before = writer.stats.batches
-        writer.submit(next(event_stream(10, 1_797_000_000.0, seed=6)))
-        assert writer.flush(30) and writer.stats.batches > before and len(errors) == 1
+        yield writer
     finally:
         writer.close()
-    assert integrity(history_path(runtime)) == "ok"
-    assert HistoryReader(runtime).count() > 0
+
+
+def fill_up(folder):
+    """Write a file until the disk is full; return it."""
+    filler = folder / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+        except OSError:
+            pass
+    return filler
+
+
+def test_a_full_disk_is_reported_once_and_the_history_goes_on_when_space_is_back(writer_on_small_disk):
+    writer, errors = writer_on_small_disk, writer_on_small_disk.errors
+    stream = event_stream(20_000, 1_796_000_000.0, seed=5)
+    writer.submit(next(stream))
+    assert writer.flush(30) and not errors
+    filler = fill_up(writer.runtime_dir.parent)  # the disk fills up (with someone else's file)
+    for chunk in stream:
+        writer.submit(chunk)  # never raises, never blocks
+        if writer.stats.lost > 5000:
+            break
+    assert writer.flush(60)
+    assert len(errors) == 1 and writer.stats.lost > 0, (errors, writer.stats)
+    assert "disk holding the task history" in str(errors[0]) and "free some space" in errors[0].hint
+    filler.unlink()  # space is back: batches commit again
+    before = writer.stats.batches
+    writer.submit(next(event_stream(10, 1_797_000_000.0, seed=6)))
+    assert writer.flush(30) and writer.stats.batches > before and len(errors) == 1
+    writer.close()
+    assert integrity(writer.path) == "ok"
+    assert HistoryReader(writer.runtime_dir).count() > 0
 
 
 def test_a_read_only_folder_refuses_to_start_and_still_reads(small_disk):
@@ -99,25 +106,15 @@ def test_a_read_only_folder_refuses_to_start_and_still_reads(small_disk):
     assert HistoryReader(runtime).count() == 50  # a read-only copy of a history is still read
 
 
-def test_stopping_on_a_full_disk_does_not_wait_on_writes_that_cannot_happen(small_disk):
-    folder, _ = small_disk
-    runtime = folder / ".celerydesk"
-    errors = []
-    writer = HistoryWriter(runtime, interval=0.02, on_error=errors.append)
-    writer.start()
-    with open(folder / "filler", "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-        except OSError:
-            pass
+def test_stopping_on_a_full_disk_does_not_wait_on_writes_that_cannot_happen(writer_on_small_disk):
+    writer, errors = writer_on_small_disk, writer_on_small_disk.errors
+    fill_up(writer.runtime_dir.parent)
     for chunk in event_stream(5000, 1_796_000_000.0, seed=7):
         writer.submit(chunk)
     began = time.monotonic()
     writer.close(30)
     assert time.monotonic() - began < 30 and writer._thread is None
     assert len(errors) == 1 and writer.stats.lost > 0 and writer.pending == 0
-    from celerydesk.core.history import sent
-
-    assert sent.record_sent(sent.spool_dir(runtime), [sent.sent_record(uuid.uuid4(), "n", [], {}, "call")]) is False
-    assert integrity(history_path(runtime)) == "ok"
+    record = sent.sent_record(uuid.uuid4(), "n", [], {}, "call")
+    assert sent.record_sent(sent.spool_dir(writer.runtime_dir), [record]) is False
+    assert integrity(writer.path) == "ok"

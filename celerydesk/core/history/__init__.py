@@ -5,7 +5,8 @@ process watches the stack and read by any number of others. The modules, one job
 
 - ``schema``: the tables, the ordered migrations, opening a connection;
 - ``merge``: folding celery's task events (in any order) into a task's row and its timeline;
-- ``writer``: the one writer per workspace: a lock, a thread, one transaction per batch;
+- ``batch``: one batch of events (and senders' records) written in one transaction;
+- ``writer``: the one writer per workspace: a lock, a thread, its failures reported once;
 - ``sent``: the exact JSON arguments of tasks celerydesk sent (standard library only);
 - ``queries``: filters, sorting, paging, search, a task's timeline and family (readers);
 - ``retention``: pruning by age and count;

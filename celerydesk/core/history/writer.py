@@ -3,9 +3,9 @@
 Whoever watches the stack (the window's event monitor, ``celerydesk up``, a headless watcher)
 makes a :class:`HistoryWriter`, ``start()``s it and hands it lists of celery event dicts with
 ``submit()``, which never blocks and never raises. The writer's thread wakes every
-``interval`` seconds, merges what came (``merge.py``) with the rows already stored and commits
-it in one transaction per batch of at most ``max_batch`` events; it also takes in the senders'
-records (``sent.py``) and prunes old tasks (``retention.py``), a little at a time.
+``interval`` seconds and commits all that came meanwhile (up to ``max_batch`` events) in one
+transaction (``batch.py``); it also takes in the senders' records (``sent.py``) and prunes old
+tasks (``retention.py``), a little at a time.
 
 One writer per workspace: ``start()`` takes ``.celerydesk/history.lock`` (the kernel drops it
 with the process, however it dies) and raises :class:`HistoryBusy` when another process holds
@@ -30,42 +30,21 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from operator import itemgetter
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 from celerydesk.core.errors import DeskError
 from celerydesk.core.history import LOCK_NAME, history_path, sent
-from celerydesk.core.history.merge import (
-    COLUMNS, apply_event, apply_sent_record, event_time, new_row, task_state,
-)
+from celerydesk.core.history.batch import BatchStore, group
 from celerydesk.core.history.retention import prune_some
-from celerydesk.core.history.schema import SEARCH_COLUMNS, connect, file_error, migrate
+from celerydesk.core.history.schema import connect, file_error, migrate
 from celerydesk.core.runtime import hold_lock
-from celerydesk.core.task_store import STATE_RANK
 from celerydesk.core.workspace import HistoryConfig
 
-LABELS = {"name": "name_id", "worker": "worker_id", "queue": "queue_id", "routing_key": "routing_key_id"}
-_LABEL_KIND = {"name": "name", "worker": "worker", "queue": "queue", "routing_key": "queue"}
-# The stored columns, in the order the merge's rows hold them (label texts become ids).
-STORED = tuple(LABELS.get(c, c) for c in COLUMNS)
-_SELECT = f"SELECT seq, {', '.join(STORED)} FROM tasks WHERE id IN "
-_INSERT = f"INSERT INTO tasks (seq, {', '.join(STORED)}) VALUES ({', '.join('?' * (len(STORED) + 1))})"
-_SEARCH_INSERT = f"INSERT INTO task_search (rowid, {SEARCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
-_SEARCH_DELETE = (f"INSERT INTO task_search (task_search, rowid, {SEARCH_COLUMNS}) "
-                  "VALUES ('delete', ?, ?, ?, ?, ?, ?, ?)")
-LOOKUP_CHUNK = 500  # ids per SELECT ... IN (...): under SQLite's limit on bound parameters
 PRUNE_CHUNK = 2000  # tasks deleted per transaction: ~0.1-0.2 s, between two batches of events
 PRUNE_FIRST_S = 30.0  # the first prune waits for the stack to be up
 PRUNE_EVERY_S = 600.0
 SPOOL_EVERY_S = 0.5
-
-
-def search_entry(seq: int, row: dict) -> tuple:
-    """The search index's values for a row: what ``schema.search_values`` computes in SQL
-    (the delete trigger must remove exactly what was added)."""
-    return (seq, row["id"], row["name"], row["args_json"] if row["args_json"] is not None else row["args"],
-            row["kwargs_json"] if row["kwargs_json"] is not None else row["kwargs"], row["result"], row["exception"])
 
 
 class HistoryBusy(DeskError):
@@ -118,9 +97,7 @@ class HistoryWriter:
         self._lock_fd: Optional[int] = None
         self._failing = False  # a failure was reported; no other until a batch goes through
         self._dropped_told = 0
-        self._labels: dict[tuple[str, str], int] = {}
-        self._label_texts: dict[int, str] = {}
-        self._next_seq = 1
+        self._store: Optional[BatchStore] = None
 
     # -- life ------------------------------------------------------------------------------------
 
@@ -138,8 +115,10 @@ class HistoryWriter:
         try:
             self._db = connect(self.path, write=True)
             migrate(self._db, self.path)
-            self._load_labels()
-            self._next_seq = self._db.execute("SELECT coalesce(max(seq), 0) + 1 FROM tasks").fetchone()[0]
+            self._store = BatchStore(self._db)
+        except sqlite3.Error as exc:
+            self._close_db()
+            raise file_error(self.path, exc) from None
         except BaseException:
             self._close_db()
             raise
@@ -245,129 +224,31 @@ class HistoryWriter:
 
     def _write(self, events: list, records: list) -> bool:
         began = time.perf_counter()
-        by_task: dict[str, list] = {}
-        now = self.clock()
-        kept = 0
-        for event in events:
-            state = task_state(event) if isinstance(event, dict) else None
-            task_id = event.get("uuid") if state else None
-            if not task_id or not isinstance(task_id, str):
-                continue  # worker heartbeats, custom events: not the history's
-            by_task.setdefault(task_id, []).append((event_time(event, now), STATE_RANK[state], state, event))
-            kept += 1
-        sent_by_task: dict[str, list] = {}
-        for record in records:
-            sent_by_task.setdefault(record["id"], []).append(record)
-        if not by_task and not sent_by_task:
+        batch = group(events, records, self.clock())
+        if not batch.events and not batch.records:
             return True
-        db = self._db
-        next_seq, new_labels = self._next_seq, []
         try:
-            db.execute("BEGIN IMMEDIATE")
-            stored = self._load_rows(set(by_task) | set(sent_by_task))
-            inserts, updates, timeline, unindex, index = [], {}, [], [], []
-            # by_task is in the order events came: new tasks get their seq in that order
-            for task_id in [*by_task, *(t for t in sent_by_task if t not in by_task)]:
-                found = stored.get(task_id)
-                if found is None:
-                    seq, before = self._next_seq, None
-                    self._next_seq += 1
-                    first = min(at for at, *_ in by_task[task_id]) if task_id in by_task else now
-                    row = new_row(task_id, first)
-                else:
-                    seq, before = found
-                    row = dict(before)
-                for at, _, state, event in sorted(by_task.get(task_id, ()), key=itemgetter(0, 1)):
-                    apply_event(row, event, state, at)
-                    timeline.append((seq, at, state))
-                for record in sent_by_task.get(task_id, ()):
-                    apply_sent_record(row, record)
-                values = [self._label_id(c, row[c], new_labels) if c in LABELS else row[c] for c in COLUMNS]
-                searched = search_entry(seq, row)
-                if before is None:
-                    inserts.append((seq, *values))
-                    index.append(searched)
-                else:
-                    old = [self._label_id(c, before[c], new_labels) if c in LABELS else before[c] for c in COLUMNS]
-                    changed = tuple(i for i, (a, b) in enumerate(zip(old, values)) if a != b)
-                    if changed:
-                        updates.setdefault(changed, []).append([values[i] for i in changed] + [seq])
-                    was = search_entry(seq, before)
-                    if was != searched:
-                        unindex.append(was)
-                        index.append(searched)
-            db.executemany(_INSERT, inserts)
-            for changed, params in updates.items():
-                sets = ", ".join(f"{STORED[i]} = ?" for i in changed)
-                db.executemany(f"UPDATE tasks SET {sets} WHERE seq = ?", params)
-            db.executemany(_SEARCH_DELETE, unindex)
-            db.executemany(_SEARCH_INSERT, index)
-            db.executemany("INSERT OR IGNORE INTO timeline (task, at, state) VALUES (?, ?, ?)", timeline)
-            db.execute("COMMIT")
+            self._store.commit(batch, self.clock())
         except (sqlite3.Error, OSError) as exc:
-            self._rollback(next_seq, new_labels)
-            self.stats.lost += kept
+            self.stats.lost += batch.kept
             self._report(file_error(self.path, exc))
             return False
         except Exception as exc:  # a bug here must cost this batch, not every batch after it
-            self._rollback(next_seq, new_labels)
-            self.stats.lost += kept
-            self._report(DeskError(f"the task history could not record {kept} events: {type(exc).__name__}: {exc}",
+            self.stats.lost += batch.kept
+            self._report(DeskError(f"the task history could not record {batch.kept} events: "
+                                   f"{type(exc).__name__}: {exc}",
                                    hint="this is a bug in celerydesk; please report it with this message"))
             return False
         seconds = time.perf_counter() - began
-        self.stats.events += kept
+        self.stats.events += batch.kept
         self.stats.batches += 1
         self.stats.busy_s += seconds
         self._failing = False
         if self.on_commit is not None:
-            self._call(self.on_commit, Commit(set(by_task) | set(sent_by_task), kept, len(records), seconds))
+            self._call(self.on_commit, Commit(set(batch.task_ids()), batch.kept, len(records), seconds))
         return True
 
-    def _load_rows(self, task_ids: set) -> dict[str, tuple[int, dict]]:
-        """``{id: (seq, row)}`` of the tasks already stored, with label texts in the row."""
-        found = {}
-        ids = list(task_ids)
-        texts = self._label_texts
-        label_columns = {i for i, c in enumerate(COLUMNS) if c in LABELS}
-        for start in range(0, len(ids), LOOKUP_CHUNK):
-            chunk = ids[start:start + LOOKUP_CHUNK]
-            for seq, *values in self._db.execute(_SELECT + f"({', '.join('?' * len(chunk))})", chunk):
-                row = {c: (texts.get(v) if i in label_columns else v) for i, (c, v) in enumerate(zip(COLUMNS, values))}
-                found[row["id"]] = (seq, row)
-        return found
-
-    # -- labels ----------------------------------------------------------------------------------
-
-    def _load_labels(self) -> None:
-        for label_id, kind, text in self._db.execute("SELECT id, kind, text FROM labels"):
-            self._labels[(kind, text)] = label_id
-            self._label_texts[label_id] = text
-
-    def _label_id(self, column: str, text: Optional[str], new_labels: list) -> Optional[int]:
-        if text is None:
-            return None
-        key = (_LABEL_KIND[column], text)
-        label_id = self._labels.get(key)
-        if label_id is None:
-            label_id = self._db.execute("INSERT INTO labels (kind, text) VALUES (?, ?)", key).lastrowid
-            self._labels[key] = label_id
-            self._label_texts[label_id] = text
-            new_labels.append(key)
-        return label_id
-
     # -- failures --------------------------------------------------------------------------------
-
-    def _rollback(self, next_seq: int, new_labels: list) -> None:
-        """Undo a failed batch here as the database did: its rows and labels were never written."""
-        try:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass  # SQLite rolls back by itself after an I/O error; the next BEGIN starts clean
-        self._next_seq = next_seq
-        for key in new_labels:
-            self._label_texts.pop(self._labels.pop(key), None)
 
     def _report(self, error: DeskError) -> None:
         if self._failing:
