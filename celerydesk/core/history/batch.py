@@ -11,6 +11,7 @@ rolls everything back, here as in the file, and raises.
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Optional
@@ -33,6 +34,9 @@ _SEARCH_DELETE = (f"INSERT INTO task_search (task_search, rowid, {SEARCH_COLUMNS
                   "VALUES ('delete', ?, ?, ?, ?, ?, ?, ?)")
 _TIMELINE = "INSERT OR IGNORE INTO timeline (task, at, state) VALUES (?, ?, ?)"
 LOOKUP_CHUNK = 500  # ids per SELECT ... IN (...): under SQLite's limit on bound parameters
+# The merge is Python and holds the GIL (~25 µs a task); a window sharing the process must not
+# wait on a whole batch of it (event_monitor.py explains the stalls). SQLite lets the GIL go.
+GIL_SHARE_TASKS = 40
 
 
 @dataclass
@@ -88,7 +92,9 @@ class BatchStore:
             db.execute("BEGIN IMMEDIATE")
             stored = self._load_rows(batch.task_ids())
             inserts, updates, timeline, unindex, index = [], {}, [], [], []
-            for task_id in batch.task_ids():  # new tasks get their seq in the order their events came
+            for n, task_id in enumerate(batch.task_ids()):  # new tasks get their seq in the order events came
+                if n % GIL_SHARE_TASKS == 0:
+                    time.sleep(0)  # a waiting GUI thread gets the GIL now, not after the 5 ms switch interval
                 events = batch.events.get(task_id, ())
                 found = stored.get(task_id)
                 if found is None:
