@@ -127,3 +127,17 @@ def test_no_file_yet_and_a_folder_that_cannot_be(tmp_path):
     with pytest.raises(HistoryFileError) as blocked:
         HistoryWriter(tmp_path / "file" / ".celerydesk").start()
     assert "check" in blocked.value.hint or "writable" in blocked.value.hint
+
+
+@pytest.mark.parametrize("error, says, hint", [
+    (sqlite3.DatabaseError("file is not a database"), "is damaged", "move it aside"),
+    (sqlite3.OperationalError("database or disk is full"), "is full", "free some space"),
+    (OSError(28, "No space left on device"), "is full", "free some space"),
+    (sqlite3.OperationalError("attempt to write a readonly database"), "cannot be written", "writable"),
+    (OSError(30, "Read-only file system"), "cannot be written", "writable"),
+    (sqlite3.OperationalError("no such tokenizer: trigram"), "needs SQLite 3.34", "newer SQLite"),
+    (sqlite3.OperationalError("disk I/O error"), "cannot be used", "check"),
+])
+def test_each_failure_says_what_is_wrong_and_what_to_do(tmp_path, error, says, hint):
+    problem = schema.file_error(tmp_path / "history.sqlite3", error)
+    assert says in problem.message and hint in problem.hint

@@ -194,6 +194,10 @@ def file_error(path: Path, exc: BaseException) -> HistoryFileError:
     if isinstance(exc, sqlite3.DatabaseError) and ("not a database" in lowered or "malformed" in lowered):
         return HistoryFileError(f"the task history {path} is damaged ({text})",
                                 hint=f"move it aside (celerydesk starts a new one): mv {path} {path}.damaged")
+    if "no such tokenizer" in lowered or "no such module: fts5" in lowered:
+        return HistoryFileError(f"this Python's SQLite ({sqlite3.sqlite_version}) cannot index the task history "
+                                f"for search ({text}): it needs SQLite 3.34 or newer, with FTS5",
+                                hint="run celerydesk with a Python built against a newer SQLite, or use its binary")
     if code in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in lowered:
         return HistoryFileError(f"the disk holding the task history {path} is full ({text})",
                                 hint="free some space; celerydesk goes on without recording history meanwhile")
