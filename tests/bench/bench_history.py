@@ -15,7 +15,9 @@ the real writer (HistoryWriter, its thread, one transaction per batch). Then:
   ``bytes_by_table`` breaks it down (SQLite's dbstat);
 - the Tasks page's reads: ``count_ms`` (every row), ``first_page_ms``, ``deep_page_p95_ms``
   (a page at a random offset), ``filtered_page_p95_ms`` (failures of one task in the last
-  day, newest first), ``search_count_p95_ms`` (a search's count, capped at 10,000).
+  day, newest first), ``search_count_p95_ms`` (a search's count, capped at 10,000);
+- the dashboard's reads to come (issue 19): finished tasks per minute by state, and the
+  runtimes by task name, over 24 h and 7 days (``dashboard_*_ms``).
 
 ``--fts-options`` also builds the other FTS5 layouts over the same rows and reports each
 one's bytes per task and search p95 (``fts_options``): detail=full (phrase queries),
@@ -140,6 +142,21 @@ def measure_pages(reader: HistoryReader, rows: int, now: float, r: random.Random
             "filtered_page_p95_ms": p95(filtered), "counted": total}
 
 
+def measure_dashboard(reader: HistoryReader, now: float) -> dict:
+    """What issue 19's charts will ask, answered from the covering index ``tasks_finished``:
+    finished tasks per minute by state, and every runtime by task name, over 24 h and 7 days."""
+    out = {}
+    for label, span in (("24h", DAY), ("7d", 7 * DAY)):
+        ms, _ = timed(lambda: reader.db.execute(
+            "SELECT CAST(finished_at / 60 AS INTEGER) AS minute, state, count(*) FROM tasks "
+            "WHERE finished_at >= ? GROUP BY minute, state", (now - span,)).fetchall())
+        out[f"dashboard_per_minute_{label}_ms"] = round(ms, 1)
+        ms, _ = timed(lambda: reader.db.execute(
+            "SELECT name_id, state, runtime FROM tasks WHERE finished_at >= ?", (now - span,)).fetchall())
+        out[f"dashboard_runtimes_{label}_ms"] = round(ms, 1)
+    return out
+
+
 def table_bytes(path: Path, rows: int) -> dict:
     db = sqlite3.connect(path)
     try:
@@ -233,7 +250,8 @@ def main() -> None:
         queries = sample_queries(reader.db, rows, r)
         figures = {"rows": rows, "events": events, "fill_s": round(fill_s, 1),
                    "ingest_events_per_s": round(ingest), "bytes_per_task": round(size / rows, 1),
-                   **measure_search(reader, queries), **measure_pages(reader, rows, now, r)}
+                   **measure_search(reader, queries), **measure_pages(reader, rows, now, r),
+                   **measure_dashboard(reader, now)}
         reader.close()
         figures["bytes_by_table"] = table_bytes(path, rows)
         if args.fts_options:
