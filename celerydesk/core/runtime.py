@@ -38,6 +38,23 @@ def atomic_write(path: Path, text: str, mode: int = 0o644, durable: bool = True)
         raise
 
 
+def hold_lock(path: Path) -> tuple[Optional[int], str]:
+    """Take an exclusive lock on ``path`` for as long as this process keeps the descriptor open
+    (the kernel drops it when the process dies, however it dies), and write our pid in it.
+    Returns (descriptor, "") or, when another process holds it, (None, that process's pid)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        return None, holder
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    os.set_inheritable(fd, False)
+    return fd, ""
+
+
 class Runtime:
     def __init__(self, directory: Path):
         self.dir = Path(directory)
@@ -64,19 +81,12 @@ class Runtime:
     def acquire_lock(self) -> None:
         """Hold an exclusive lock for as long as this process runs the stack."""
         self.ensure()
-        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
-            os.close(fd)
+        fd, holder = hold_lock(self.lock_file)
+        if fd is None:
             raise DeskError(
                 f"this workspace's stack is already run by celerydesk (pid {holder})",
                 hint="use that window or `celerydesk up`, or stop it first; two would start every service twice",
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        os.set_inheritable(fd, False)
+            )
         self._lock_fd = fd
 
     def release_lock(self) -> None:

@@ -86,6 +86,12 @@ class ScheduleConfig:
 
 
 @dataclass
+class HistoryConfig:
+    keep_days: int = 30  # tasks older than this are pruned from the history
+    max_tasks: int = 2_000_000  # ... and the oldest beyond this many
+
+
+@dataclass
 class Workspace:
     path: Path  # the celerydesk.toml file
     project: ProjectConfig
@@ -95,6 +101,7 @@ class Workspace:
     flower: FlowerConfig
     schedules: list[ScheduleConfig]
     warnings: list[str] = field(default_factory=list)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
 
     @property
     def root(self) -> Path:
@@ -150,7 +157,7 @@ def load_workspace(given: Optional[str | os.PathLike] = None) -> Workspace:
 
 def parse_workspace(data: dict, path: Path) -> Workspace:
     v = _Validator()
-    v.unknown(data, "", ("project", "broker", "workers", "beat", "flower", "schedules"))
+    v.unknown(data, "", ("project", "broker", "workers", "beat", "flower", "schedules", "history"))
     root = path.parent
     project = _parse_project(v, v.table(data, "project"), root)
     broker = _parse_broker(v, v.table(data, "broker"))
@@ -168,11 +175,12 @@ def parse_workspace(data: dict, path: Path) -> Workspace:
         port=v.port(flower_t, "[flower]", "port", 5555),
     )
     schedules = _parse_schedules(v, data.get("schedules"))
+    history = _parse_history(v, v.table(data, "history"))
     if broker.mode != "external" and flower.enabled and flower.port == broker.port:
         v.problem(f"[flower] port: {flower.port} is also the broker's port; pick another")
     if v.problems:
         raise WorkspaceError(path, v.problems, hint="edit the keys named above and try again")
-    return Workspace(path, project, broker, workers, beat, flower, schedules, warnings=v.warnings)
+    return Workspace(path, project, broker, workers, beat, flower, schedules, warnings=v.warnings, history=history)
 
 
 def detect_python(workdir: Path) -> Optional[Path]:
@@ -280,6 +288,14 @@ def _parse_workers(v: "_Validator", value: Any) -> list[WorkerConfig]:
             )
         )
     return workers or [WorkerConfig()]
+
+
+def _parse_history(v: "_Validator", t: dict) -> HistoryConfig:
+    v.unknown(t, "[history]", ("keep_days", "max_tasks"))
+    return HistoryConfig(
+        keep_days=v.integer(t, "[history]", "keep_days", 30, minimum=1, maximum=3650),
+        max_tasks=v.integer(t, "[history]", "max_tasks", 2_000_000, minimum=1000, maximum=100_000_000),
+    )
 
 
 def _parse_schedules(v: "_Validator", value: Any) -> list[ScheduleConfig]:
