@@ -253,7 +253,7 @@ def write_compose(ws: Workspace, path: Path, *, overwrite: bool = False, now: Op
     try:
         if ws.flower.enabled:
             write_flower_env(ws)
-        atomic_write(path, text)
+        atomic_write(path, text, mode=0o644)  # a project file, committed like any other
     except OSError as exc:
         raise DeskError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
