@@ -51,7 +51,8 @@ class ScheduleSync(QObject):
     def start(self) -> Optional[MirrorResult]:
         """Install the scheduler module and write the mirror now (beat reads both at start)."""
         try:
-            schedule_mirror.install_scheduler_module(self.runtime_dir)
+            folder = schedule_mirror.install_scheduler_module(self.runtime_dir)
+            os.chmod(folder, 0o700)  # inside the private runtime folder, private like it
         except OSError as exc:
             self.message.emit("error", f"cannot install beat's live scheduler in {self.runtime_dir}: {exc}")
             return None

@@ -1,4 +1,4 @@
-"""Fault injection on a running `celerydesk up`: a second `up`, SIGKILL of the broker, a worker,
+"""Fault injection on a running `celerydesk up`: a second `up` (and `gui --start`), SIGKILL of the broker, a worker,
 beat and Flower with tasks queued, SIGSTOP/SIGCONT of a worker, and a stop while a worker is
 stopped. One stack for the module (starting one is the expensive part); each test leaves it
 running as it found it, the last one stops it.
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 import urllib.request
 from types import SimpleNamespace
@@ -86,6 +88,10 @@ def test_a_second_up_is_refused_at_once(stack):
     assert f"this workspace's stack is already run by celerydesk (pid {stack.up.proc.pid})" in output
     assert "→" in output and "Traceback" not in output
     assert "stack ready" not in output
+    # The window asked to start it is refused the same way, before a window opens.
+    window = subprocess.run([sys.executable, "-m", "celerydesk", "gui", "-w", str(stack.path), "--start"],
+                            capture_output=True, text=True, timeout=60, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert window.returncode == 3 and "already run by celerydesk" in window.stderr, window.stderr
 
 
 def test_sigkill_of_the_broker_loses_no_queued_task(stack):
