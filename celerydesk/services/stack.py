@@ -147,6 +147,8 @@ class StackController(QObject):
         if self.phase not in (IDLE, STOPPING):
             self._begin_stopping()
         self._killing = True
+        if self.phase == STOPPING:  # what a SIGKILL does not end within the margin, the reaper ends
+            self._stop_deadline.start(int(self.stop_margin_s * 1000))
         for service in self.services.values():
             kill = getattr(service, "kill_now", None)
             if kill is not None:
@@ -355,8 +357,6 @@ class StackController(QObject):
             left = ", ".join(s.label for s in self.services.values() if s.state not in STOPPED_STATES)
             self.message.emit("error", f"the stop took too long ({left} still running): killing them now")
             self.kill_all()
-            if self.phase == STOPPING:
-                self._stop_deadline.start(int(self.stop_margin_s * 1000))
             return
         left = ", ".join(s.label + (f" (pid {s.pid})" if s.pid else "") for s in self.services.values()
                          if s.state not in STOPPED_STATES)
