@@ -17,7 +17,7 @@ from typing import Optional
 from celerydesk import __version__
 from celerydesk.core.errors import DeskError
 
-COMMANDS = ("gui", "up", "logs", "call", "tasks", "history", "schedules", "init", "export", "self-test")
+COMMANDS = ("gui", "up", "logs", "call", "tasks", "history", "schedules", "env", "init", "export", "self-test")
 # Run by celerydesk itself in frozen builds, where there is no `python -m`.
 HIDDEN = {"_reaper": "celerydesk.core.reaper", "_python": "celerydesk.core.frozen_python"}
 
@@ -72,6 +72,6 @@ def main(argv: Optional[list[str]] = None) -> int:
         return module.run(args)
     except DeskError as exc:
         print(f"celerydesk: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130

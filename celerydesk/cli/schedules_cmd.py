@@ -145,11 +145,11 @@ def _after(text: Optional[str], tz) -> Optional[datetime]:
 
 def _next(args) -> int:
     if args.n < 1 or args.n > 10000:
-        raise DeskError(f"-n: must be from 1 to 10000, got {args.n}")
+        raise DeskError(f"-n: must be from 1 to 10000, got {args.n}", hint="e.g. -n 5")
     zone = cron.get_zone(args.tz)
     after = _after(args.after, zone)
     if args.cron is not None and args.name:
-        raise DeskError("give a schedule's name or --cron, not both")
+        raise DeskError("give a schedule's name or --cron, not both", hint='e.g. schedules next --cron "30 7 * * 1"')
     if args.cron is not None:
         for warning in cron.parse(args.cron).warnings:  # as `schedules add` says: where celery differs from cron
             print(f"warning: cron {warning}", file=sys.stderr)
@@ -200,7 +200,7 @@ def _common_values(args) -> dict:
     values = _when_values(args)
     if args.task is not None:
         if not args.task.strip():
-            raise DeskError("--task: must not be empty")
+            raise DeskError("--task: must not be empty", hint="give the registered task name, e.g. --task shop.tasks.send_mail")
         values["task"] = args.task
     if args.args is not None:
         values["args"] = parse_json_arg(args.args, "--args", list)
@@ -217,7 +217,7 @@ def _edit_call(what: str, fn, *a, **kw) -> None:
     except KeyError as exc:
         raise DeskError(str(exc.args[0]) if exc.args else str(exc), hint="see: celerydesk schedules list") from None
     except TypeError as exc:
-        raise DeskError(f"{what}: {exc}") from None
+        raise DeskError(f"{what}: {exc}", hint=f"see: celerydesk schedules {what} --help") from None
 
 
 def _add(args) -> int:
@@ -235,7 +235,7 @@ def _edit(args) -> int:
     values = _common_values(args)
     if args.no_queue:
         if args.queue is not None:
-            raise DeskError("give --queue or --no-queue, not both")
+            raise DeskError("give --queue or --no-queue, not both", hint="--no-queue sends to the task's default queue")
         values["queue"] = None
     if args.rename:
         values["name"] = args.rename

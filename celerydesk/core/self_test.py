@@ -147,8 +147,18 @@ class SelfTest:
         self.app = Celery("celerydesk-self-test", broker=url, backend=url, set_as_current=False)
         return self.app
 
+    def send(self, name: str, **options):
+        """send_task, with a broker that refuses named (a wrong password, a full disk ...)."""
+        from celerydesk.core.broker_errors import broker_error
+
+        try:
+            return self.app.send_task(name, **options)
+        except Exception as exc:  # kombu's OperationalError around the transport's own
+            problem = broker_error(exc, self.app.conf.broker_url)
+            raise CheckFailed(problem.message, hint=problem.hint) from None
+
     def check_notify(self) -> str:
-        result = self.app.send_task(f"{SAMPLE_TASKS}.notify_customers", args=["self-test", 0])
+        result = self.send(f"{SAMPLE_TASKS}.notify_customers", args=["self-test", 0])
         value = self._result(result, "notify_customers")
         if value != "Sent 'self-test' to 10000 customers":
             raise CheckFailed(f"notify_customers returned {value!r}")
@@ -158,8 +168,7 @@ class SelfTest:
         video = self.folder / "upload.mp4"
         data = os.urandom(VIDEO_BYTES)
         video.write_bytes(data)
-        result = self.app.send_task(f"{SAMPLE_TASKS}.process_video", args=[str(video)],
-                                    kwargs={"chunk_size": 1024 * 1024})
+        result = self.send(f"{SAMPLE_TASKS}.process_video", args=[str(video)], kwargs={"chunk_size": 1024 * 1024})
         value = self._result(result, "process_video")
         expected = hashlib.sha256(data).hexdigest()
         if not isinstance(value, dict) or value.get("sha256") != expected or value.get("bytes") != len(data):
@@ -169,7 +178,13 @@ class SelfTest:
     def _result(self, result, name: str):
         try:
             return result.get(timeout=30, propagate=True)
-        except Exception as exc:  # a timeout, or the task's own exception
+        except Exception as exc:  # a timeout, the task's own exception, or the backend's trouble
+            from celerydesk.core.broker_errors import OTHER, classify
+
+            trouble = classify(exc, self.app.conf.broker_url)
+            if trouble.kind != OTHER:  # the result backend (the same Redis) could not be read
+                raise CheckFailed(f"{name} [{result.id}]: the result backend {trouble.reason}",
+                                  hint=trouble.hint) from None
             raise CheckFailed(f"{name} [{result.id}] did not succeed: {type(exc).__name__}: {exc}",
                               hint="the worker's log below says why") from None
 

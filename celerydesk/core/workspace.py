@@ -21,8 +21,11 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from celerydesk.core import limits
 from celerydesk.core.errors import WorkspaceError
+from celerydesk.core.limits import Bounds
 from celerydesk.core.priority import DEFAULT_NICE, MAX_NICE
+from celerydesk.core.urls import shown_url, url_form_problem, with_password
 
 FILE_NAME = "celerydesk.toml"
 RUNTIME_DIR_NAME = ".celerydesk"
@@ -30,6 +33,9 @@ BROKER_MODES = ("auto", "docker", "local", "external")
 POOLS = ("prefork", "solo", "threads", "gevent", "eventlet")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# What `celery -A` takes: a dotted module path, optionally ":attribute".
+_APP_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*)?$")
+GENERATE = "generate"  # [broker] password: a password celerydesk generates and keeps
 
 
 @dataclass
@@ -48,6 +54,15 @@ class BrokerConfig:
     port: int = 6379
     image: str = "redis:7-alpine"
     url: Optional[str] = None
+    password: Optional[str] = None  # GENERATE: Redis requires a generated password (local, docker)
+
+
+@dataclass
+class SupervisionConfig:
+    """A service that crashes ``max_crashes`` times within ``crash_window`` seconds is FATAL."""
+
+    max_crashes: int = 5
+    crash_window: float = 60.0
 
 
 @dataclass
@@ -102,6 +117,8 @@ class Workspace:
     schedules: list[ScheduleConfig]
     warnings: list[str] = field(default_factory=list)
     history: HistoryConfig = field(default_factory=HistoryConfig)
+    supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
+    _password: Optional[str] = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def root(self) -> Path:
@@ -116,10 +133,25 @@ class Workspace:
         return self.root / RUNTIME_DIR_NAME
 
     def broker_url(self, db: int = 0) -> str:
-        """The URL every process gets; local and docker brokers listen on loopback only."""
+        """The URL every process gets; local and docker brokers listen on loopback only.
+
+        With ``[broker] password = "generate"`` it holds the workspace's generated password:
+        give it to children through their environment, and show it through ``shown_url``."""
         if self.broker.mode == "external":
             return self.broker.url
-        return f"redis://127.0.0.1:{self.broker.port}/{db}"
+        url = f"redis://127.0.0.1:{self.broker.port}/{db}"
+        password = self.broker_password()
+        return with_password(url, password) if password else url
+
+    def broker_password(self) -> Optional[str]:
+        """The generated password Redis requires (kept in the runtime folder), or None."""
+        if self.broker.mode == "external" or self.broker.password != GENERATE:
+            return None
+        if self._password is None:
+            from celerydesk.core.runtime import Runtime
+
+            self._password = Runtime(self.runtime_dir).broker_password()
+        return self._password
 
     def worker(self, name: str) -> WorkerConfig:
         for worker in self.workers:
@@ -150,14 +182,21 @@ def load_workspace(given: Optional[str | os.PathLike] = None) -> Workspace:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise WorkspaceError(path, [f"not valid TOML: {exc}"], hint="fix the syntax at the line shown") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WorkspaceError(path, [f"cannot be read: {exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise WorkspaceError(path, [f"is not UTF-8 text (byte {exc.start}: {exc.reason})"],
+                             hint="save it as UTF-8, as TOML requires") from None
+    except OSError as exc:
+        raise WorkspaceError(path, [f"cannot be read: {exc.strerror or exc}"],
+                             hint="check that the file exists and that you may read it") from None
+    except RecursionError:
+        raise WorkspaceError(path, ["nests arrays or tables too deeply to read"],
+                             hint="flatten the deeply nested value") from None
     return parse_workspace(data, path)
 
 
 def parse_workspace(data: dict, path: Path) -> Workspace:
     v = _Validator()
-    v.unknown(data, "", ("project", "broker", "workers", "beat", "flower", "schedules", "history"))
+    v.unknown(data, "", ("project", "broker", "workers", "beat", "flower", "schedules", "history", "supervision"))
     root = path.parent
     project = _parse_project(v, v.table(data, "project"), root)
     broker = _parse_broker(v, v.table(data, "broker"))
@@ -174,13 +213,20 @@ def parse_workspace(data: dict, path: Path) -> Workspace:
         enabled=v.boolean(flower_t, "[flower]", "enabled", True),
         port=v.port(flower_t, "[flower]", "port", 5555),
     )
+    supervision_t = v.table(data, "supervision")
+    v.unknown(supervision_t, "[supervision]", ("max_crashes", "crash_window"))
+    supervision = SupervisionConfig(
+        max_crashes=v.integer(supervision_t, "[supervision]", "max_crashes", 5, limits.MAX_CRASHES),
+        crash_window=v.number(supervision_t, "[supervision]", "crash_window", 60.0, limits.CRASH_WINDOW),
+    )
     schedules = _parse_schedules(v, data.get("schedules"))
     history = _parse_history(v, v.table(data, "history"))
     if broker.mode != "external" and flower.enabled and flower.port == broker.port:
         v.problem(f"[flower] port: {flower.port} is also the broker's port; pick another")
     if v.problems:
         raise WorkspaceError(path, v.problems, hint="edit the keys named above and try again")
-    return Workspace(path, project, broker, workers, beat, flower, schedules, warnings=v.warnings, history=history)
+    return Workspace(path, project, broker, workers, beat, flower, schedules, warnings=v.warnings,
+                     history=history, supervision=supervision)
 
 
 def detect_python(workdir: Path) -> Optional[Path]:
@@ -199,6 +245,9 @@ def _parse_project(v: "_Validator", t: dict, root: Path) -> ProjectConfig:
     if app is None:
         v.problem('[project] app: missing; set it to the value you pass to `celery -A` (e.g. app = "storefront")')
         app = ""
+    elif not _APP_RE.match(app):
+        v.problem(f"[project] app: {app!r} is not a module path; give what you pass to `celery -A`, "
+                  'a dotted name such as "storefront" or "proj.celery:app"')
     workdir = (root / v.string(t, "[project]", "workdir", ".")).resolve()
     if not workdir.is_dir():
         v.problem(f"[project] workdir: {workdir} is not a folder")
@@ -224,7 +273,7 @@ def _parse_project(v: "_Validator", t: dict, root: Path) -> ProjectConfig:
                 v.problem(f"[project] env.{key}: must be a string, got {type(value).__name__}")
             else:
                 env[str(key)] = str(value)
-    nice = v.integer(t, "[project]", "nice", DEFAULT_NICE, minimum=0, maximum=MAX_NICE)
+    nice = v.integer(t, "[project]", "nice", DEFAULT_NICE, Bounds(0, MAX_NICE))
     return ProjectConfig(app=app, workdir=workdir, python=python, python_detected=detected, env=env, nice=nice)
 
 
@@ -239,19 +288,31 @@ def _resolve_python(value: str, workdir: Path) -> Optional[Path]:
 
 
 def _parse_broker(v: "_Validator", t: dict) -> BrokerConfig:
-    v.unknown(t, "[broker]", ("mode", "port", "image", "url"))
+    v.unknown(t, "[broker]", ("mode", "port", "image", "url", "password"))
     mode = v.choice(t, "[broker]", "mode", BROKER_MODES, "auto")
     url = v.string(t, "[broker]", "url", None)
     if mode == "external":
         if not url:
             v.problem('[broker] url: mode "external" needs a url, e.g. url = "redis://host:6379/0"')
         elif not re.match(r"^(redis|rediss|amqp|amqps|pyamqp|sqs|memory)://", url):
-            v.problem(f"[broker] url: {url!r} is not a broker URL (redis://, rediss://, amqp://...)")
+            v.problem(f"[broker] url: {shown_url(url)!r} is not a broker URL (redis://, rediss://, amqp://...)")
+        elif url_form_problem(url):
+            v.problem(f"[broker] url: {shown_url(url)!r}: {url_form_problem(url)}")
+    password = v.string(t, "[broker]", "password", None)
+    if password is not None and password != GENERATE:
+        v.problem('[broker] password: the only value is "generate" (Redis then requires a password celerydesk '
+                  "generates and keeps in .celerydesk/); an external broker's password goes in its url")
+        password = None
+    elif password == GENERATE and mode == "external":
+        v.problem('[broker] password: "generate" is for the Redis celerydesk runs (local, docker); '
+                  "an external broker's password goes in its url")
+        password = None
     return BrokerConfig(
         mode=mode,
         port=v.port(t, "[broker]", "port", 6379),
         image=v.string(t, "[broker]", "image", "redis:7-alpine"),
         url=url,
+        password=password,
     )
 
 
@@ -276,14 +337,16 @@ def _parse_workers(v: "_Validator", value: Any) -> list[WorkerConfig]:
         if name in seen:
             v.problem(f"{where} name: another worker is already called {name!r}; names must be unique")
         seen.add(name)
+        pool = v.choice(t, where, "pool", POOLS, "prefork")
         workers.append(
             WorkerConfig(
                 name=name,
-                concurrency=v.integer(t, where, "concurrency", 2, minimum=1),
+                concurrency=v.integer(t, where, "concurrency", min(2, limits.CONCURRENCY[pool].high),
+                                      limits.CONCURRENCY[pool], f'with pool = "{pool}"'),
                 queues=v.string_list(t, where, "queues", ["celery"], non_empty=True),
-                pool=v.choice(t, where, "pool", POOLS, "prefork"),
+                pool=pool,
                 loglevel=v.choice(t, where, "loglevel", LOG_LEVELS, "info"),
-                stop_timeout=v.number(t, where, "stop_timeout", 20.0, minimum=0.0),
+                stop_timeout=v.number(t, where, "stop_timeout", 20.0, limits.STOP_TIMEOUT),
                 extra_args=v.string_list(t, where, "extra_args", []),
             )
         )
@@ -293,8 +356,8 @@ def _parse_workers(v: "_Validator", value: Any) -> list[WorkerConfig]:
 def _parse_history(v: "_Validator", t: dict) -> HistoryConfig:
     v.unknown(t, "[history]", ("keep_days", "max_tasks"))
     return HistoryConfig(
-        keep_days=v.integer(t, "[history]", "keep_days", 30, minimum=1, maximum=3650),
-        max_tasks=v.integer(t, "[history]", "max_tasks", 2_000_000, minimum=1000, maximum=100_000_000),
+        keep_days=v.integer(t, "[history]", "keep_days", 30, limits.HISTORY_KEEP_DAYS),
+        max_tasks=v.integer(t, "[history]", "max_tasks", 2_000_000, limits.HISTORY_MAX_TASKS),
     )
 
 
@@ -323,7 +386,7 @@ def _parse_schedules(v: "_Validator", value: Any) -> list[ScheduleConfig]:
         if not task:
             v.problem(f'{where} task: missing; the registered task name, e.g. "playground.tasks.notify_customers"')
         cron = v.string(t, where, "cron", None)
-        every = v.number(t, where, "every", None, minimum=0.001)
+        every = v.number(t, where, "every", None, limits.EVERY)
         if "every" in t and every is None:
             pass  # already reported as out of range; "give exactly one" would be a second, wrong, problem
         elif (cron is None) == (every is None):
@@ -338,6 +401,9 @@ def _parse_schedules(v: "_Validator", value: Any) -> list[ScheduleConfig]:
         if not isinstance(kwargs, dict):
             v.problem(f"{where} kwargs: must be a table, e.g. kwargs = {{ x = 1 }}")
             kwargs = {}
+        for key, value in (("args", args), ("kwargs", kwargs)):
+            if limits.json_depth(value) > limits.MAX_JSON_DEPTH:
+                v.problem(f"{where} {key}: nested deeper than {limits.MAX_JSON_DEPTH} levels")
         schedules.append(
             ScheduleConfig(
                 name=name or "",
@@ -395,23 +461,23 @@ class _Validator:
         value, _ = self._typed(t, where, key, default, (bool,), "true or false")
         return value
 
-    def integer(self, t, where, key, default, minimum=None, maximum=None):
-        value, given = self._typed(t, where, key, default, (int,), "a whole number")
-        if given and ((minimum is not None and value < minimum) or (maximum is not None and value > maximum)):
-            bounds = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
-            self.problem(f"{where} {key}: must be {bounds}, got {value}")
+    def integer(self, t, where, key, default, bounds: Bounds, context: str = ""):
+        value, given = self._typed(t, where, key, default, (int,), f"a whole number {bounds.text()}")
+        if given and not bounds.low <= value <= bounds.high:
+            self.problem(f"{where} {key}: must be {bounds.text()}{' ' + context if context else ''}, got {value}")
             return default
         return value
 
-    def number(self, t, where, key, default, minimum=None):
-        value, given = self._typed(t, where, key, default, (int, float), "a number")
-        if given and minimum is not None and value < minimum:
-            self.problem(f"{where} {key}: must be at least {minimum}, got {value}")
+    def number(self, t, where, key, default, bounds: Bounds):
+        value, given = self._typed(t, where, key, default, (int, float), f"a number {bounds.text()}")
+        problem = limits.out_of_bounds(value, bounds) if given else None
+        if problem:
+            self.problem(f"{where} {key}: {problem}")
             return default
         return float(value) if value is not None else None
 
     def port(self, t, where, key, default):
-        return self.integer(t, where, key, default, minimum=1, maximum=65535)
+        return self.integer(t, where, key, default, limits.PORT)
 
     def choice(self, t, where, key, choices, default):
         value = self.string(t, where, key, default)

@@ -106,7 +106,10 @@ class HistoryReader:
 
     def _upgrade(self) -> None:
         """A file of an older schema, brought up to date when no writer holds it."""
-        fd, holder = hold_lock(self.runtime_dir / LOCK_NAME)
+        try:
+            fd, holder = hold_lock(self.runtime_dir / LOCK_NAME)
+        except OSError as exc:
+            raise file_error(self.path, exc) from None
         if fd is None:
             raise HistoryFileError(f"the task history {self.path} is written by an older celerydesk (pid {holder})",
                                    hint="stop that one (it keeps the old format), then read again")
