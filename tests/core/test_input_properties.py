@@ -109,14 +109,16 @@ def schedule_workspace(tmp_path_factory) -> Path:
 @given(name=text, task=text, every=EVERY_TEXT, cron=CRON_TEXT, use_cron=st.booleans(), args=JSON_TEXT,
        kwargs=JSON_TEXT)
 @example(name="s", task="shop.tasks.a", every="inf", cron="", use_cron=False, args="[]", kwargs="{}")
+@example(name="-:", task="", every="", cron="", use_cron=False, args="", kwargs="")
 @example(name="s", task="shop.tasks.a", every="0", cron="", use_cron=False, args="[]", kwargs="{}")
 @example(name="s", task="shop.tasks.a", every="60", cron="", use_cron=False, args="[" * 5000 + "]" * 5000,
          kwargs="{}")
 def test_schedules_add_saves_or_refuses_with_a_hint_and_leaves_the_file(schedule_workspace, name, task, every, cron,
                                                                           use_cron, args, kwargs):
     before = schedule_workspace.read_bytes()
-    argv = ["schedules", "add", name, "-w", str(schedule_workspace), f"--task={task}",
-            f"--cron={cron}" if use_cron else f"--every={every}", f"--args={args}", f"--kwargs={kwargs}"]
+    # The name last, after "--": a name starting with "-" is one, as a user would type it.
+    argv = ["schedules", "add", "-w", str(schedule_workspace), f"--task={task}",
+            f"--cron={cron}" if use_cron else f"--every={every}", f"--args={args}", f"--kwargs={kwargs}", "--", name]
     parsed = build_parser(only="schedules").parse_args(argv)
     try:
         assert schedules_cmd.run(parsed) == 0
