@@ -32,8 +32,8 @@ MODULE_DIR_NAME = "beat"
 MODULE_NAME = "celerydesk_beat_scheduler"
 SCHEDULER_REF = f"{MODULE_NAME}:LiveScheduler"
 MIRROR_VERSION = 1
-# Keys the scheduler understands beyond the contract's; written when the workspace model has them.
-OPTIONAL_KEYS = ("timezone", "expires")
+# Keys the scheduler understands beyond the contract's; written when set.
+OPTIONAL_KEYS = ("timezone", "expires", "one_off", "start_at", "priority")
 
 
 def mirror_path(runtime_dir: Path) -> Path:
@@ -111,8 +111,8 @@ def mirror_entry(schedule: ScheduleConfig) -> tuple:
     if schedule.queue:
         entry["queue"] = schedule.queue
     for key in OPTIONAL_KEYS:
-        value = getattr(schedule, key, None)
-        if value is not None:
+        value = getattr(schedule, key)
+        if value is not None and value is not False:
             entry[key] = value
     return entry, [], warnings
 

@@ -138,7 +138,7 @@ def test_loads_workspace_and_project_schedules(files, schedulers):
     assert s.schedule["adder"].args == (1, 2)
     assert s.max_interval <= 1.0
     entries = state_of(state)
-    assert entries["nightly"]["source"] == "project" and entries["nightly"]["every"] == 3600.0
+    assert entries["nightly"]["source"] == "app" and entries["nightly"]["every"] == 3600.0
     assert entries["report"] == {"source": "workspace", "task": "t.report", "cron": "30 7 * * 1", "enabled": True,
                                  "args": [], "kwargs": {}, "last_run_at": None, "total_run_count": 0}
 
