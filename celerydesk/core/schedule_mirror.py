@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import dataclass, field
 from datetime import date, time
 from pathlib import Path
@@ -56,12 +55,9 @@ def workspace_id(workspace_path: Path) -> str:
 
 def scheduler_source() -> str:
     """The scheduler module's source, from the installed package (a data file when frozen)."""
-    frozen_root = getattr(sys, "_MEIPASS", None)
-    if frozen_root:  # PyInstaller: collected as a data file beside the package, as introspect_script.py
-        return (Path(frozen_root) / "celerydesk" / "beat_scheduler.py").read_text(encoding="utf-8")
-    from importlib import resources  # here: the stack imports this module before the window shows
+    from celerydesk.core.resources import script_source  # here: the stack imports this module at start-up
 
-    return resources.files("celerydesk").joinpath("beat_scheduler.py").read_text(encoding="utf-8")
+    return script_source("beat_scheduler.py")
 
 
 def install_scheduler_module(runtime_dir: Path) -> Path:

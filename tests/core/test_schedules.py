@@ -72,12 +72,12 @@ def test_project_schedules_are_listed_after_the_workspace_ones_and_can_be_replac
     ]
     state = {"entries": {
         "tick": {"source": "workspace", "last_run_at": "2026-11-25T10:00:00+00:00", "total_run_count": 7},
-        "cleanup": {"source": "project", "last_run_at": "2026-11-25T04:00:00+00:00", "total_run_count": 3},
+        "cleanup": {"source": "app", "last_run_at": "2026-11-25T04:00:00+00:00", "total_run_count": 3},
     }}
     views = schedules.merged(schedules.workspace_schedules(ws), schedules.project_schedules(project), state)
     assert [(v.name, v.source) for v in views] == [
         ("notify-monday-morning", "workspace"), ("tick", "workspace"),
-        ("tick", "project"), ("cleanup", "project"), ("sunrise", "project")]
+        ("tick", "app"), ("cleanup", "app"), ("sunrise", "app")]
     ws_tick, project_tick, cleanup, sunrise = views[1:]
     assert project_tick.overridden and not cleanup.overridden
     assert ws_tick.total_run_count == 7 and project_tick.total_run_count == 0  # the record is the workspace's
@@ -99,12 +99,12 @@ def test_project_schedules_in_the_introspectors_format():
         {"name": "odd", "source": "config", "error": "TypeError: nope"},
     ])
     monday, often, dawn, odd = views
-    assert (monday.source, monday.origin, monday.cron, monday.args) == ("project", "config", "30 7 * * 1", ["Hello"])
+    assert (monday.source, monday.origin, monday.cron, monday.args) == ("app", "config", "30 7 * * 1", ["Hello"])
     assert monday.description() == "At 07:30, only on Monday"
     assert (often.origin, often.every, often.queue, often.description()) == (
         "add_periodic_task", 15.0, "fast", "Every 15 seconds")
     assert dawn.kind == "other" and "sunrise" in dawn.when
-    assert odd.problems == ["the project's entry could not be read: TypeError: nope"]
+    assert odd.problems == ["the app's entry could not be read: TypeError: nope"]
 
 
 def test_load_schedules_takes_the_project_ones_beat_loaded_from_its_state_file(ws_path):
@@ -112,12 +112,12 @@ def test_load_schedules_takes_the_project_ones_beat_loaded_from_its_state_file(w
     ws.runtime_dir.mkdir(exist_ok=True)
     schedule_mirror.state_path(ws.runtime_dir).write_text(json.dumps({"entries": {
         "notify-monday-morning": {"source": "workspace", "total_run_count": 2, "last_run_at": None},
-        "from-settings": {"source": "project", "task": "shop.tasks.report", "cron": "0 6 * * *",
+        "from-settings": {"source": "app", "task": "shop.tasks.report", "cron": "0 6 * * *",
                           "total_run_count": 1, "last_run_at": "2026-11-25T06:00:00+00:00"},
     }}))
     views = schedules.load_schedules(ws)
     assert [(v.name, v.source, v.total_run_count) for v in views] == [
-        ("notify-monday-morning", "workspace", 2), ("tick", "workspace", 0), ("from-settings", "project", 1)]
+        ("notify-monday-morning", "workspace", 2), ("tick", "workspace", 0), ("from-settings", "app", 1)]
 
 
 def test_an_invalid_cron_in_the_file_is_a_problem_of_that_schedule(tmp_path):
