@@ -14,7 +14,6 @@ import re
 import shutil
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
@@ -23,6 +22,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from celerydesk.core import schedule_options
 from celerydesk.core.errors import WorkspaceError
 from celerydesk.core.priority import DEFAULT_NICE, MAX_NICE
 
@@ -352,7 +352,7 @@ def _schedule_options(v: "_Validator", t: dict, where: str, is_cron: bool) -> di
     if zone is not None:
         if not is_cron:
             v.problem(f"{where} timezone: only a cron schedule has one (an interval runs the same in every zone)")
-        elif not _known_zone(zone):
+        elif not schedule_options.known_zone(zone):
             v.problem(f"{where} timezone: {zone!r} is not a known timezone; use an IANA name such as "
                       "\"Europe/Paris\" or \"UTC\"")
     expires = t.get("expires")
@@ -371,32 +371,12 @@ def _schedule_options(v: "_Validator", t: dict, where: str, is_cron: bool) -> di
             "start_at": start_at, "priority": v.integer(t, where, "priority", None, minimum=0, maximum=255)}
 
 
-def _known_zone(name: str) -> bool:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
-
-
 def _iso_time(v: "_Validator", value: Any, where: str, key: str, expected: str) -> Optional[str]:
-    """An ISO 8601 time as text, from a string or a TOML date-time; a problem (and None) otherwise.
-    A time without an offset is read later in the schedule's timezone, else the app's."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-        except ValueError:
-            pass
-        else:
-            if "T" in text or " " in text:
-                return text
-    v.problem(f"{where} {key}: expected {expected}, got {value!r}")
-    return None
+    """An ISO 8601 time as text, from a string or a TOML date-time; a problem (and None) otherwise."""
+    found = schedule_options.iso_time(value)
+    if found is None:
+        v.problem(f"{where} {key}: expected {expected}, got {value!r}")
+    return found
 
 
 class _Validator:
