@@ -360,8 +360,18 @@ def export_snippet(schedules: Iterable, include_disabled: bool = False, source: 
         lines.append(f"        \"schedule\": {when},")
         lines.append(f"        \"args\": {_py(list(s.args))},")
         lines.append(f"        \"kwargs\": {_py(dict(s.kwargs))},")
-        if s.queue:
-            lines.append(f"        \"options\": {{\"queue\": {_py(s.queue)}}},")
+        options = {key: value for key, value in (("queue", s.queue), ("priority", getattr(s, "priority", None)))
+                   if value is not None}
+        expires = getattr(s, "expires", None)
+        if isinstance(expires, (int, float)):
+            options["expires"] = expires
+        if options:
+            lines.append(f"        \"options\": {_py(options)},")
+        # What beat's own scheduler has no key for is said, not dropped silently.
+        lost = [f"{key} = {getattr(s, key)!r}" for key in ("timezone", "start_at", "one_off")
+                if getattr(s, key, None)] + ([f"expires = {expires!r}"] if isinstance(expires, str) else [])
+        if lost:
+            lines.append(f"        # not exported (celery's beat_schedule has no such key): {', '.join(lost)}")
         lines.append("    },")
     lines.append("}")
     if skipped:
