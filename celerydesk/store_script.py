@@ -83,7 +83,8 @@ def _next_run(schedule, last_run_at, now):
         return None
     if remaining is None:
         return None
-    return now + max(remaining, timedelta(0))
+    when = now + max(remaining, timedelta(0))
+    return (when + timedelta(microseconds=500000)).replace(microsecond=0)  # to the second, as people read it
 
 
 def _words_solar(solar):
@@ -148,7 +149,12 @@ class DatabaseStore:
             d["schedule"], d["kind"] = "Once, at %s" % _iso(pt.clocked.clocked_time), "clocked"
         else:
             d["schedule"], d["error"] = "no schedule", "it has no schedule; beat cannot run it"
-        d["next_run_at"] = _iso(self._next(pt, now, maybe_make_aware)) if "error" not in d else None
+        d["next_run_at"] = None
+        if "error" not in d:
+            try:
+                d["next_run_at"] = _iso(self._next(pt, now, maybe_make_aware))
+            except Exception as exc:  # a solar schedule without ephem: beat fails on it the same way
+                d["error"] = "beat cannot compute when it runs: %s" % (str(exc).strip().splitlines() or [exc])[0]
         return d
 
     def _next(self, pt, now, maybe_make_aware):

@@ -121,7 +121,7 @@ class QtScheduleDialog(QDialog):
         self.enabled = QCheckBox("Enabled (beat sends it)")
         self.enabled.setChecked(True)
         self.keep_in = QComboBox()  # where a new schedule goes: the file, or the project's store
-        for key in ("workspace", *stores):
+        for key in dict.fromkeys(("workspace", *stores, self._target)):
             self.keep_in.addItem(STORE_NAMES[key], key)
         self.keep_in.currentIndexChanged.connect(self._on_target_changed)
 
@@ -139,7 +139,9 @@ class QtScheduleDialog(QDialog):
         form.addRow("", self.one_off)
         form.addRow("", self.enabled)
         form.insertRow(0, "Keep in", self.keep_in)
-        form.setRowVisible(self.keep_in, self.keep_in.count() > 1 and self._editing is None)
+        # Editing a store's entry, it says where the entry lives; it moves nowhere.
+        form.setRowVisible(self.keep_in, self.keep_in.count() > 1 or self._target != "workspace")
+        self.keep_in.setEnabled(self._editing is None)
         self.button_box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.button_box.accepted.connect(self.accept)
         self.button_box.rejected.connect(self.reject)
@@ -220,7 +222,16 @@ class QtScheduleDialog(QDialog):
         for widget in (self.name, self.task, self.kinds, self.args, self.kwargs, self.queue, self.priority,
                        self.expires, self.start_at, self.one_off, self.enabled, self.keep_in):
             widget.setEnabled(False)
+        if getattr(self._schedule, "kind", "") == "other":  # neither page can show it: in words instead
+            upcoming = self._schedule.next_run()
+            self.other_schedule = styled_label()
+            self.other_schedule.setText(f"<b>{html.escape(self._schedule.schedule or '')}</b>" + (
+                f"<br>Next run: {upcoming.strftime('%a %Y-%m-%d %H:%M:%S %Z')}" if upcoming else ""))
+            layout = self.layout()
+            layout.insertWidget(layout.indexOf(self.kinds), self.other_schedule, 1)
+            self.kinds.hide()
         self.ok_button.hide()
+        self.button_box.button(QDialogButtonBox.StandardButton.Cancel).setText("Close")
         self.read_only = True
 
     def target(self) -> str:

@@ -132,9 +132,10 @@ def storefront_venv() -> Path:
 
 def stores_venv() -> Path:
     """Projects that keep their periodic tasks in a store: django-celery-beat (with Django) and
-    RedBeat, at the versions DESIGN.md names, beside ``celery[redis]`` at celerydesk's version."""
+    RedBeat, at the versions DESIGN.md names, beside ``celery[redis]`` at celerydesk's version;
+    and ``ephem``, which celery's solar schedules need (``celery[solar]``)."""
     return project_venv([f"celery[redis]=={celery_version()}", "django>=4.2,<6", "django-celery-beat==2.9.0",
-                         "celery-redbeat==2.4.2"])
+                         "celery-redbeat==2.4.2", "ephem"])
 
 
 def bare_venv() -> Path:

@@ -6,8 +6,8 @@ Covered: database rows beside the workspace's, with source, schedule in words, n
 count; a row changed outside celerydesk (the Django ORM, as the admin) and an entry the RedBeat
 app saves appear in the tab within 5 s of the change; the editor opened on a database row
 saves through the project's models (the row in the database changes) and refuses what
-django-celery-beat refuses; Disable and Delete go to the store; a clocked entry opens
-read-only, saying why; the app's settings entry stored by beat says that beat writes it back.
+django-celery-beat refuses; Disable and Delete go to the store; clocked and solar entries
+are listed in words with their next run and open read-only, saying why; the app's settings entry stored by beat says that beat writes it back.
 """
 
 from __future__ import annotations
@@ -90,9 +90,15 @@ def test_database_rows_follow_changes_made_elsewhere_and_edit_through_the_models
                              "from datetime import datetime, timezone; "
                              "P.objects.create(name='launch', task='orders.tasks.record', one_off=True, "
                              "clocked=C.objects.create(clocked_time=datetime(2031, 1, 2, 3, 4, tzinfo=timezone.utc)))")
-        appears_within(qtbot, lambda: row(panel, "launch", "database")[1] is not None)
+        django_shell(folder, "from django_celery_beat.models import PeriodicTask as P, SolarSchedule as S; "
+                             "P.objects.create(name='sunset', task='orders.tasks.record', solar=S.objects.create("
+                             "event='sunset', latitude=48.8566, longitude=2.3522))")
+        appears_within(qtbot, lambda: row(panel, "launch", "database")[1] is not None
+                       and row(panel, "sunset", "database")[1] is not None)
         assert cell(panel, "launch", "database", WHEN) == "Once, at 2031-01-02T03:04:00+00:00 (once)"
         assert "2031-01-02" in cell(panel, "launch", "database", NEXT)
+        assert cell(panel, "sunset", "database", WHEN) == "At sunset at latitude 48.856600, longitude 2.352200"
+        assert cell(panel, "sunset", "database", NEXT) != "—" and not row(panel, "sunset", "database")[1].problems
 
         # The editor on a database row: saved through the project's models.
         panel.select("record-every-2s", "database")
@@ -116,6 +122,10 @@ def test_database_rows_follow_changes_made_elsewhere_and_edit_through_the_models
         assert getattr(clocked, "read_only", False) and not clocked.ok_button.isVisible()
         assert "this is a clocked schedule" in clocked.banner.text() and "Django admin" in clocked.banner.text()
         clocked.reject()
+        panel.select("sunset", "database")
+        solar = panel.edit_selected()
+        assert "this is a solar schedule (At sunset at latitude 48.856600" in solar.banner.text()
+        solar.reject()
 
         # The app's settings entry, stored by beat's own scheduler when it runs: here, written by the
         # scheduler's update_from_dict as beat would, through the project's code.
