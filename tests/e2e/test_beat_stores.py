@@ -68,6 +68,26 @@ def steady_gaps(times: list, after: float, count: int = 3) -> list:
     return [b - a for a, b in zip(later, later[1:])][-count:]
 
 
+def edit_to_every_second(up: UpProcess, path: Path, name: str, source: str, label: str) -> None:
+    """``schedules edit NAME --source SOURCE --every 1``: beat, the same process, sends it every
+    second, and the workspace's schedule goes on beside it."""
+    pid = beat_pid(up)
+    edited = celerydesk("edit", name, "-w", path, "--source", source, "--every", "1")
+    assert edited.returncode == 0, edited.stderr
+    saved = time.time()
+    folder = path.parent
+
+    def every_second() -> bool:
+        gaps = steady_gaps(runs(folder, label), saved)
+        return len(gaps) == 3 and all(gap < 1.5 for gap in gaps)
+
+    wait_until(every_second, 30, "a run every second")
+    print(f"after --every 1: gaps {[round(g, 2) for g in steady_gaps(runs(folder, label), saved)]} s, beat pid {pid}")
+    assert beat_pid(up) == pid and os.kill(pid, 0) is None
+    ws_before = len(runs(folder, "ws"))
+    wait_until(lambda: len(runs(folder, "ws")) > ws_before + 1, 10, "the workspace's schedule still runs")
+
+
 def test_database_entries_run_under_up_and_an_edit_changes_their_rate_with_the_same_beat(tmp_path):
     folder = tmp_path / "shop"
     path = shop_project(folder, EVERY_SECOND.format(task="orders.tasks.record"), flower=False)
@@ -75,7 +95,6 @@ def test_database_entries_run_under_up_and_an_edit_changes_their_rate_with_the_s
     try:
         up.wait_for("stack ready", timeout=180)
         up.wait_for("DatabaseScheduler runs the entries kept in django-celery-beat's database", timeout=5)
-        pid = beat_pid(up)
         wait_until(lambda: len(runs(folder, "db")) >= 6, 40, "six runs of the 2 s row")
         wait_until(lambda: runs(folder, "db")[-1] - runs(folder, "db")[0] > 12.0, 30, "12 s of the 2 s row")
         db = runs(folder, "db")
@@ -90,15 +109,7 @@ def test_database_entries_run_under_up_and_an_edit_changes_their_rate_with_the_s
         assert row["total_run_count"] >= 1 and row["last_run_at"] and row["next_run_at"]
         assert row["description"] == "Every 2 seconds"
 
-        edited = celerydesk("edit", "record-every-2s", "-w", path, "--source", "database", "--every", "1")
-        assert edited.returncode == 0, edited.stderr
-        saved = time.time()
-        wait_until(lambda: len(steady_gaps(runs(folder, "db"), saved)) == 3
-                   and all(gap < 1.5 for gap in steady_gaps(runs(folder, "db"), saved)), 30, "a run every second")
-        print(f"after --every 1: gaps {[round(g, 2) for g in steady_gaps(runs(folder, 'db'), saved)]} s, beat pid {pid}")
-        assert beat_pid(up) == pid and os.kill(pid, 0) is None
-        ws_before = len(runs(folder, "ws"))
-        wait_until(lambda: len(runs(folder, "ws")) > ws_before + 1, 10, "the workspace's schedule still runs")
+        edit_to_every_second(up, path, "record-every-2s", "database", "db")
 
         # Disabled outside celerydesk (the ORM, as the Django admin does): beat stops, list says so.
         django_shell(folder, "from django_celery_beat.models import PeriodicTask as P; "
@@ -119,7 +130,6 @@ def test_a_redbeat_entry_saved_at_run_time_runs_within_seconds_and_an_edit_chang
     try:
         up.wait_for("stack ready", timeout=180)
         up.wait_for("RedBeatScheduler runs the entries kept in RedBeat's Redis", timeout=5)
-        pid = beat_pid(up)
         url = re.search(r"broker: local at (\S+)", "\n".join(up.lines)).group(1)
         saved = time.time()
         add_redbeat_entry(folder, url, "added-live", 2, "redbeat")
@@ -130,15 +140,7 @@ def test_a_redbeat_entry_saved_at_run_time_runs_within_seconds_and_an_edit_chang
         row = listed(path)[("redbeat", "added-live")]
         assert (row["every"], row["enabled"], row["task"], row["args"]) == (2.0, True, "tasks.record", ["redbeat"])
 
-        edited = celerydesk("edit", "added-live", "-w", path, "--source", "redbeat", "--every", "1")
-        assert edited.returncode == 0, edited.stderr
-        changed = time.time()
-        wait_until(lambda: len(steady_gaps(runs(folder, "redbeat"), changed)) == 3
-                   and all(gap < 1.5 for gap in steady_gaps(runs(folder, "redbeat"), changed)), 30,
-                   "a run every second")
-        assert beat_pid(up) == pid and os.kill(pid, 0) is None
-        ws_before = len(runs(folder, "ws"))
-        wait_until(lambda: len(runs(folder, "ws")) > ws_before + 1, 10, "the workspace's schedule still runs")
+        edit_to_every_second(up, path, "added-live", "redbeat", "redbeat")
         refused = celerydesk("edit", "added-live", "-w", path, "--source", "database", "--every", "1")
         assert refused.returncode == 2 and "does not read django-celery-beat's database" in refused.stderr
     finally:
