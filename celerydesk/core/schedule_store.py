@@ -75,7 +75,7 @@ def failure(answer: Mapping, source: str) -> DeskError:
     """The script's error in words, with the fix for the usual causes."""
     error, hint = str(answer.get("error") or "failed"), str(answer.get("hint") or "")
     where = STORE_WORDS[source]
-    if "no such table" in error or "does not exist" in error and "relation" in error:
+    if "no such table" in error or ("does not exist" in error and "relation" in error):
         hint = "create django-celery-beat's tables: python manage.py migrate"
     elif answer.get("type") in ("ConnectionError", "TimeoutError") or "Connection refused" in error:
         hint = hint or "start the stack (its broker is RedBeat's Redis) or the Redis the app's redbeat_redis_url names"
