@@ -1,7 +1,9 @@
 """The stack of one workspace: broker, workers, beat and Flower, started and stopped in order.
 
 Start: preflight off the Qt thread (ports, engine, interpreter, leftovers), then the broker,
-then workers, beat and Flower in parallel once the broker answers. Stop: beat and Flower
+then workers, beat and Flower in parallel once the broker answers; beat also waits for the
+app's beat_scheduler (read from the project beside the preflight), which decides its command
+(core/project_scheduler.py). Stop: beat and Flower
 first (nothing new is scheduled or watched), then the workers (warm: running tasks finish),
 the broker last. The window and ``celerydesk up`` both drive this one class; everything the
 user must read goes out through ``message``, in words, in one place.
@@ -109,6 +111,8 @@ class StackController(QObject):
             self._fail([exc])
             return
         self.schedule_sync.start()  # before beat starts: it reads the mirror at once
+        if BEAT in self._wanted and BEAT in self.services:
+            self._read_scheduler()  # beside the preflight, which mostly waits
         from celerydesk.core.reaper import ReaperClient
 
         # Now rather than with the broker: the reaper's own start-up (a Python interpreter) then
@@ -190,8 +194,6 @@ class StackController(QObject):
         # The interpreter check costs a celery import: it runs while the broker starts.
         self._waiting_for = {BROKER, "interpreter"}
         run_in_background(lambda: check_project_interpreter(self.ws), self._on_interpreter_checked, self)
-        if BEAT in self._wanted and BEAT in self.services:
-            self._read_scheduler()
         self.services[BROKER].start()
 
     def _on_interpreter_checked(self, info: Optional[InterpreterInfo], error: Optional[BaseException]) -> None:
@@ -231,7 +233,7 @@ class StackController(QObject):
         self.project_scheduler = scheduler
         self.services[BEAT].replace_spec(commands.beat_spec(self.ws, self.broker_url(), self.runtime.dir, scheduler))
         self._beat_waits = False
-        if not self._waiting_for and BEAT in self._wanted:
+        if self.phase in (STARTING, RUNNING) and not self._waiting_for and BEAT in self._wanted:
             self.services[BEAT].start()
 
     def _passed(self, gate: str) -> None:
