@@ -41,6 +41,7 @@ CRON_PAGE, EVERY_PAGE = 0, 1
 STORE_NAMES = {"workspace": "the workspace file", "database": "django-celery-beat's database",
                "redbeat": "RedBeat's Redis"}
 REDBEAT_LACKS = "RedBeat entries have no timezone, start time or one-off flag"
+_OPTIONAL = ("queue", "timezone", "expires", "one_off", "start_at", "priority")
 DEFAULTS = {"args": [], "kwargs": {}, "enabled": True, "queue": None, "cron": None, "every": None,
             "timezone": None, "expires": None, "one_off": False, "start_at": None, "priority": None}
 _BANNER_STYLE = ("QLabel { background: #fdecea; color: #611a15; border: 1px solid #e6a5a0;"
@@ -330,11 +331,11 @@ class QtScheduleDialog(QDialog):
                                           (self.kwargs, self.kwargs_error, dict, "object")):
             if self._json(editor, error, kind, what) is None:
                 problems.append(f"{'Args' if kind is list else 'Kwargs'}: {error.text()}")
-        for label, read in (("Expires", self._expires), ("Start at", self._start_at)):
+        for read in (self._expires, self._start_at):
             try:
                 read()
-            except DeskError as exc:
-                problems.append(f"{label}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+            except DeskError as exc:  # its message names the field
+                problems.append(exc.message + (f" ({exc.hint})" if exc.hint else ""))
         if self.target() == "redbeat" and isinstance(self._expires(safe=True), str):
             problems.append("Expires: a RedBeat entry takes seconds (each message's expiry), not a time")
         return problems
@@ -384,6 +385,8 @@ class QtScheduleDialog(QDialog):
                 # Only what changed is written: keys the file leaves to their defaults stay unwritten.
                 old = next(s for s in edited.schedules() if s.get("name") == self._editing)
                 values = {k: v for k, v in values.items() if v != old.get(k, DEFAULTS.get(k))}
+                # An option set back to its default leaves the file (one_off = false is not written).
+                values = {k: None if k in _OPTIONAL and v == DEFAULTS[k] else v for k, v in values.items()}
                 if name != self._editing:
                     values["name"] = name
                 edited.update_schedule(self._editing, **values)
