@@ -23,6 +23,7 @@ from typing import Optional
 
 from celerydesk.core import schedule_mirror
 from celerydesk.core.errors import DeskError
+from celerydesk.core.project_scheduler import STOCK_SCHEDULER, ProjectScheduler
 from celerydesk.core.selfcmd import child_environ, interpreter_argv, is_frozen, own_interpreter_argv
 from celerydesk.core.supervision import Autorestart, RestartPolicy
 from celerydesk.core.urls import has_password
@@ -185,23 +186,32 @@ def worker_spec(ws: Workspace, worker: WorkerConfig, broker_url: str) -> Service
     )
 
 
-def beat_spec(ws: Workspace, broker_url: str, runtime_dir: Path) -> ServiceSpec:
-    argv = _celery(ws, broker_url) + [
-        "beat",
-        "-l", ws.beat.loglevel,
-        "-s", str(runtime_dir / "celerybeat-schedule"),
+def beat_spec(ws: Workspace, broker_url: str, runtime_dir: Path,
+              scheduler: ProjectScheduler = STOCK_SCHEDULER) -> ServiceSpec:
+    """Beat with celerydesk's live scheduler, wrapping the app's own when it keeps its entries in
+    django-celery-beat's database or RedBeat's Redis; any other scheduler of the app runs alone,
+    as configured (core/project_scheduler.py)."""
+    argv = _celery(ws, broker_url) + ["beat", "-l", ws.beat.loglevel, "-s", str(runtime_dir / "celerybeat-schedule")]
+    env = project_env(ws, broker_url)
+    at_info = ws.beat.loglevel in ("debug", "info")
+    if scheduler.sends_workspace_schedules:
         # The live scheduler re-reads the workspace's schedules (stock beat never does). celerydesk
         # is not installed in the project's interpreter: the module alone is copied into a folder
         # put first on PYTHONPATH (schedule_mirror.install_scheduler_module, before beat starts).
-        "-S", schedule_mirror.SCHEDULER_REF,
-    ]
-    env = project_env(ws, broker_url)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(schedule_mirror.module_dir(runtime_dir))] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    env["CELERYDESK_SCHEDULES_FILE"] = str(schedule_mirror.mirror_path(runtime_dir))
-    env["CELERYDESK_BEAT_STATE_FILE"] = str(schedule_mirror.state_path(runtime_dir))
-    env["CELERYDESK_WORKSPACE_ID"] = schedule_mirror.workspace_id(ws.path)  # beat's lock key in the broker
-    env["CELERYDESK_WORKSPACE"] = str(ws.path)
+        argv += ["-S", schedule_mirror.SCHEDULER_REF]
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(schedule_mirror.module_dir(runtime_dir))] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        env["CELERYDESK_SCHEDULES_FILE"] = str(schedule_mirror.mirror_path(runtime_dir))
+        env["CELERYDESK_BEAT_STATE_FILE"] = str(schedule_mirror.state_path(runtime_dir))
+        env["CELERYDESK_WORKSPACE_ID"] = schedule_mirror.workspace_id(ws.path)  # beat's lock key in the broker
+        env["CELERYDESK_WORKSPACE"] = str(ws.path)
+        if scheduler.wrapped:
+            env["CELERYDESK_PROJECT_SCHEDULER"] = scheduler.setting
+        # The live scheduler logs this at INFO at its first tick, once it holds the workspace's
+        # lock (and RedBeat's); a refused second beat never does.
+        ready = r"celerydesk: live scheduler ready"
+    else:
+        ready = r"beat: Starting\.\.\."
     return ServiceSpec(
         key=BEAT,
         label="beat",
@@ -209,11 +219,9 @@ def beat_spec(ws: Workspace, broker_url: str, runtime_dir: Path) -> ServiceSpec:
         argv=argv,
         cwd=ws.project.workdir,
         env=env,
-        # The live scheduler logs this at INFO once it holds the workspace's lock and has read the
-        # schedules (a refused second beat never does); below INFO beat counts as up after 2 s.
-        readiness=Readiness("log", pattern=r"celerydesk: live scheduler ready") if ws.beat.loglevel in ("debug", "info")
-        else Readiness("uptime"),
-        policy=RestartPolicy(startsecs=0.0 if ws.beat.loglevel in ("debug", "info") else 2.0, start_timeout=60.0),
+        # Below INFO, beat counts as up after 2 s.
+        readiness=Readiness("log", pattern=ready) if at_info else Readiness("uptime"),
+        policy=RestartPolicy(startsecs=0.0 if at_info else 2.0, start_timeout=60.0),
         stop_timeout=10.0,
         nice=ws.project.nice,
     )

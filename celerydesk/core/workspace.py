@@ -22,6 +22,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from celerydesk.core import limits
+from celerydesk.core import schedule_options
 from celerydesk.core.errors import WorkspaceError
 from celerydesk.core.limits import Bounds
 from celerydesk.core.priority import DEFAULT_NICE, MAX_NICE
@@ -98,6 +99,11 @@ class ScheduleConfig:
     kwargs: dict = field(default_factory=dict)
     enabled: bool = True
     queue: Optional[str] = None
+    timezone: Optional[str] = None  # a crontab read in this zone rather than the app's
+    expires: Optional[float | str] = None  # seconds (each message's) or an ISO time (no run after it)
+    one_off: bool = False  # sent once, then not again until edited or re-enabled
+    start_at: Optional[str] = None  # ISO time: nothing is sent before it
+    priority: Optional[int] = None  # the messages' priority, 0-255
 
 
 @dataclass
@@ -376,7 +382,8 @@ def _parse_schedules(v: "_Validator", value: Any) -> list[ScheduleConfig]:
             continue
         name = v.string(t, where, "name", None)
         where = f'[[schedules]] #{i} "{name}"' if name else where
-        v.unknown(t, where, ("name", "task", "cron", "every", "args", "kwargs", "enabled", "queue"))
+        v.unknown(t, where, ("name", "task", "cron", "every", "args", "kwargs", "enabled", "queue", "timezone",
+                             "expires", "one_off", "start_at", "priority"))
         if not name:
             v.problem(f"{where} name: missing; every schedule needs a unique name")
         elif name in names:
@@ -414,9 +421,44 @@ def _parse_schedules(v: "_Validator", value: Any) -> list[ScheduleConfig]:
                 kwargs=kwargs,
                 enabled=v.boolean(t, where, "enabled", True),
                 queue=v.string(t, where, "queue", None),
+                **_schedule_options(v, t, where, cron is not None),
             )
         )
     return schedules
+
+
+def _schedule_options(v: "_Validator", t: dict, where: str, is_cron: bool) -> dict:
+    """timezone, expires, one_off, start_at and priority of one [[schedules]] table."""
+    zone = v.string(t, where, "timezone", None)
+    if zone is not None:
+        if not is_cron:
+            v.problem(f"{where} timezone: only a cron schedule has one (an interval runs the same in every zone)")
+        elif not schedule_options.known_zone(zone):
+            v.problem(f"{where} timezone: {zone!r} is not a known timezone; use an IANA name such as "
+                      "\"Europe/Paris\" or \"UTC\"")
+    expires = t.get("expires")
+    if expires is not None and not isinstance(expires, bool) and isinstance(expires, (int, float)):
+        problem = limits.out_of_bounds(expires, limits.EXPIRES)
+        if problem:
+            v.problem(f"{where} expires: {problem}")
+            expires = None
+        else:
+            expires = float(expires)
+    elif expires is not None:
+        expires = _iso_time(v, expires, where, "expires", "seconds (3600) or a time (\"2026-12-31T18:00:00+01:00\")")
+    start_at = t.get("start_at")
+    if start_at is not None:
+        start_at = _iso_time(v, start_at, where, "start_at", "a time (\"2026-12-24T18:00:00+01:00\")")
+    return {"timezone": zone, "expires": expires, "one_off": v.boolean(t, where, "one_off", False),
+            "start_at": start_at, "priority": v.integer(t, where, "priority", None, limits.PRIORITY)}
+
+
+def _iso_time(v: "_Validator", value: Any, where: str, key: str, expected: str) -> Optional[str]:
+    """An ISO 8601 time as text, from a string or a TOML date-time; a problem (and None) otherwise."""
+    found = schedule_options.iso_time(value)
+    if found is None:
+        v.problem(f"{where} {key}: expected {expected}, got {value!r}")
+    return found
 
 
 class _Validator:

@@ -75,6 +75,12 @@ class ManagedProcess(Service):
     def stop_timeout(self) -> float:
         return self.spec.stop_timeout
 
+    def replace_spec(self, spec: ServiceSpec) -> None:
+        """Run ``spec`` from the next start on (beat's command depends on the app's scheduler,
+        known only once the project is read); the service keeps its history and signals."""
+        self.spec = spec
+        self._ready_re = re.compile(spec.readiness.pattern) if spec.readiness.kind == "log" else None
+
     # -- spawning -------------------------------------------------------------------------------
 
     def _spawn(self) -> None:

@@ -1,7 +1,9 @@
 """The stack of one workspace: broker, workers, beat and Flower, started and stopped in order.
 
 Start: preflight off the Qt thread (ports, engine, interpreter, leftovers), then the broker,
-then workers, beat and Flower in parallel once the broker answers. Stop: beat and Flower
+then workers, beat and Flower in parallel once the broker answers; beat also waits for the
+app's beat_scheduler (read from the project beside the preflight), which decides its command
+(core/project_scheduler.py). Stop: beat and Flower
 first (nothing new is scheduled or watched), then the workers (warm: running tasks finish),
 the broker last; from the moment it begins, nothing is restarted. A second request kills what
 is left at once, and a deadline (every layer's stop timeout, plus a margin) kills it anyway.
@@ -34,6 +36,7 @@ from celerydesk.services.service import Service
 
 if TYPE_CHECKING:  # imported where used: the window's first paint should not wait for them
     from celerydesk.core.interpreter import InterpreterInfo
+    from celerydesk.core.project_scheduler import ProjectScheduler
     from celerydesk.core.preflight import PreflightResult
 
 IDLE, PREFLIGHT, STARTING, RUNNING, STOPPING = "idle", "preflight", "starting", "running", "stopping"
@@ -65,6 +68,9 @@ class StackController(QObject):
         self._log_files: dict[str, RotatingLogFile] = {}
         self._wanted: set[str] = set()  # the services this start brings up
         self._flower_credentials: tuple[str, str] = ("", "")
+        # The app's beat scheduler, read from the project when the stack starts (beat waits for it).
+        self.project_scheduler: Optional[ProjectScheduler] = None
+        self._beat_waits = False
         self.started_at: Optional[float] = None
         self._carried: dict[str, list] = {}  # log lines of a previous stack, for services not yet built
         self.write_failures = WriteFailures(lambda problem: self.message.emit("error", str(problem)))
@@ -112,6 +118,8 @@ class StackController(QObject):
         self._stop_requested = False
         self._killing = False
         self.write_failures.reset()
+        self.project_scheduler = None  # read again: the app's settings may have changed
+        self._beat_waits = False
         self.started_at = time.monotonic()
         try:
             self.runtime.acquire_lock()
@@ -119,6 +127,8 @@ class StackController(QObject):
             self._fail([exc])
             return
         self.schedule_sync.start()  # before beat starts: it reads the mirror at once
+        if BEAT in self._wanted and BEAT in self.services:
+            self._read_scheduler()  # beside the preflight, which mostly waits
         # Now rather than with the broker: the reaper's own start-up (a Python interpreter) then
         # runs beside the preflight instead of taking CPU from the services while they start.
         self.records.open()
@@ -167,6 +177,9 @@ class StackController(QObject):
             self.start_all(only={key})
         elif self.phase == PREFLIGHT or (self.phase == STARTING and self._waiting_for):
             self._wanted.add(key)  # started in order, once the broker and interpreter are good
+        elif key == BEAT and self.project_scheduler is None:
+            self._wanted.add(key)
+            self._read_scheduler()  # started once the app's scheduler is known
         elif key in self.services:
             self._wanted.add(key)
             self.services[key].start()
@@ -178,6 +191,8 @@ class StackController(QObject):
     def restart_service(self, key: str) -> None:
         if self.phase == IDLE:
             self.start_all(only={key})
+        elif key == BEAT and self.project_scheduler is None:
+            self.start_service(key)
         elif key in self.services:
             self.services[key].restart()
 
@@ -218,14 +233,45 @@ class StackController(QObject):
                                   f"Python {info.python}, celery {info.celery}, redis {info.redis}")
         self._passed("interpreter")
 
+    def _read_scheduler(self) -> None:
+        """Beat's command depends on the app's beat_scheduler: beat alone waits for the answer."""
+        if self._beat_waits:
+            return
+        self._beat_waits = True
+        from celerydesk.core import project_scheduler
+
+        run_in_background(lambda: project_scheduler.for_workspace(self.ws), self._on_scheduler_read, self)
+
+    def _on_scheduler_read(self, scheduler: Optional[ProjectScheduler], error: Optional[BaseException]) -> None:
+        if self.phase in (IDLE, STOPPING) or not self._beat_waits:
+            return
+        if error is not None:
+            from celerydesk.core.project_scheduler import STOCK_SCHEDULER
+
+            text = error.message if isinstance(error, DeskError) else repr(error)
+            self.message.emit("warning", f"beat: the app's beat_scheduler could not be read, so beat runs "
+                                         f"celerydesk's live scheduler alone ({text})")
+            scheduler = STOCK_SCHEDULER
+        elif not scheduler.sends_workspace_schedules:
+            self.message.emit("warning", scheduler.describe())
+        elif scheduler.wrapped:
+            self.message.emit("info", scheduler.describe())
+        self.project_scheduler = scheduler
+        self.services[BEAT].replace_spec(commands.beat_spec(self.ws, self.broker_url(), self.runtime.dir, scheduler))
+        self._beat_waits = False
+        if self.phase in (STARTING, RUNNING) and not self._waiting_for and BEAT in self._wanted:
+            self.services[BEAT].start()
+
     def _passed(self, gate: str) -> None:
-        """Workers, beat and Flower start, in parallel, once the broker and interpreter are good."""
+        """Workers, beat and Flower start, in parallel, once the broker and interpreter are good
+        (beat also once the app's scheduler is known)."""
         if gate not in self._waiting_for:
             return
         self._waiting_for.discard(gate)
         if not self._waiting_for:
             for service in self.services.values():
-                if service.key != BROKER and service.key in self._wanted:
+                if service.key != BROKER and service.key in self._wanted and not (
+                        service.key == BEAT and self._beat_waits):
                     service.start()
 
     def _build_project_services(self) -> None:

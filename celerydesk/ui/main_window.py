@@ -340,9 +340,12 @@ class QtMainWindow(QMainWindow):
             self.tasks_tab.widget.set_tray(tray)
 
     def shutdown(self) -> None:
-        """Stop the threads the window's panels run (the task monitor's event consumer)."""
+        """Stop the threads and children the window's panels run (the task monitor's event
+        consumer, the schedules' store agent)."""
         if self.tasks_tab.widget is not None:
             self.tasks_tab.widget.shutdown()
+        if self.schedules_tab.widget is not None:
+            self.schedules_tab.widget.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Closing with the stack running asks: stop it, or keep it running in the tray."""

@@ -459,3 +459,44 @@ def test_broker_url_of_an_external_broker_is_its_url(tmp_path):
 def test_an_out_of_range_every_is_one_problem(tmp_path):
     problem = only_problem(tmp_path, MINIMAL + '[[schedules]]\nname = "s"\ntask = "t"\nevery = 0\n')
     assert problem.startswith('[[schedules]] #1 "s" every')
+
+
+def test_schedule_options_are_read_and_checked(tmp_path):
+    path = write(tmp_path, MINIMAL + """
+[[schedules]]
+name = "tokyo"
+task = "t"
+cron = "0 9 * * *"
+timezone = "Asia/Tokyo"
+expires = 2026-12-31T00:00:00Z
+start_at = "2026-12-01T08:00"
+one_off = true
+priority = 5
+
+[[schedules]]
+name = "short"
+task = "t"
+every = 5
+expires = 30
+""")
+    tokyo, short = load_workspace(path).schedules
+    assert (tokyo.timezone, tokyo.expires, tokyo.start_at, tokyo.one_off, tokyo.priority) == (
+        "Asia/Tokyo", "2026-12-31T00:00:00+00:00", "2026-12-01T08:00", True, 5)
+    assert (short.expires, short.one_off, short.priority, short.timezone) == (30.0, False, None, None)
+    bad = write(tmp_path / "bad", MINIMAL + """
+[[schedules]]
+name = "b"
+task = "t"
+every = 5
+timezone = "Asia/Tokyo"
+expires = -1
+start_at = 2026-12-01
+priority = 256
+one_off = "yes"
+""")
+    with pytest.raises(WorkspaceError) as err:
+        load_workspace(bad)
+    problems = "\n".join(err.value.problems)
+    for words in ("timezone: only a cron schedule has one", "expires: seconds must be a number above 0",
+                  "start_at: expected a time", "priority: must be from 0 to 255", "one_off: expected true or false"):
+        assert words in problems
