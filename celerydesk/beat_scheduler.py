@@ -5,8 +5,19 @@ Stock beat reads ``beat_schedule`` once (DESIGN.md). celerydesk starts beat with
 
 - the workspace's ``[[schedules]]``, read from a JSON mirror that celerydesk writes
   (``$CELERYDESK_SCHEDULES_FILE``) and re-read within a second whenever it changes, so an
-  added, edited, disabled or removed schedule takes effect without a restart;
-- the app's own ``beat_schedule`` (the project's schedules), as stock beat would.
+  added, edited, disabled or removed schedule takes effect without a restart; each may have
+  its own ``timezone`` (a crontab), ``start_at``, ``expires`` (seconds: each message's; a
+  time: no run after it), ``one_off`` and ``priority``;
+- and either the app's own ``beat_schedule``, as stock beat would, or, when the app
+  configures a scheduler of its own that keeps entries in a store (django-celery-beat's
+  ``DatabaseScheduler``, RedBeat's ``RedBeatScheduler``; celerydesk names its class in
+  ``$CELERYDESK_PROJECT_SCHEDULER``), an instance of that class, *wrapped*: beat's loop calls
+  this scheduler, which ticks the project's (its own entries, change detection, locks and
+  ``beat_schedule`` handling, untouched) and then its own workspace entries, and sleeps the
+  shorter of the two waits, at most a second. So the project's scheduler looks at its store
+  at least every second; it syncs run times after every send, so they show at once.
+  Wrapping, rather than writing the workspace's entries into the project's store, keeps the
+  workspace file the one place they live and leaves the project's store as the app keeps it.
 
 It keeps each schedule's last run time and run count in a small JSON state file
 (``$CELERYDESK_BEAT_STATE_FILE``, written atomically) that celerydesk shows, and holds a lock
@@ -27,17 +38,19 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from celery.beat import Scheduler
-from celery.schedules import crontab, schedule as interval_schedule
+from celery.beat import ScheduleEntry, Scheduler
+from celery.schedules import crontab, schedstate, schedule as interval_schedule
 from celery.utils.log import get_logger
 
 ENV_SCHEDULES = "CELERYDESK_SCHEDULES_FILE"
 ENV_STATE = "CELERYDESK_BEAT_STATE_FILE"
 ENV_WORKSPACE_ID = "CELERYDESK_WORKSPACE_ID"
 ENV_WORKSPACE = "CELERYDESK_WORKSPACE"
+ENV_PROJECT_SCHEDULER = "CELERYDESK_PROJECT_SCHEDULER"
 EXIT_LOCKED = 3
 LOCK_TTL_MS = 15000  # a beat killed outright on another host frees the lock after this long
 CHECK_INTERVAL = 1.0  # the mirror is looked at, and the lock refreshed, at least this often
+IDLE = 3600.0  # how soon a finished one-off or an expired schedule is looked at again
 STATE_VERSION = 1
 
 logger = get_logger("celerydesk.beat")
@@ -218,6 +231,38 @@ class _ZonedCrontab(crontab):
         return ZoneInfo(self._zone_name)
 
 
+class LiveEntry(ScheduleEntry):
+    """A workspace schedule: celery's entry, plus when it may start (``start_at``), when it ends
+    (``until``: ``expires`` given as a time) and whether it runs only once (``one_off``;
+    ``done`` once it has)."""
+
+    def __init__(self, *args, **kwargs):
+        self.start_at = kwargs.pop("start_at", None)
+        self.until = kwargs.pop("until", None)
+        self.one_off = kwargs.pop("one_off", False)
+        self.done = kwargs.pop("done", False)
+        super().__init__(*args, **kwargs)
+
+    def is_due(self):
+        now = self.default_now()
+        if self.done or (self.until is not None and now >= self.until):
+            return schedstate(False, IDLE)
+        if self.start_at is not None and (self.last_run_at is None or self.last_run_at < self.start_at):
+            if now < self.start_at:
+                return schedstate(False, max((self.start_at - now).total_seconds(), 0.01))
+            if isinstance(self.schedule, interval_schedule):  # its first run is at start_at
+                return schedstate(True, self.schedule.run_every.total_seconds())
+            return self.schedule.is_due(self.start_at)
+        return self.schedule.is_due(self.last_run_at)
+
+    def _next_instance(self, last_run_at=None):
+        entry = super()._next_instance(last_run_at)
+        entry.done = bool(self.one_off)
+        return entry
+
+    __next__ = next = _next_instance
+
+
 def describe_schedule(sched):
     """The JSON celerydesk shows for a schedule object: cron text, seconds, or its repr."""
     if isinstance(sched, crontab):
@@ -233,7 +278,10 @@ def describe_schedule(sched):
 
 
 class LiveScheduler(Scheduler):
-    """Beat's scheduler for celerydesk: the workspace's schedules, live, plus the app's own."""
+    """Beat's scheduler for celerydesk: the workspace's schedules, live, plus the app's own
+    (its ``beat_schedule``, or the project's own scheduler, wrapped)."""
+
+    Entry = LiveEntry
 
     def __init__(self, *args, **kwargs):
         # Set before Scheduler.__init__, which calls setup_schedule() unless lazy.
@@ -242,11 +290,19 @@ class LiveScheduler(Scheduler):
         self.state_file = state
         self._stamp = None
         self._definitions = {}  # name -> what it was built from, to tell an edit from no change
-        self._runs = {}  # name -> {"last_run_at": iso, "total_run_count": n}
+        self._runs = {}  # name -> {"last_run_at": iso, "total_run_count": n, "done": one-off sent}
         self._disabled = {}  # name -> definition, kept to show
-        self._shadowing = set()  # project schedules a workspace one of the same name replaces
+        self._shadowing = set()  # app schedules a workspace one of the same name replaces
+        self._app_entries = {}  # name -> ("app" | "celery", definition): beat_schedule, when not wrapping
         self._lock = None
+        self._ready = False
+        # What beat gave this scheduler; the project's scheduler is made with the same.
+        self._beat_kwargs = {k: kwargs.get(k) for k in ("schedule_filename", "max_interval")}
+        self.project_path = os.environ.get(ENV_PROJECT_SCHEDULER) or None
+        self.project_scheduler = None
         super().__init__(*args, **kwargs)
+        if kwargs.get("lazy") and self.project_path:  # beat's banner shows its info
+            self.project_scheduler = self._make_project_scheduler(lazy=True)
         self.max_interval = min(self.max_interval or CHECK_INTERVAL, CHECK_INTERVAL)
         self.sync_every_tasks = 1  # run counts reach celerydesk's window as they happen
 
@@ -257,16 +313,30 @@ class LiveScheduler(Scheduler):
         self._lock = _BrokerLock(self.app, workspace_id, os.path.dirname(os.path.abspath(self.state_file)))
         self._lock.acquire()
         self._runs = self._read_state()
-        self._project = self._project_definitions()
+        if self.project_path:
+            # The project's scheduler loads the app's beat_schedule (into its store) itself.
+            self.project_scheduler = self._make_project_scheduler(lazy=False)
+            self._app_entries = {}
+        else:
+            self._app_entries = self._app_definitions()
         self._reload(initial=True)
-        logger.info("celerydesk: live scheduler ready (%d schedules; watching %s)",
-                    len(self.schedule), self.schedules_file or "nothing")
 
-    def _project_definitions(self):
+    def _make_project_scheduler(self, lazy):
+        from celery.utils.imports import load_extension_class_names, symbol_by_name
+
+        aliases = dict(load_extension_class_names("celery.beat_schedulers"))
+        cls = symbol_by_name(self.project_path, aliases=aliases)
+        scheduler = cls(app=self.app, lazy=lazy, **self._beat_kwargs)
+        # It syncs after every send (django-celery-beat writes last_run_at and total_run_count),
+        # so the run times celerydesk shows from its store are current; a no-op for RedBeat.
+        scheduler.sync_every_tasks = 1
+        return scheduler
+
+    def _app_definitions(self):
         """The app's own beat_schedule (and celery's default entries), as stock beat sets them up."""
         found = {}
         for name, value in dict(self.app.conf.beat_schedule or {}).items():
-            found[name] = ("project", dict(value))
+            found[name] = ("app", dict(value))
         if self.app.conf.result_expires and not getattr(self.app.backend, "supports_autoexpire", True):
             found.setdefault("celery.backend_cleanup", ("celery", {
                 "task": "celery.backend_cleanup", "schedule": crontab("0", "4", "*"),
@@ -304,13 +374,13 @@ class LiveScheduler(Scheduler):
                 return  # keep what runs; celerydesk writes the file again on the next change
             logger.warning("celerydesk: no schedules file at %s yet", self.schedules_file)
             items = []
-        wanted = dict(self._project)
+        wanted = dict(self._app_entries)
         disabled, shadowing = {}, set()
         for item in items:
             name = item.get("name") if isinstance(item, dict) else None
             if not name:
                 continue
-            if name in self._project and name not in self._shadowing:
+            if name in self._app_entries and name not in self._shadowing:
                 # Enabled, it replaces the app's entry; disabled, it switches that entry off.
                 logger.warning("celerydesk: workspace schedule %r replaces the app's own of that name", name)
             shadowing.add(name)
@@ -319,7 +389,7 @@ class LiveScheduler(Scheduler):
             else:
                 wanted.pop(name, None)
                 disabled[name] = item
-        self._shadowing = shadowing & set(self._project)
+        self._shadowing = shadowing & set(self._app_entries)
         self._apply(wanted, disabled, initial)
 
     def _apply(self, wanted, disabled, initial):
@@ -342,14 +412,18 @@ class LiveScheduler(Scheduler):
                 continue
             old = current.get(name)
             run = self._runs.get(name, {})
-            if old is not None:  # edited: keeps its history
-                last, count = old.last_run_at, old.total_run_count
+            if old is not None:  # edited: keeps its history; a one-off runs again
+                last, count, done = old.last_run_at, old.total_run_count, False
                 changed.append(name)
             else:  # new or re-enabled; on start, restored from the state file as stock beat does
                 last = _parse_time(run.get("last_run_at")) if initial else None
                 count = run.get("total_run_count", 0)
+                done = bool(run.get("done")) if initial else False
                 added.append(name)
-            current[name] = self.Entry(name=name, app=self.app, last_run_at=last, total_run_count=count, **fields)
+            run_state = dict(run, done=done)
+            self._runs[name] = run_state
+            current[name] = self.Entry(name=name, app=self.app, last_run_at=last, total_run_count=count,
+                                       done=done, **fields)
             self._definitions[name] = (source, key)
         self._disabled = disabled
         if added or changed or removed or disabled_now or initial:
@@ -362,22 +436,45 @@ class LiveScheduler(Scheduler):
     def _entry_fields(self, source, d):
         if source != "workspace":
             return {k: v for k, v in d.items() if k in ("task", "schedule", "args", "kwargs", "options", "relative")}
+        zone = d.get("timezone")
         if d.get("cron"):
             f = str(d["cron"]).split()
             if len(f) != 5:
                 raise ValueError("cron %r needs 5 fields" % d["cron"])
             kw = dict(minute=f[0], hour=f[1], day_of_month=f[2], month_of_year=f[3], day_of_week=f[4], app=self.app)
-            sched = _ZonedCrontab(zone_name=d["timezone"], **kw) if d.get("timezone") else crontab(**kw)
+            sched = _ZonedCrontab(zone_name=zone, **kw) if zone else crontab(**kw)
         elif d.get("every") is not None:
             sched = interval_schedule(timedelta(seconds=float(d["every"])), app=self.app)
         else:
             raise ValueError("neither cron nor every")
         options = dict(d.get("options") or {})
-        for key in ("queue", "expires", "priority"):
+        for key in ("queue", "priority"):
             if d.get(key) is not None:
                 options[key] = d[key]
+        until = None
+        expires = d.get("expires")
+        if isinstance(expires, str):  # a time: no run after it, and what is sent expires then
+            until = options["expires"] = self._aware(_parse_time(expires, None), zone)
+            if until is None:
+                raise ValueError("expires %r is not an ISO time" % expires)
+        elif expires is not None:  # seconds: each message expires that long after it is sent
+            options["expires"] = float(expires)
+        start_at = self._aware(_parse_time(d.get("start_at"), None), zone) if d.get("start_at") else None
+        if d.get("start_at") and start_at is None:
+            raise ValueError("start_at %r is not an ISO time" % d["start_at"])
         return {"task": d["task"], "schedule": sched, "args": tuple(d.get("args") or ()),
-                "kwargs": dict(d.get("kwargs") or {}), "options": options}
+                "kwargs": dict(d.get("kwargs") or {}), "options": options, "start_at": start_at,
+                "until": until, "one_off": bool(d.get("one_off"))}
+
+    def _aware(self, value, zone):
+        """A time without an offset is read in the schedule's timezone, else the app's."""
+        if value is None or value.tzinfo is not None:
+            return value
+        if zone:
+            from zoneinfo import ZoneInfo
+
+            return value.replace(tzinfo=ZoneInfo(zone))
+        return value.replace(tzinfo=self.app.timezone)
 
     # -- beat's loop -------------------------------------------------------------------------------
 
@@ -386,13 +483,21 @@ class LiveScheduler(Scheduler):
             logger.critical("celerydesk: another beat took this workspace's lock; this one stops so that "
                             "no task is sent twice")
             raise BeatLocked(EXIT_LOCKED)
+        if not self._ready:  # said once beat runs: after beat_init, where RedBeat takes its own lock
+            self._ready = True
+            logger.info("celerydesk: live scheduler ready (%d workspace and app schedules%s; watching %s)",
+                        len(self.schedule), ", and those of the app's %s" % self.project_path
+                        if self.project_path else "", self.schedules_file or "nothing")
         self._maybe_reload()
-        return min(super().tick(*args, **kwargs), self.max_interval)
+        wait = super().tick(*args, **kwargs)
+        if self.project_scheduler is not None:
+            wait = min(wait, self.project_scheduler.tick())
+        return min(wait, self.max_interval)
 
     def reserve(self, entry):
         new_entry = super().reserve(entry)
         self._runs[entry.name] = {"last_run_at": new_entry.last_run_at.isoformat(),
-                                  "total_run_count": new_entry.total_run_count}
+                                  "total_run_count": new_entry.total_run_count, "done": new_entry.done}
         return new_entry
 
     def sync(self):
@@ -400,14 +505,40 @@ class LiveScheduler(Scheduler):
 
     def close(self):
         try:
-            super().close()
+            if self.project_scheduler is not None:
+                self.project_scheduler.close()  # RedBeat lets go of its lock; django-celery-beat saves run times
         finally:
-            if self._lock is not None:
-                self._lock.release()
+            try:
+                super().close()
+            finally:
+                if self._lock is not None:
+                    self._lock.release()
 
     @property
     def info(self):
-        return "    . celerydesk live schedules -> %s" % (self.schedules_file or "(none)")
+        text = "    . celerydesk live schedules -> %s" % (self.schedules_file or "(none)")
+        if self.project_scheduler is not None:
+            text += "\n    . and the app's scheduler -> %s\n%s" % (self.project_path, self.project_scheduler.info)
+        return text
+
+    # RedBeat takes its lock in a beat_init handler, through beat's scheduler, which is this one:
+    # what it reads and sets there must reach the project's scheduler.
+    @property
+    def lock_key(self):
+        return getattr(self.project_scheduler, "lock_key", None)
+
+    @property
+    def lock_timeout(self):
+        return getattr(self.project_scheduler, "lock_timeout", None)
+
+    @property
+    def lock(self):
+        return getattr(self.project_scheduler, "lock", None)
+
+    @lock.setter
+    def lock(self, value):
+        if self.project_scheduler is not None:
+            self.project_scheduler.lock = value
 
     # -- the state file celerydesk shows ----------------------------------------------------------
 
@@ -424,28 +555,31 @@ class LiveScheduler(Scheduler):
             return  # a lazy instance (beat's banner) writes nothing
         entries = {}
         for name, entry in self.schedule.items():
-            source = self._definitions.get(name, ("project",))[0]
+            source = self._definitions.get(name, ("app",))[0]
             run = self._runs.get(name, {})
             entries[name] = dict(describe_schedule(entry.schedule), source=source, task=entry.task,
                                  enabled=True, args=list(entry.args or ()), kwargs=dict(entry.kwargs or {}),
                                  last_run_at=run.get("last_run_at"),
                                  total_run_count=run.get("total_run_count", 0))
+            if run.get("done"):
+                entries[name]["done"] = True
         for name, d in self._disabled.items():
             run = self._runs.get(name, {})
             entries[name] = {"source": "workspace", "task": d.get("task"), "enabled": False,
                              "last_run_at": run.get("last_run_at"), "total_run_count": run.get("total_run_count", 0)}
         try:
             _write_json(self.state_file, {"version": STATE_VERSION, "pid": os.getpid(), "updated_at": _now_iso(),
-                                          "schedules_file": self.schedules_file, "entries": entries})
+                                          "schedules_file": self.schedules_file,
+                                          "project_scheduler": self.project_path, "entries": entries})
         except OSError as exc:
             logger.warning("celerydesk: cannot write %s: %r", self.state_file, exc)
 
 
-def _parse_time(text):
+def _parse_time(text, default_zone=timezone.utc):
     if not text:
         return None
     try:
-        value = datetime.fromisoformat(text)
+        value = datetime.fromisoformat(str(text).replace("Z", "+00:00") if str(text).endswith("Z") else str(text))
     except (TypeError, ValueError):
         return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo or default_zone is None else value.replace(tzinfo=default_zone)

@@ -209,6 +209,23 @@ def describe_beat(app, from_code):
     return entries
 
 
+def describe_scheduler(app):
+    """The app's beat_scheduler setting, and its class's ancestry (what celerydesk can do with it
+    depends on whether it is celery's own, django-celery-beat's, RedBeat's or another)."""
+    from celery.utils.imports import load_extension_class_names, symbol_by_name
+
+    setting = app.conf.beat_scheduler
+    out = {"beat_scheduler": setting if isinstance(setting, str) else
+           "%s:%s" % (setting.__module__, setting.__qualname__)}
+    try:
+        aliases = dict(load_extension_class_names("celery.beat_schedulers"))
+        cls = symbol_by_name(setting, aliases=aliases)
+        out["beat_scheduler_mro"] = ["%s.%s" % (c.__module__, c.__qualname__) for c in cls.__mro__]
+    except Exception as exc:  # the worker would not care; beat will fail the same way
+        out["beat_scheduler_error"] = "%s: %s" % (type(exc).__name__, exc)
+    return out
+
+
 def load_app(app_name, from_code):
     """Load and finalize the app as ``celery -A APP worker`` does; return it."""
     import celery
@@ -241,13 +258,13 @@ def introspect(app_name):
     state["phase"] = "describe"
     tasks = [describe_task(app, name, task) for name, task in sorted(app.tasks.items())]
     return {
-        "app": {
+        "app": dict({
             "main": app.main,
             "default_queue": app.conf.task_default_queue,
-            "beat_scheduler": str(app.conf.beat_scheduler),
+            "timezone": str(app.timezone),
             "celery": celery_version,
             "python": sys.version.split()[0],
-        },
+        }, **describe_scheduler(app)),
         "tasks": tasks,
         "beat_schedule": describe_beat(app, from_code),
     }

@@ -19,9 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 from celerydesk.cli.main import add_workspace_option
+from celerydesk.core import limits
 from celerydesk.core.errors import DeskError
 from celerydesk.core.introspection import check_call, introspect, unknown_task_message
-from celerydesk.core.urls import shown_url
 from celerydesk.core.workspace import load_workspace
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_TIMEOUT = 1, 2, 3
@@ -34,22 +34,26 @@ def add_parser(sub) -> None:
     p.add_argument("--args", default="[]", metavar="JSON", help='positional arguments, a JSON array: \'["Hello"]\'')
     p.add_argument("--kwargs", default="{}", metavar="JSON", help='keyword arguments, a JSON object: \'{"delay": 2}\'')
     p.add_argument("--queue", "-Q", help="the queue to send to (default: the task's route, usually celery)")
-    p.add_argument("--countdown", type=float, metavar="S", help="run no earlier than S seconds from now")
-    p.add_argument("--wait", type=float, nargs="?", const=60.0, metavar="SECONDS",
-                   help="wait for the result, at most SECONDS (default 60)")
+    # Numbers are read as text and checked in run(): a bad one is a DeskError with its range.
+    p.add_argument("--countdown", metavar="S",
+                   help=f"run no earlier than S seconds from now ({limits.COUNTDOWN.text()})")
+    p.add_argument("--wait", nargs="?", const="60", metavar="SECONDS",
+                   help=f"wait for the result, at most SECONDS (default 60; {limits.WAIT.text()})")
     p.add_argument("--no-check", action="store_true",
                    help="send without checking the name and arguments against the workers and the project")
     p.set_defaults(func=run)
 
 
 def parse_json_arg(text: str, option: str, expected: type) -> object:
+    example = "'[\"Hello\", 3]'" if expected is list else "'{\"delay\": 2}'"
     try:
-        value = json.loads(text)
+        value = limits.load_json(text)
     except json.JSONDecodeError as exc:
         pointer = " " * (exc.pos + 4) + "^"
         raise DeskError(f"{option} is not valid JSON: {exc.msg} at column {exc.colno}\n    {text}\n{pointer}",
-                        hint=f"quote strings with double quotes, e.g. {option} " +
-                        ("'[\"Hello\", 3]'" if expected is list else "'{\"delay\": 2}'")) from None
+                        hint=f"quote strings with double quotes, e.g. {option} {example}") from None
+    except ValueError as exc:  # NaN or Infinity, or nested too deeply
+        raise DeskError(f"{option} is not accepted: {exc}", hint=f"e.g. {option} {example}") from None
     if not isinstance(value, expected):
         kind = "array" if expected is list else "object"
         raise DeskError(f"{option} must be a JSON {kind}, got {type(value).__name__}: {text}",
@@ -171,36 +175,41 @@ class _ResultWaiter(threading.Thread):
 
 
 def run(args) -> int:
+    countdown = limits.number_option(args.countdown, "--countdown", limits.COUNTDOWN) \
+        if args.countdown is not None else None
+    wait = limits.number_option(args.wait, "--wait", limits.WAIT) if args.wait is not None else None
     task_args = parse_json_arg(args.args, "--args", list)
     task_kwargs = parse_json_arg(args.kwargs, "--kwargs", dict)
     ws = load_workspace(args.workspace)
     url = ws.broker_url()
 
-    from celerydesk.core.broker_client import BrokerClient, SendOptions
+    from celerydesk.core.broker_client import BrokerClient, SendOptions, new_task_id
+    from celerydesk.core.broker_errors import broker_error
 
-    client = BrokerClient(url)
-    where = f" -w {args.workspace}" if args.workspace else ""
-    client.require_answer(hint=f"start the stack first: celerydesk up{where}")
+    start = None if ws.broker.mode == "external" else \
+        f"start the stack first: celerydesk up{f' -w {args.workspace}' if args.workspace else ''}"
+    client = BrokerClient(url, start_hint=start)
+    client.require_answer()
     if not args.no_check:
         refuse_bad_call(ws, client, args.task, task_args, task_kwargs)
     waiter = None
-    if args.wait is not None:
+    if wait is not None:
         waiter = _ResultWaiter(client.app)
         waiter.start()
         if not waiter.listening.wait(10) or waiter.error:
-            raise DeskError(f"could not listen for task events on {shown_url(url)}: {waiter.error}")
-    from celerydesk.core.broker_client import new_task_id
-
+            if waiter.error is not None:
+                raise broker_error(waiter.error, url, start)
+            raise DeskError("could not listen for task events within 10 s", hint="is the broker overloaded?")
     task_id = new_task_id()
     if waiter is not None:  # before the send: a quick task's events may come before it returns
         waiter.task_id = task_id
-    client.send(args.task, task_args, task_kwargs, SendOptions(queue=args.queue, countdown=args.countdown),
+    client.send(args.task, task_args, task_kwargs, SendOptions(queue=args.queue, countdown=countdown),
                 task_id=task_id)
     print(f"sent {args.task}[{task_id}]", flush=True)
     if waiter is None:
         return 0
-    if not waiter.finished.wait(args.wait + (args.countdown or 0)):
-        print(f"celerydesk: no result for {task_id} within {args.wait:g} s; is a worker consuming "
+    if not waiter.finished.wait(wait + (countdown or 0)):
+        print(f"celerydesk: no result for {task_id} within {wait:g} s; is a worker consuming "
               f"queue {args.queue or 'celery'} and is {args.task} registered on it? (celerydesk logs worker)",
               file=sys.stderr)
         return EXIT_TIMEOUT

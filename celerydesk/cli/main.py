@@ -17,7 +17,7 @@ from typing import Optional
 from celerydesk import __version__
 from celerydesk.core.errors import DeskError
 
-COMMANDS = ("gui", "up", "logs", "call", "tasks", "schedules", "init", "export", "self-test")
+COMMANDS = ("gui", "up", "logs", "call", "tasks", "history", "schedules", "env", "init", "export", "self-test")
 # Run by celerydesk itself in frozen builds, where there is no `python -m`.
 HIDDEN = {"_reaper": "celerydesk.core.reaper", "_python": "celerydesk.core.frozen_python"}
 
@@ -40,8 +40,8 @@ def _command_module(name: str):
     return importlib.import_module(f"celerydesk.cli.{name.replace('-', '_')}_cmd")
 
 
-def add_workspace_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-w", "--workspace", metavar="W",
+def add_workspace_option(parser: argparse.ArgumentParser, default=None) -> None:
+    parser.add_argument("-w", "--workspace", metavar="W", default=default,
                         help="the workspace file, or the folder holding celerydesk.toml (default: ./celerydesk.toml)")
 
 
@@ -72,6 +72,6 @@ def main(argv: Optional[list[str]] = None) -> int:
         return module.run(args)
     except DeskError as exc:
         print(f"celerydesk: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130

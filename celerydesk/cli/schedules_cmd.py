@@ -1,13 +1,16 @@
 """``celerydesk schedules ...``: list, add, edit, remove, enable, disable, export, next.
 
-Edits go through ``core.workspace_edit.WorkspaceDocument``: comments and layout of
-``celerydesk.toml`` stay as they were, the result is validated before anything is written, and
-the file is replaced atomically; a file that does not parse is never written. A running stack
-notices the change and beat applies it within seconds, without a restart.
+``list`` shows every schedule beat runs, with its source: the workspace's, the app's
+``beat_schedule``, and the entries the project keeps in django-celery-beat's database or
+RedBeat's Redis (read through the project's own models, ``core.schedule_store``), each with the
+schedule in words, its next and last run, run count and whether it is enabled. When the app's
+beat runs a scheduler celerydesk cannot add to, it says that the workspace's are not sent.
 
-Cron expressions are checked field by field with celery's reading (``core.cron``) before they
-are saved or previewed: a malformed one exits 2 with a message naming the field and the part.
-``next`` prints the next run times one ISO 8601 datetime a line, as celery beat would run them.
+Changes (add, edit, remove, enable, disable) are in ``cli/schedules_edit.py``. Cron expressions
+are checked field by field with celery's reading (``core.cron``) before they are saved or
+previewed: a malformed one exits 2 with a message naming the field and the part. ``next``
+prints the next run times one ISO 8601 datetime a line, as celery beat would run them, in a
+schedule's own timezone and not before its ``start_at``.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ import sys
 from datetime import datetime
 from typing import Optional
 
-from celerydesk.cli.call_cmd import parse_json_arg
+from celerydesk.cli import schedules_edit
 from celerydesk.cli.main import add_workspace_option
 from celerydesk.core import cron
 from celerydesk.core.errors import DeskError
-from celerydesk.core.workspace import load_workspace, resolve_workspace_path
+from celerydesk.core.workspace import load_workspace
 
 
 def add_parser(sub) -> None:
@@ -34,28 +37,7 @@ def add_parser(sub) -> None:
     ls.add_argument("--no-introspect", action="store_true",
                     help="do not load the project's app; show the project schedules beat loaded last")
 
-    for name, text in (("add", "add a schedule to the workspace file"), ("edit", "change a schedule")):
-        e = ss.add_parser(name, help=text)
-        e.add_argument("name", help="the schedule's unique name")
-        add_workspace_option(e)
-        e.add_argument("--task", required=name == "add", help="the registered task name")
-        when = e.add_mutually_exclusive_group(required=name == "add")
-        when.add_argument("--cron", metavar="EXPR", help='"minute hour day-of-month month day-of-week"')
-        when.add_argument("--every", metavar="SECONDS", help="an interval: 900, 15m, 1h30m")
-        e.add_argument("--args", metavar="JSON", help="positional arguments, a JSON array")
-        e.add_argument("--kwargs", metavar="JSON", help="keyword arguments, a JSON object")
-        e.add_argument("--queue", help="the queue to send to")
-        if name == "add":
-            e.add_argument("--disabled", action="store_true", help="add it disabled")
-        else:
-            e.add_argument("--no-queue", action="store_true", help="send to the task's default queue")
-            e.add_argument("--rename", metavar="NEW", help="give the schedule a new name")
-
-    for name, text in (("remove", "remove a schedule"), ("enable", "let beat send it"),
-                       ("disable", "keep it, but beat stops sending it")):
-        r = ss.add_parser(name, help=text)
-        r.add_argument("name")
-        add_workspace_option(r)
+    schedules_edit.add_parsers(ss)
 
     ex = ss.add_parser("export", help="the workspace's schedules as CELERY_BEAT_SCHEDULE for settings.py")
     add_workspace_option(ex)
@@ -63,8 +45,9 @@ def add_parser(sub) -> None:
     ex.add_argument("--include-disabled", action="store_true", help="export disabled schedules too")
 
     nx = ss.add_parser("next", help="the next run times of a cron expression (or a schedule), one a line")
-    nx.add_argument("name", nargs="?", help="a workspace schedule instead of --cron")
+    nx.add_argument("name", nargs="?", help="a schedule instead of --cron")
     add_workspace_option(nx)
+    schedules_edit.add_source_option(nx)
     nx.add_argument("--cron", metavar="EXPR", help='e.g. "30 7 * * 1"')
     nx.add_argument("-n", type=int, default=5, metavar="N", help="how many (default 5)")
     nx.add_argument("--tz", default="UTC", metavar="TZ", help="the timezone beat uses (celery's default: UTC)")
@@ -73,47 +56,73 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    return {"list": _list, "add": _add, "edit": _edit, "remove": _remove, "enable": _enable,
-            "disable": _disable, "export": _export, "next": _next}[args.action](args)
+    if args.action in ("add", "edit", "remove", "enable", "disable"):
+        return schedules_edit.run(args)
+    return {"list": _list, "export": _export, "next": _next}[args.action](args)
 
 
 # -- reading ---------------------------------------------------------------------------------------
 
 
 def _list(args) -> int:
-    from celerydesk.core.schedules import load_schedules
-
-    ws = load_workspace(args.workspace)
-    views = load_schedules(ws, None if args.no_introspect else _project_schedules(ws))
+    views = _load_all(load_workspace(args.workspace), introspect=not args.no_introspect)
     if args.json:
         print(json.dumps([v.to_json() for v in views], indent=2, default=str))
         return 0
     if not views:
-        print(f"no schedules in {ws.path}; add one with: celerydesk schedules add NAME --task TASK --cron EXPR")
+        print("no schedules; add one with: celerydesk schedules add NAME --task TASK --cron EXPR")
         return 0
-    rows = [("NAME", "SOURCE", "ENABLED", "WHEN", "TASK", "LAST RUN", "RUNS")]
+    rows = [("NAME", "SOURCE", "ENABLED", "SCHEDULE", "NEXT RUN", "LAST RUN", "RUNS", "TASK")]
     for v in views:
         source = v.source + (" (replaced)" if v.overridden else "")
-        last = v.last_run_at.astimezone().strftime("%Y-%m-%d %H:%M:%S") if v.last_run_at else "-"
-        rows.append((v.name, source, "yes" if v.enabled else "no", v.when, v.task, last, str(v.total_run_count)))
+        try:
+            upcoming = v.next_run() if not v.overridden and not v.problems else None
+        except DeskError:
+            upcoming = None
+        rows.append((v.name, source, "yes" if v.enabled else "no", v.description(), _shown(upcoming),
+                     _shown(v.last_run_at), str(v.total_run_count), v.task))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
     for v in views:
         for text in v.problems:
-            print(f"warning: {v.name}: {text} (beat leaves it out)", file=sys.stderr)
+            print(f"warning: {v.name}: {text}" + ("" if text.startswith("not sent") else " (beat leaves it out)"),
+                  file=sys.stderr)
+        for text in v.notes:
+            print(f"note: {v.name}: {text}", file=sys.stderr)
     return 0
 
 
-def _project_schedules(ws) -> Optional[list]:
-    """The app's beat_schedule through the introspector (cached); None (beat's last) if it fails."""
-    from celerydesk.core.introspection import introspect
+def _shown(when: Optional[datetime]) -> str:
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S") if when else "-"
 
-    try:
-        return introspect(ws, timeout=60.0).beat_schedule
-    except DeskError as exc:
-        print(f"warning: the project's own schedules are those beat loaded last: {exc.message}", file=sys.stderr)
-        return None
+
+def _load_all(ws, introspect: bool = True) -> list:
+    """Every schedule: the workspace's, the app's (introspected, else what beat loaded last) and,
+    when the app's beat keeps entries in a store, the store's. What cannot be read is said."""
+    from celerydesk.core.schedules import load_schedules, read_beat_state, store_views
+
+    app_entries, scheduler, store = None, None, None
+    if introspect:
+        from celerydesk.core.introspection import introspect as read_project
+        from celerydesk.core.project_scheduler import classify
+
+        try:
+            found = read_project(ws, timeout=60.0)
+            app_entries, scheduler = found.beat_schedule, classify(found.app)
+        except DeskError as exc:
+            print(f"warning: the app's own schedules are those beat loaded last: {exc.message}", file=sys.stderr)
+    elif read_beat_state(ws.runtime_dir).get("project_scheduler"):
+        print("warning: the entries the app's scheduler keeps in its store are not listed (--no-introspect)",
+              file=sys.stderr)
+    if scheduler is not None and scheduler.store:
+        from celerydesk.core import schedule_store
+
+        try:
+            store = store_views(schedule_store.list_entries(ws, scheduler.store), scheduler.store)
+        except DeskError as exc:
+            print(f"warning: {exc}" + (f"\n  → {exc.hint}" if exc.hint else ""), file=sys.stderr)
+    return load_schedules(ws, app_entries, store, scheduler)
 
 
 def _export(args) -> int:
@@ -145,11 +154,11 @@ def _after(text: Optional[str], tz) -> Optional[datetime]:
 
 def _next(args) -> int:
     if args.n < 1 or args.n > 10000:
-        raise DeskError(f"-n: must be from 1 to 10000, got {args.n}")
+        raise DeskError(f"-n: must be from 1 to 10000, got {args.n}", hint="e.g. -n 5")
     zone = cron.get_zone(args.tz)
     after = _after(args.after, zone)
     if args.cron is not None and args.name:
-        raise DeskError("give a schedule's name or --cron, not both")
+        raise DeskError("give a schedule's name or --cron, not both", hint='e.g. schedules next --cron "30 7 * * 1"')
     if args.cron is not None:
         for warning in cron.parse(args.cron).warnings:  # as `schedules add` says: where celery differs from cron
             print(f"warning: cron {warning}", file=sys.stderr)
@@ -157,7 +166,10 @@ def _next(args) -> int:
     elif args.name:
         from celerydesk.core.schedules import load_schedules
 
-        found = [v for v in load_schedules(load_workspace(args.workspace)) if v.name == args.name]
+        ws = load_workspace(args.workspace)
+        views = load_schedules(ws) if args.source == "workspace" else _load_all(ws)
+        found = [v for v in views if v.name == args.name and v.source in (args.source, "app", "celery")]
+        found.sort(key=lambda v: v.source != args.source)  # the one of that source first
         if not found:
             raise DeskError(f"no schedule called {args.name!r}", hint="see: celerydesk schedules list")
         runs = found[0].next_runs(args.n, zone, after)
@@ -166,103 +178,3 @@ def _next(args) -> int:
     for when in runs:
         print(when.isoformat())
     return 0
-
-
-# -- editing ---------------------------------------------------------------------------------------
-
-
-def _load_document(args):
-    from celerydesk.core.workspace_edit import WorkspaceDocument
-
-    return WorkspaceDocument.load(resolve_workspace_path(args.workspace))
-
-
-def _save(doc, done: str) -> int:
-    doc.save()
-    print(f"{done} in {doc.path}")
-    return 0
-
-
-def _when_values(args) -> dict:
-    """cron or every from the options, checked with celery's reading; warnings printed."""
-    values = {}
-    if args.cron is not None:
-        expr = cron.parse(args.cron)  # CronError names the field and the part
-        for w in expr.warnings:
-            print(f"warning: cron {w}", file=sys.stderr)
-        values["cron"] = expr.text
-    elif args.every is not None:
-        values["every"] = cron.parse_every(args.every)
-    return values
-
-
-def _common_values(args) -> dict:
-    values = _when_values(args)
-    if args.task is not None:
-        if not args.task.strip():
-            raise DeskError("--task: must not be empty")
-        values["task"] = args.task
-    if args.args is not None:
-        values["args"] = parse_json_arg(args.args, "--args", list)
-    if args.kwargs is not None:
-        values["kwargs"] = parse_json_arg(args.kwargs, "--kwargs", dict)
-    if args.queue is not None:
-        values["queue"] = args.queue
-    return values
-
-
-def _edit_call(what: str, fn, *a, **kw) -> None:
-    try:
-        fn(*a, **kw)
-    except KeyError as exc:
-        raise DeskError(str(exc.args[0]) if exc.args else str(exc), hint="see: celerydesk schedules list") from None
-    except TypeError as exc:
-        raise DeskError(f"{what}: {exc}") from None
-
-
-def _add(args) -> int:
-    values = _common_values(args)
-    task = values.pop("task")
-    values.setdefault("args", [])
-    values.setdefault("kwargs", {})
-    values["enabled"] = not args.disabled
-    doc = _load_document(args)
-    _edit_call("add", doc.add_schedule, args.name, task, **values)
-    return _save(doc, f"added schedule {args.name!r} ({_describe(values)})")
-
-
-def _edit(args) -> int:
-    values = _common_values(args)
-    if args.no_queue:
-        if args.queue is not None:
-            raise DeskError("give --queue or --no-queue, not both")
-        values["queue"] = None
-    if args.rename:
-        values["name"] = args.rename
-    if not values:
-        raise DeskError("nothing to change", hint="give --task, --cron, --every, --args, --kwargs, --queue or --rename")
-    doc = _load_document(args)
-    _edit_call("edit", doc.update_schedule, args.name, **values)
-    return _save(doc, f"changed schedule {args.name!r}")
-
-
-def _remove(args) -> int:
-    doc = _load_document(args)
-    _edit_call("remove", doc.remove_schedule, args.name)
-    return _save(doc, f"removed schedule {args.name!r}")
-
-
-def _enable(args, enabled: bool = True) -> int:
-    doc = _load_document(args)
-    _edit_call("enable", doc.enable_schedule, args.name, enabled)
-    return _save(doc, f"{'enabled' if enabled else 'disabled'} schedule {args.name!r}")
-
-
-def _disable(args) -> int:
-    return _enable(args, enabled=False)
-
-
-def _describe(values: dict) -> str:
-    if "cron" in values:
-        return cron.describe(values["cron"])
-    return cron.describe_every(values["every"])

@@ -1,8 +1,10 @@
 """``celerydesk up``: run the workspace's stack in the foreground until SIGINT or SIGTERM.
 
 Prints one line per state change (``worker main: RUNNING``), ``stack ready`` once everything
-runs, and on SIGINT/SIGTERM stops the stack in order and exits 0. A second signal kills what
-is still running at once.
+runs, and on SIGINT/SIGTERM stops the stack in order and exits 0, or 1 when the stop was not
+clean (a service had to be killed, or its logs or records could not be written). A second
+signal kills what is still running at once. A workspace whose stack another celerydesk runs is
+refused before anything starts, with exit code 3.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def run(args) -> int:
 
     app = QCoreApplication.instance() or QCoreApplication([sys.argv[0]])
     stack = StackController(ws)
+    stack.runtime.acquire_lock()  # refused (exit 3) before a loop runs that nothing would end
     outcome = {"code": 0, "signals": 0, "ready": False, "failed": False}
 
     def on_state(key: str, state: ProcessState) -> None:
@@ -87,9 +90,11 @@ def run(args) -> int:
 
     watcher = SignalWatcher()
     watcher.received.connect(on_signal)
-    stack.start_all()
+    QTimer.singleShot(0, stack.start_all)  # in the loop: a start that fails at once can end it
     app.exec()
     watcher.close()
     if outcome["signals"]:
-        return 0
+        if not stack.last_stop_clean:
+            _say("error: the stop was not clean (see above)", err=True)
+        return 0 if stack.last_stop_clean else 1
     return outcome["code"] or 1  # stopped without being asked: a failed start

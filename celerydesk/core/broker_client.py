@@ -8,8 +8,9 @@ tasks are sent by name and the user's code is never imported. The window (throug
 Celery app for a broker.
 
 Blocking calls, safe from any thread (the window runs them on its background pool). Every
-failure reaches the caller as a :class:`DeskError` whose text never holds the URL's password
-(``broker_error``: the one place that turns a broker's exception into words).
+failure reaches the caller as a :class:`DeskError` whose text never holds the URL's password:
+``call_error`` is the one place a broker's exception becomes words, with ``core.broker_errors``
+naming the cause (a wrong password, a full disk, nothing listening, an unknown host).
 
 Queue depths and purge take the Redis fast path where the broker is Redis (``core.queues``:
 one pipeline, priority sub-queues included) and kombu's passive ``queue_declare`` and
@@ -18,7 +19,6 @@ one pipeline, priority sub-queues included) and kombu's passive ``queue_declare`
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import uuid
@@ -29,12 +29,12 @@ from typing import Iterator, Optional, Sequence, Union
 from urllib.parse import urlparse
 
 from celerydesk.core import queues as redis_queues
+from celerydesk.core.broker_errors import answers, broker_error
 from celerydesk.core.errors import DeskError
 from celerydesk.core.urls import shown_url
 
 BATCH_COPIES = 200  # copies per batch of publishes (one Redis pipeline), and between cancel checks
 REDIS_SCHEMES = ("redis", "rediss", "unix")
-AMQP_PORTS = {"amqp": 5672, "amqps": 5671, "pyamqp": 5672}
 
 
 @dataclass(frozen=True)
@@ -77,50 +77,14 @@ class QueueStats:
     consumers: Optional[int] = None
 
 
-def broker_error(url: str, action: str, exc: BaseException) -> DeskError:
-    """``exc``, raised while ``action`` talked to the broker at ``url``, in words with a hint.
-
-    The one place a broker's exception becomes a DeskError: the password is masked wherever
-    the library's text repeats the URL or the password itself.
-    """
+def call_error(url: str, action: str, exc: BaseException, start_hint: Optional[str] = None) -> DeskError:
+    """``exc``, raised while ``action`` talked to the broker at ``url``, as a DeskError: the cause
+    named by ``core.broker_errors`` (no password in it), after what was being done.
+    ``start_hint`` is the advice when nothing listens (``celerydesk up -w W``)."""
     if isinstance(exc, DeskError):
         return exc
-    text = f"{type(exc).__name__}: {exc}".replace(url, shown_url(url))
-    password = urlparse(url).password
-    if password:
-        text = text.replace(password, "***")
-    refused = isinstance(exc, (ConnectionError, socket.timeout, TimeoutError)) or "refused" in text.lower()
-    hint = ("start the stack first, or check the broker's URL in Settings ▸ Broker" if refused
-            else "check that the broker at that URL runs and accepts celerydesk's connection")
-    return DeskError(f"{action}: the broker at {shown_url(url)} failed ({text})", hint=hint)
-
-
-def redis_ping(url: str, timeout: float = 0.5) -> bool:
-    """PING through redis-py (any URL: auth, TLS, db)."""
-    import redis
-
-    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-    try:
-        return bool(client.ping())
-    except (redis.RedisError, OSError):
-        return False
-    finally:
-        client.close()
-
-
-def broker_answers(url: str, timeout: float = 0.5) -> bool:
-    """Does something answer at ``url``: a Redis PING, or a TCP connection for AMQP."""
-    parsed = urlparse(url)
-    if parsed.scheme in ("redis", "rediss"):
-        return redis_ping(url, timeout)
-    default_port = AMQP_PORTS.get(parsed.scheme)
-    if default_port is None:
-        return True  # a transport we cannot probe (sqs, memory): trust the URL
-    try:
-        with socket.create_connection((parsed.hostname or "localhost", parsed.port or default_port), timeout):
-            return True
-    except OSError:
-        return False
+    named = broker_error(exc, url, start_hint)
+    return DeskError(f"{action}: {named.message}", hint=named.hint)
 
 
 class _SilentDispatcher:
@@ -131,11 +95,13 @@ class _SilentDispatcher:
 
 
 class BrokerClient:
-    """A Celery client for one broker URL (and, for results, an optional backend URL)."""
+    """A Celery client for one broker URL (and, for results, an optional backend URL).
+    ``start_hint`` is what its errors advise when nothing listens at the URL."""
 
-    def __init__(self, url: str, backend: Optional[str] = None):
+    def __init__(self, url: str, backend: Optional[str] = None, start_hint: Optional[str] = None):
         self.url = url
         self.backend = backend
+        self.start_hint = start_hint
         self._app = None
         self._redis = None
         self._lock = threading.Lock()
@@ -188,17 +154,19 @@ class BrokerClient:
         except DeskError:
             raise
         except Exception as exc:
-            raise broker_error(self.url, action, exc) from None
+            raise call_error(self.url, action, exc, self.start_hint) from None
 
     # -- reachability ------------------------------------------------------------------------
 
     def answers(self, timeout: float = 2.0) -> bool:
-        return broker_answers(self.url, timeout)
+        return answers(self.url, timeout) is None
 
-    def require_answer(self, hint: str = "start the stack first", timeout: float = 2.0) -> None:
-        """Raise a DeskError at once when nothing answers, rather than after kombu's retries."""
-        if not self.answers(timeout):
-            raise DeskError(f"the broker at {self.shown_url} does not answer", hint=hint)
+    def require_answer(self, timeout: float = 2.0) -> None:
+        """Raise what is wrong (``core.broker_errors``'s words) at once when the broker does not
+        answer, rather than after kombu's retries."""
+        trouble = answers(self.url, timeout)
+        if trouble is not None:
+            raise trouble.error(self.url, self.start_hint)
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -244,7 +212,7 @@ class BrokerClient:
                     sent += len(ids)  # flushed: queued on the broker
                     yield ids
         except Exception as exc:  # a broker gone mid-loop: what was yielded is sent
-            raise broker_error(self.url, f"sending {name} failed after {sent} of {total}", exc) from None
+            raise call_error(self.url, f"sending {name} failed after {sent} of {total}", exc, self.start_hint) from None
 
     # -- control -----------------------------------------------------------------------------
 

@@ -3,8 +3,10 @@
 Pure data built from the workspace; the services layer only executes it. Workers and beat run
 in the *project's* interpreter (the user's tasks import their own packages); Flower and the
 broker do not need the project's code and run from celerydesk's side. The workspace's broker
-URL is passed explicitly (``-b`` and ``CELERY_BROKER_URL``) so it wins over the project's own
-setting (a Django project often points at another broker).
+URL is passed explicitly (``CELERY_BROKER_URL``, which celery reads before the app's own setting,
+and ``-b`` too when it holds no password) so it wins over the project's own setting (a Django
+project often points at another broker). A URL with a password goes through the environment
+only: argv is readable by every local user (``ps``), a process's environment by its owner alone.
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ import re
 import shutil
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
 from celerydesk.core import schedule_mirror
 from celerydesk.core.errors import DeskError
+from celerydesk.core.project_scheduler import STOCK_SCHEDULER, ProjectScheduler
 from celerydesk.core.selfcmd import child_environ, interpreter_argv, is_frozen, own_interpreter_argv
 from celerydesk.core.supervision import Autorestart, RestartPolicy
+from celerydesk.core.urls import has_password
 from celerydesk.core.workspace import WorkerConfig, Workspace
 
 BROKER, BEAT, FLOWER, WORKER = "broker", "beat", "flower", "worker"
@@ -51,6 +55,13 @@ class ServiceSpec:
     stop_timeout: float = 10.0
     worker_name: Optional[str] = None
     nice: int = 0  # CPU priority (core/priority.py): the workspace's for workers, beat and Flower
+    stdin: Optional[bytes] = None  # written to the child's stdin once it starts (a secret's config)
+    umask: Optional[int] = None  # for programs of celerydesk's own whose files must stay private
+
+
+def crash_limited(policy: RestartPolicy, ws: Workspace) -> RestartPolicy:
+    """``policy`` with the workspace's crash-loop limit ([supervision]), for every service it runs."""
+    return replace(policy, max_crashes=ws.supervision.max_crashes, crash_window=ws.supervision.crash_window)
 
 
 def worker_key(name: str) -> str:
@@ -101,8 +112,11 @@ def _bundled_redis_server() -> Optional[Path]:
 
 
 def local_broker_spec(ws: Workspace, redis_dir: Path) -> ServiceSpec:
+    password = ws.broker_password()
     argv = [
         str(redis_server_binary()),
+        # A password is configuration read from stdin ("-"), never an argument `ps` shows.
+        *(["-"] if password else []),
         "--port", str(ws.broker.port),
         "--bind", "127.0.0.1",  # never beyond loopback
         "--protected-mode", "yes",
@@ -123,11 +137,18 @@ def local_broker_spec(ws: Workspace, redis_dir: Path) -> ServiceSpec:
         readiness=Readiness("redis", url=ws.broker_url()),
         policy=RestartPolicy(start_timeout=15.0),
         stop_timeout=10.0,
+        stdin=f"requirepass {password}\n".encode() if password else None,
+        umask=0o077,  # its data and AOF files: the queued tasks' arguments
     )
 
 
+def _broker_option(broker_url: str) -> list[str]:
+    """``-b URL`` when the URL holds no secret; else nothing (CELERY_BROKER_URL carries it)."""
+    return [] if has_password(broker_url) else ["-b", broker_url]
+
+
 def _celery(ws: Workspace, broker_url: str) -> list[str]:
-    return [*interpreter_argv(ws.project.python), "-m", "celery", "-A", ws.project.app, "-b", broker_url]
+    return [*interpreter_argv(ws.project.python), "-m", "celery", "-A", ws.project.app, *_broker_option(broker_url)]
 
 
 def worker_spec(ws: Workspace, worker: WorkerConfig, broker_url: str) -> ServiceSpec:
@@ -165,23 +186,32 @@ def worker_spec(ws: Workspace, worker: WorkerConfig, broker_url: str) -> Service
     )
 
 
-def beat_spec(ws: Workspace, broker_url: str, runtime_dir: Path) -> ServiceSpec:
-    argv = _celery(ws, broker_url) + [
-        "beat",
-        "-l", ws.beat.loglevel,
-        "-s", str(runtime_dir / "celerybeat-schedule"),
+def beat_spec(ws: Workspace, broker_url: str, runtime_dir: Path,
+              scheduler: ProjectScheduler = STOCK_SCHEDULER) -> ServiceSpec:
+    """Beat with celerydesk's live scheduler, wrapping the app's own when it keeps its entries in
+    django-celery-beat's database or RedBeat's Redis; any other scheduler of the app runs alone,
+    as configured (core/project_scheduler.py)."""
+    argv = _celery(ws, broker_url) + ["beat", "-l", ws.beat.loglevel, "-s", str(runtime_dir / "celerybeat-schedule")]
+    env = project_env(ws, broker_url)
+    at_info = ws.beat.loglevel in ("debug", "info")
+    if scheduler.sends_workspace_schedules:
         # The live scheduler re-reads the workspace's schedules (stock beat never does). celerydesk
         # is not installed in the project's interpreter: the module alone is copied into a folder
         # put first on PYTHONPATH (schedule_mirror.install_scheduler_module, before beat starts).
-        "-S", schedule_mirror.SCHEDULER_REF,
-    ]
-    env = project_env(ws, broker_url)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(schedule_mirror.module_dir(runtime_dir))] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    env["CELERYDESK_SCHEDULES_FILE"] = str(schedule_mirror.mirror_path(runtime_dir))
-    env["CELERYDESK_BEAT_STATE_FILE"] = str(schedule_mirror.state_path(runtime_dir))
-    env["CELERYDESK_WORKSPACE_ID"] = schedule_mirror.workspace_id(ws.path)  # beat's lock key in the broker
-    env["CELERYDESK_WORKSPACE"] = str(ws.path)
+        argv += ["-S", schedule_mirror.SCHEDULER_REF]
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(schedule_mirror.module_dir(runtime_dir))] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        env["CELERYDESK_SCHEDULES_FILE"] = str(schedule_mirror.mirror_path(runtime_dir))
+        env["CELERYDESK_BEAT_STATE_FILE"] = str(schedule_mirror.state_path(runtime_dir))
+        env["CELERYDESK_WORKSPACE_ID"] = schedule_mirror.workspace_id(ws.path)  # beat's lock key in the broker
+        env["CELERYDESK_WORKSPACE"] = str(ws.path)
+        if scheduler.wrapped:
+            env["CELERYDESK_PROJECT_SCHEDULER"] = scheduler.setting
+        # The live scheduler logs this at INFO at its first tick, once it holds the workspace's
+        # lock (and RedBeat's); a refused second beat never does.
+        ready = r"celerydesk: live scheduler ready"
+    else:
+        ready = r"beat: Starting\.\.\."
     return ServiceSpec(
         key=BEAT,
         label="beat",
@@ -189,11 +219,9 @@ def beat_spec(ws: Workspace, broker_url: str, runtime_dir: Path) -> ServiceSpec:
         argv=argv,
         cwd=ws.project.workdir,
         env=env,
-        # The live scheduler logs this at INFO once it holds the workspace's lock and has read the
-        # schedules (a refused second beat never does); below INFO beat counts as up after 2 s.
-        readiness=Readiness("log", pattern=r"celerydesk: live scheduler ready") if ws.beat.loglevel in ("debug", "info")
-        else Readiness("uptime"),
-        policy=RestartPolicy(startsecs=0.0 if ws.beat.loglevel in ("debug", "info") else 2.0, start_timeout=60.0),
+        # Below INFO, beat counts as up after 2 s.
+        readiness=Readiness("log", pattern=ready) if at_info else Readiness("uptime"),
+        policy=RestartPolicy(startsecs=0.0 if at_info else 2.0, start_timeout=60.0),
         stop_timeout=10.0,
         nice=ws.project.nice,
     )
@@ -207,7 +235,7 @@ def flower_spec(ws: Workspace, broker_url: str, credentials: tuple[str, str], ru
     env["CELERY_BROKER_URL"] = broker_url
     env["PYTHONUNBUFFERED"] = "1"
     argv = [
-        *own_interpreter_argv(), "-m", "celery", "-b", broker_url, "flower",
+        *own_interpreter_argv(), "-m", "celery", *_broker_option(broker_url), "flower",
         "--address=127.0.0.1",  # Flower binds every interface unless told
         f"--port={ws.flower.port}",
     ]

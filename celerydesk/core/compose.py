@@ -36,6 +36,11 @@ another machine compose stops with "env file ... not found" until the file is cr
 as the header explains. (A ``.env`` beside the compose file is not used: projects often have
 one already, and commit it.)
 
+An external broker URL with a password is never written into the file either: it goes into
+``.celerydesk/compose-broker.env`` (``CELERY_BROKER_URL=...``, mode 0600), which every Celery
+service reads with ``env_file``; celery reads that variable, so no ``-b`` is needed, and the
+header shows the URL masked.
+
 Compose interpolates ``$`` in every value, so each ``$`` coming from the workspace is doubled.
 """
 
@@ -52,6 +57,7 @@ from urllib.parse import urlsplit
 from celerydesk import __version__
 from celerydesk.core.errors import DeskError
 from celerydesk.core.runtime import Runtime, atomic_write
+from celerydesk.core.urls import has_password, shown_url
 from celerydesk.core.workspace import Workspace
 
 FILE_NAME = "docker-compose.yml"
@@ -63,6 +69,7 @@ APP_DIR = "/app"  # where the Dockerfile puts the project, and where the service
 IN_STACK_BROKER_URL = f"redis://{REDIS}:6379/0"
 FLOWER_AUTH_VAR = "FLOWER_BASIC_AUTH"
 FLOWER_ENV_FILE = "compose-flower.env"  # in the workspace's runtime folder
+BROKER_ENV_FILE = "compose-broker.env"  # the same, for an external broker URL with a password
 # Files `docker compose` reads before docker-compose.yml when they exist in the same folder.
 PREFERRED_NAMES = ("compose.yaml", "compose.yml")
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
@@ -118,7 +125,8 @@ def _build_context(ws: Workspace, compose_dir: Path) -> str:
 
 def _project_service(ws: Workspace, compose_dir: Path, command: list[str], url: str) -> dict:
     env = {key: _escape(value) for key, value in ws.project.env.items()}
-    env["CELERY_BROKER_URL"] = _escape(url)
+    if not has_password(url):  # else it is read from the broker's env file
+        env["CELERY_BROKER_URL"] = _escape(url)
     env["PYTHONUNBUFFERED"] = "1"
     service: dict[str, Any] = {
         "build": {"context": _build_context(ws, compose_dir)},
@@ -127,13 +135,19 @@ def _project_service(ws: Workspace, compose_dir: Path, command: list[str], url: 
         "environment": env,
         "restart": "unless-stopped",
     }
+    if has_password(url):
+        service["env_file"] = [os.path.relpath(broker_env_path(ws), compose_dir)]
     if ws.broker.mode != "external":
         service["depends_on"] = {REDIS: {"condition": "service_healthy"}}
     return service
 
 
+def _broker_option(url: str) -> list[str]:
+    return [] if has_password(url) else ["-b", url]
+
+
 def _celery(ws: Workspace, url: str) -> list[str]:
-    return ["python", "-m", "celery", "-A", ws.project.app, "-b", url]
+    return ["python", "-m", "celery", "-A", ws.project.app, *_broker_option(url)]
 
 
 def _duration(seconds: float) -> str:
@@ -202,11 +216,11 @@ def compose_document(ws: Workspace, compose_dir: Optional[Path] = None) -> dict:
         port = ws.flower.port
         service = _project_service(
             ws, compose_dir,
-            ["python", "-m", "celery", "-b", url, "flower",
+            ["python", "-m", "celery", *_broker_option(url), "flower",
              # every interface inside the container, or the published port could not reach it
              "--address=0.0.0.0", f"--port={port}"], url)
         env_file = os.path.relpath(flower_env_path(ws), compose_dir)
-        service["env_file"] = [env_file]
+        service["env_file"] = service.get("env_file", []) + [env_file]
         service["ports"] = [f"127.0.0.1:{port}:{port}"]
         services[FLOWER] = Note(
             [f"Flower on http://127.0.0.1:{port}, published on 127.0.0.1 only. Its login,",
@@ -253,7 +267,9 @@ def write_compose(ws: Workspace, path: Path, *, overwrite: bool = False, now: Op
     try:
         if ws.flower.enabled:
             write_flower_env(ws)
-        atomic_write(path, text)
+        if has_password(broker_url(ws)):
+            write_broker_env(ws)
+        atomic_write(path, text, mode=0o644)  # a project file, committed like any other
     except OSError as exc:
         raise DeskError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
@@ -269,6 +285,19 @@ def write_flower_env(ws: Workspace) -> Path:
     path = flower_env_path(ws)
     atomic_write(path, "# Flower's login for the exported docker compose file (celerydesk export compose)\n"
                        f"{FLOWER_AUTH_VAR}={user}:{password}\n", mode=0o600)
+    return path
+
+
+def broker_env_path(ws: Workspace) -> Path:
+    return ws.runtime_dir / BROKER_ENV_FILE
+
+
+def write_broker_env(ws: Workspace) -> Path:
+    """The Celery services' ``env_file`` for an external broker URL with a password (0600)."""
+    Runtime(ws.runtime_dir).prepare()
+    path = broker_env_path(ws)
+    atomic_write(path, "# The broker for the exported docker compose file (celerydesk export compose)\n"
+                       f"CELERY_BROKER_URL={broker_url(ws)}\n")
     return path
 
 
@@ -318,7 +347,11 @@ def _header(ws: Workspace, compose_dir: Path, doc: dict, now: datetime) -> list[
         ]
     lines += ["", "Ports are published on 127.0.0.1 only, as celerydesk does; widen them deliberately."]
     if ws.broker.mode == "external":
-        lines += ["", f"Broker: external, {_comment_text(ws.broker.url or '')} (no redis service here)."]
+        lines += ["", f"Broker: external, {_comment_text(shown_url(ws.broker.url or ''))} (no redis service here)."]
+        if has_password(ws.broker.url):
+            env_file = _comment_text(os.path.relpath(broker_env_path(ws), compose_dir))
+            lines += [f"Its URL, password included, is read from {env_file} (written by the export, not",
+                      "under version control); on another machine, write CELERY_BROKER_URL=... into it."]
         if external_broker_on_loopback(ws):
             lines += [
                 "WARNING: that URL names this machine's loopback, which inside a container is the",

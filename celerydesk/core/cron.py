@@ -29,6 +29,7 @@ from typing import Optional, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from celerydesk.core.errors import DeskError
+from celerydesk.core.limits import EVERY, out_of_bounds
 
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
           "october", "november", "december")
@@ -426,7 +427,7 @@ _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 def parse_every(value: Union[str, int, float]) -> float:
     """Seconds from ``900``, ``"900"``, ``"15m"``, ``"1h30m"`` or ``"2d"``; DeskError otherwise."""
     if isinstance(value, bool):
-        raise DeskError(f"every: expected seconds, got {value!r}")
+        raise DeskError(f"every: expected seconds, got {value!r}", hint="give seconds (900) or a duration such as 15m")
     if isinstance(value, (int, float)):
         seconds = float(value)
     else:
@@ -439,8 +440,10 @@ def parse_every(value: Union[str, int, float]) -> float:
                 raise DeskError(f"every: {value!r} is not a duration",
                                 hint="give seconds (900) or a duration such as 15m, 1h30m, 2d") from None
             seconds = sum(float(n) * _UNITS[u] for n, u in pieces)
-    if not seconds >= 0.001:  # also refuses NaN
-        raise DeskError(f"every: must be at least 0.001 seconds, got {value!r}")
+    problem = out_of_bounds(seconds, EVERY)  # also refuses NaN and infinity
+    if problem:
+        raise DeskError(f"every: {problem}",
+                        hint="give seconds (900) or a duration such as 15m, 1h30m, 2d; a rarer schedule is a crontab")
     return seconds
 
 

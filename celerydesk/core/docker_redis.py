@@ -4,12 +4,20 @@ One container per workspace, found by its labels, never by name alone: a second 
 the running container (or starts the stopped one) instead of creating a duplicate. It publishes
 Redis on 127.0.0.1 only, keeps its data in a named volume with AOF on, so queued tasks survive
 a container restart. Every call here blocks; the services layer runs them off the GUI thread.
+
+With ``[broker] password = "generate"`` Redis requires the workspace's password. It is never an
+argument: the container's process is visible in the host's ``ps``. It goes into a config file
+copied into the container before it first starts (Docker keeps it in the container's own
+layer, readable by root alone on the host); a label holds a digest of it, so a container made
+with another password (or none) is replaced, its volume kept.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import re
+import tarfile
 from typing import Callable, Optional
 
 from celerydesk.core.errors import DeskError
@@ -17,7 +25,9 @@ from celerydesk.core.workspace import Workspace
 
 LABEL_WORKSPACE = "celerydesk.workspace"
 LABEL_ROLE = "celerydesk.role"
+LABEL_AUTH = "celerydesk.auth"  # "none", or a digest of the password Redis requires
 CONTAINER_PORT = "6379/tcp"
+CONFIG_PATH = "/celerydesk-redis.conf"  # in the container; the root exists in every image
 
 
 def _client(timeout: int = 10):
@@ -79,9 +89,27 @@ def _published(container) -> Optional[tuple[str, str]]:
     return (bindings[0].get("HostIp", ""), bindings[0].get("HostPort", "")) if bindings else None
 
 
+def _auth_label(password: Optional[str]) -> str:
+    return hashlib.sha256(f"celerydesk:{password}".encode()).hexdigest()[:16] if password else "none"
+
+
 def _matches(container, ws: Workspace) -> bool:
     image_ok = ws.broker.image in (container.attrs.get("Config", {}).get("Image"), *container.image.tags)
-    return image_ok and _published(container) == ("127.0.0.1", str(ws.broker.port))
+    # A container from before passwords has no label: it runs without one.
+    auth = (container.labels or {}).get(LABEL_AUTH, "none")
+    return image_ok and _published(container) == ("127.0.0.1", str(ws.broker.port)) and \
+        auth == _auth_label(ws.broker_password())
+
+
+def _config_archive(password: str) -> bytes:
+    """A tar holding the config file with ``requirepass``, for ``put_archive``."""
+    data = f"requirepass {password}\n".encode()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo(CONFIG_PATH.lstrip("/"))
+        info.size, info.mode = len(data), 0o644  # the official image runs Redis as its own user
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def _ensure_image(client, image: str, progress: Callable[[str], None]) -> None:
@@ -122,7 +150,7 @@ def ensure_container(ws: Workspace, progress: Callable[[str], None]) -> tuple[st
         name, volume = names_for(ws)
         container = find_container(client, ws)
         if container is not None and not _matches(container, ws):
-            progress(f"container {container.name} has another image or port; replacing it (its volume stays)")
+            progress(f"container {container.name} has another image, port or password; replacing it (its volume stays)")
             container.remove(force=True)
             container = None
         if container is not None:
@@ -131,22 +159,25 @@ def ensure_container(ws: Workspace, progress: Callable[[str], None]) -> tuple[st
             container.start()
             return container.id, f"started the existing Redis container {container.name}"
         _ensure_image(client, ws.broker.image, progress)
+        password = ws.broker_password()
         try:
-            container = client.containers.run(
+            container = client.containers.create(
                 ws.broker.image,
                 command=[
-                    "redis-server", "--port", "6379",
+                    "redis-server", *([CONFIG_PATH] if password else []), "--port", "6379",
                     # Inside the container Redis must accept the port proxy's connections; the
                     # host side is published on 127.0.0.1 only, so nothing beyond loopback sees it.
                     "--bind", "0.0.0.0", "--protected-mode", "no",
                     "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--dir", "/data",
                 ],
                 name=name,
-                labels={LABEL_WORKSPACE: str(ws.path), LABEL_ROLE: "broker"},
+                labels={LABEL_WORKSPACE: str(ws.path), LABEL_ROLE: "broker", LABEL_AUTH: _auth_label(password)},
                 ports={CONTAINER_PORT: ("127.0.0.1", ws.broker.port)},
                 volumes={volume: {"bind": "/data", "mode": "rw"}},
-                detach=True,
             )
+            if password:
+                container.put_archive("/", _config_archive(password))
+            container.start()
         except docker.errors.APIError as exc:
             raise DeskError(f"Docker could not start the Redis container: {exc.explanation or exc}",
                             hint="see `docker ps -a` and `docker logs` for the container, "

@@ -6,6 +6,8 @@ from __future__ import annotations
 class DeskError(Exception):
     """A problem the user can act on. ``hint`` says what to do; both are shown verbatim."""
 
+    exit_code = 2  # what the command line exits with
+
     def __init__(self, message: str, hint: str = ""):
         super().__init__(message)
         self.message = message
@@ -13,6 +15,12 @@ class DeskError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message}\n  → {self.hint}" if self.hint else self.message
+
+
+class StackAlreadyRunning(DeskError):
+    """Another celerydesk runs this workspace's stack: a refusal, not a mistake in the input."""
+
+    exit_code = 3
 
 
 class WorkspaceError(DeskError):

@@ -87,9 +87,12 @@ def check_interpreter(python: Path, cwd: Path, env: dict, cache_file: Optional[P
                         hint="check [project] python in the workspace file") from None
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("CELERYDESK-CHECK ")), None)
     if line is None:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise DeskError(f"the project interpreter {python} failed to run a check: {' / '.join(tail)}",
-                        hint="run it by hand to see why; check [project] python and [project] env")
+        tail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-3:]
+        said = f"it printed: {' / '.join(tail)}" if tail else "it printed nothing"
+        raise DeskError(f"the project interpreter {python} failed to run a check: it exited with code "
+                        f"{proc.returncode} and {said}",
+                        hint="is it a Python interpreter? run it by hand to see why; check [project] python "
+                        "and [project] env")
     out = json.loads(line.split(" ", 1)[1])
     if "celery_error" in out:
         raise DeskError(f"the project interpreter {python} cannot import celery ({out['celery_error']})",

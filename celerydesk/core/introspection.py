@@ -23,12 +23,11 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
+from celerydesk.core import resources
 from celerydesk.core.commands import project_env
 from celerydesk.core.errors import DeskError
 from celerydesk.core.interpreter import _fingerprint as interpreter_fingerprint
@@ -128,10 +127,7 @@ class Introspection:
 def script_source() -> str:
     """The introspection script's text, passed with ``python -c`` (celerydesk is not importable
     in the project's interpreter, and ``-c`` puts the workdir first on sys.path as ``-A`` does)."""
-    frozen_root = getattr(sys, "_MEIPASS", None)
-    if frozen_root:  # PyInstaller: collected as a data file beside the package
-        return (Path(frozen_root) / "celerydesk" / "introspect_script.py").read_text(encoding="utf-8")
-    return resources.files("celerydesk").joinpath("introspect_script.py").read_text(encoding="utf-8")
+    return resources.script_source("introspect_script.py")
 
 
 def introspect(ws: Workspace, *, timeout: float = 120.0, refresh: bool = False) -> Introspection:

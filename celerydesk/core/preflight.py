@@ -76,7 +76,7 @@ def check_broker(ws: Workspace, mode: str) -> list[DeskError]:
 def run_preflight(ws: Workspace, runtime: Runtime) -> PreflightResult:
     """The fast checks, before the broker starts. The project interpreter is checked apart
     (``check_project_interpreter``), while the broker starts, since it costs a celery import."""
-    runtime.ensure()
+    runtime.prepare()
     mode, note = resolve_broker_mode(ws)
     result = PreflightResult(mode=mode, notes=[note] if note else [])
     result.notes.extend(clean_leftover_processes(runtime))

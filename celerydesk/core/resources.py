@@ -1,4 +1,5 @@
-"""Finding celerydesk's own files (icons, the .desktop file) from source, installed or frozen."""
+"""Finding celerydesk's own files (icons, the .desktop file, the scripts it runs in a project's
+interpreter) from source, installed or frozen."""
 
 from __future__ import annotations
 
@@ -20,3 +21,14 @@ def resource_path(name: str) -> Path:
     from importlib import resources
 
     return Path(str(resources.files("celerydesk.resources").joinpath(name)))
+
+
+def script_source(name: str) -> str:
+    """The text of a module of the package run elsewhere (``introspect_script.py`` with ``python
+    -c`` in the project's interpreter, ``beat_scheduler.py`` copied onto its PYTHONPATH)."""
+    frozen_root = getattr(sys, "_MEIPASS", None)
+    if frozen_root:  # PyInstaller: collected as a data file beside the package (build.spec)
+        return (Path(frozen_root) / "celerydesk" / name).read_text(encoding="utf-8")
+    from importlib import resources
+
+    return resources.files("celerydesk").joinpath(name).read_text(encoding="utf-8")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import dataclass, field
 from datetime import date, time
 from pathlib import Path
@@ -32,8 +31,8 @@ MODULE_DIR_NAME = "beat"
 MODULE_NAME = "celerydesk_beat_scheduler"
 SCHEDULER_REF = f"{MODULE_NAME}:LiveScheduler"
 MIRROR_VERSION = 1
-# Keys the scheduler understands beyond the contract's; written when the workspace model has them.
-OPTIONAL_KEYS = ("timezone", "expires")
+# Keys the scheduler understands beyond the contract's; written when set.
+OPTIONAL_KEYS = ("timezone", "expires", "one_off", "start_at", "priority")
 
 
 def mirror_path(runtime_dir: Path) -> Path:
@@ -56,12 +55,9 @@ def workspace_id(workspace_path: Path) -> str:
 
 def scheduler_source() -> str:
     """The scheduler module's source, from the installed package (a data file when frozen)."""
-    frozen_root = getattr(sys, "_MEIPASS", None)
-    if frozen_root:  # PyInstaller: collected as a data file beside the package, as introspect_script.py
-        return (Path(frozen_root) / "celerydesk" / "beat_scheduler.py").read_text(encoding="utf-8")
-    from importlib import resources  # here: the stack imports this module before the window shows
+    from celerydesk.core.resources import script_source  # here: the stack imports this module at start-up
 
-    return resources.files("celerydesk").joinpath("beat_scheduler.py").read_text(encoding="utf-8")
+    return script_source("beat_scheduler.py")
 
 
 def install_scheduler_module(runtime_dir: Path) -> Path:
@@ -111,8 +107,8 @@ def mirror_entry(schedule: ScheduleConfig) -> tuple:
     if schedule.queue:
         entry["queue"] = schedule.queue
     for key in OPTIONAL_KEYS:
-        value = getattr(schedule, key, None)
-        if value is not None:
+        value = getattr(schedule, key)
+        if value is not None and value is not False:
             entry[key] = value
     return entry, [], warnings
 

@@ -147,8 +147,17 @@ class SelfTest:
         self.client = BrokerClient(url, backend=url)
         return self.client
 
+    def send(self, name: str, args=(), kwargs=None):
+        """The task's AsyncResult; a broker that refuses is named (a wrong password, a full disk ...)."""
+        from celerydesk.core.errors import DeskError
+
+        try:
+            return self.client.result(self.client.send(name, args, kwargs))
+        except DeskError as problem:  # the client's words (core.broker_errors names the cause)
+            raise CheckFailed(problem.message, hint=problem.hint) from None
+
     def check_notify(self) -> str:
-        result = self.client.result(self.client.send(f"{SAMPLE_TASKS}.notify_customers", ["self-test", 0]))
+        result = self.send(f"{SAMPLE_TASKS}.notify_customers", args=["self-test", 0])
         value = self._result(result, "notify_customers")
         if value != "Sent 'self-test' to 10000 customers":
             raise CheckFailed(f"notify_customers returned {value!r}")
@@ -158,8 +167,7 @@ class SelfTest:
         video = self.folder / "upload.mp4"
         data = os.urandom(VIDEO_BYTES)
         video.write_bytes(data)
-        result = self.client.result(self.client.send(f"{SAMPLE_TASKS}.process_video", [str(video)],
-                                                     {"chunk_size": 1024 * 1024}))
+        result = self.send(f"{SAMPLE_TASKS}.process_video", args=[str(video)], kwargs={"chunk_size": 1024 * 1024})
         value = self._result(result, "process_video")
         expected = hashlib.sha256(data).hexdigest()
         if not isinstance(value, dict) or value.get("sha256") != expected or value.get("bytes") != len(data):
@@ -169,7 +177,13 @@ class SelfTest:
     def _result(self, result, name: str):
         try:
             return result.get(timeout=30, propagate=True)
-        except Exception as exc:  # a timeout, or the task's own exception
+        except Exception as exc:  # a timeout, the task's own exception, or the backend's trouble
+            from celerydesk.core.broker_errors import OTHER, classify
+
+            trouble = classify(exc, self.client.url)
+            if trouble.kind != OTHER:  # the result backend (the same Redis) could not be read
+                raise CheckFailed(f"{name} [{result.id}]: the result backend {trouble.reason}",
+                                  hint=trouble.hint) from None
             raise CheckFailed(f"{name} [{result.id}] did not succeed: {type(exc).__name__}: {exc}",
                               hint="the worker's log below says why") from None
 

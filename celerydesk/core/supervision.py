@@ -9,7 +9,11 @@ of the state it leaves, so tests can drive the whole table with a fake clock and
 Semantics follow supervisord: a program is RUNNING once it has been up ``startsecs`` *and* its
 readiness probe answered; dying before that is a failed start (BACKOFF, then FATAL after
 ``startretries``); dying after it is EXITED, followed by an automatic restart when the
-``autorestart`` policy says so.
+``autorestart`` policy says so. A crash loop (a program that dies soon after each restart) is
+not restarted at once forever: the first crash within ``crash_window`` restarts at once, the
+next ones after growing delays (BACKOFF), and the ``max_crashes``-th is FATAL. When the owner
+stops everything (``hold``), nothing restarts or retries any more, as supervisord does once its
+mood is below RUNNING.
 """
 
 from __future__ import annotations
@@ -45,6 +49,14 @@ class RestartPolicy:
     backoff_max: float = 10.0
     autorestart: Autorestart = Autorestart.UNEXPECTED
     exitcodes: frozenset = field(default_factory=lambda: frozenset({0}))
+    max_crashes: int = 5  # automatic restarts wanted within crash_window: this many is FATAL
+    crash_window: float = 60.0
+
+    def crash_delay(self, crashes: int) -> float:
+        """Before restarting after the ``crashes``-th crash in the window: 0, then step, 2 step, 4 step ..."""
+        if crashes <= 1:
+            return 0.0
+        return min(self.backoff_step * 2 ** (crashes - 2), self.backoff_max)
 
 
 Listener = Callable[["Supervision", ProcessState, ProcessState], None]
@@ -74,6 +86,8 @@ class Supervision:
         self.message = ""  # why the last transition happened, in words for the user
         self.next_wake: Optional[float] = None
         self._abandoning = False  # terminating a start that timed out
+        self._crashes: list[float] = []  # when each recent automatic restart was wanted
+        self._held = False  # the owner is stopping everything: no restart, no retry
 
     # -- requests from the user ---------------------------------------------------------------
 
@@ -82,6 +96,8 @@ class Supervision:
             return Effect.NONE
         self.retries = 0
         self.restarts = 0
+        self._crashes = []
+        self._held = False
         self._begin_start("start requested")  # STOPPED/EXITED/FATAL/BACKOFF -> STARTING
         return Effect.SPAWN
 
@@ -94,6 +110,15 @@ class Supervision:
             self.next_wake = None
             self._transition(S.STOPPING, "stop requested")  # STARTING/RUNNING -> STOPPING
             return Effect.TERMINATE
+        return Effect.NONE
+
+    def hold(self) -> Effect:
+        """The owner is stopping everything: from now on an exit is not restarted and a failed
+        start not retried (until the next ``start``). A program waiting to start again stops."""
+        self._held = True
+        if self.state == S.BACKOFF:
+            self.next_wake = None
+            self._transition(S.STOPPED, "not started again: stopping")  # BACKOFF -> STOPPED
         return Effect.NONE
 
     # -- reports from the owner ---------------------------------------------------------------
@@ -136,11 +161,9 @@ class Supervision:
             return self._failed_start(f"{what} before it was ready")
         assert self.state == S.RUNNING, self.state
         self._transition(S.EXITED, what)  # RUNNING -> EXITED
-        if self._should_restart(code):
-            self.restarts += 1
-            self._begin_start(f"automatic restart #{self.restarts}")  # EXITED -> STARTING
-            return Effect.SPAWN
-        return Effect.NONE
+        if self._held or not self._should_restart(code):
+            return Effect.NONE
+        return self._restart_after_crash(what)
 
     def wake(self) -> Effect:
         """The owner's timer fired: act on whichever deadline is due."""
@@ -149,7 +172,9 @@ class Supervision:
             return Effect.NONE
         self.next_wake = None
         if self.state == S.BACKOFF:
-            self._begin_start(f"retry {self.retries} of {self.policy.startretries}")  # BACKOFF -> STARTING
+            why = f"retry {self.retries} of {self.policy.startretries}" if self.retries \
+                else f"automatic restart #{self.restarts}"
+            self._begin_start(why)  # BACKOFF -> STARTING
             return Effect.SPAWN
         if self.state == S.STARTING and not self._abandoning:
             if self._maybe_running():
@@ -196,7 +221,32 @@ class Supervision:
         self._transition(S.RUNNING, "ready")  # STARTING -> RUNNING
         return True
 
+    def _restart_after_crash(self, what: str) -> Effect:
+        """EXITED with a restart wanted: at once, later, or never again (a crash loop)."""
+        now = self.clock()
+        window = self.policy.crash_window
+        self._crashes = [t for t in self._crashes if now - t < window] + [now]
+        crashes = len(self._crashes)
+        if crashes >= self.policy.max_crashes:
+            # EXITED -> FATAL
+            self._transition(S.FATAL, f"{what}; it crashed {crashes} times within {window:g} s, so it "
+                                      "is not restarted again")
+            return Effect.NONE
+        self.restarts += 1
+        delay = self.policy.crash_delay(crashes)
+        if delay <= 0:
+            self._begin_start(f"automatic restart #{self.restarts}")  # EXITED -> STARTING
+            return Effect.SPAWN
+        self.next_wake = now + delay
+        # EXITED -> BACKOFF
+        self._transition(S.BACKOFF, f"{what}; crash {crashes} within {window:g} s, restarting in {delay:g} s")
+        return Effect.NONE
+
     def _failed_start(self, why: str) -> Effect:
+        if self._held:
+            self.next_wake = None
+            self._transition(S.EXITED, f"{why}; not retried: stopping")  # STARTING -> EXITED
+            return Effect.NONE
         self.retries += 1
         if self.retries > self.policy.startretries:
             self.next_wake = None

@@ -16,6 +16,7 @@ from typing import Any, Mapping, Optional
 
 from celerydesk.core.introspection import (KEYWORD_ONLY, POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD,
                                            VAR_KEYWORD, VAR_POSITIONAL, Param, TaskInfo, check_call)
+from celerydesk.core.limits import load_json
 
 # Editor kinds. TEXT is a multi-line str, FILE a path with a file picker (tailored forms).
 INT, FLOAT, BOOL, STR, JSON, TEXT, FILE = "int", "float", "bool", "str", "json", "text", "file"
@@ -184,9 +185,11 @@ def parse_field(spec: FieldSpec, text: Any) -> Any:
             return False
         raise FieldError(spec.name, f"{stripped!r} is not true or false")
     try:
-        value = json.loads(text)
+        value = load_json(text)
     except json.JSONDecodeError as exc:
         raise FieldError(spec.name, json_error_text(text, exc), line=exc.lineno, column=exc.colno) from None
+    except ValueError as exc:  # NaN or Infinity, or nested too deeply
+        raise FieldError(spec.name, str(exc)) from None
     if spec.param.kind == VAR_POSITIONAL and not isinstance(value, list):
         raise FieldError(spec.name, f"must be a JSON array, got {type(value).__name__}")
     if spec.param.kind == VAR_KEYWORD and not isinstance(value, dict):

@@ -21,8 +21,12 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from celerydesk.core import limits
+from celerydesk.core import schedule_options
 from celerydesk.core.errors import WorkspaceError
+from celerydesk.core.limits import Bounds
 from celerydesk.core.priority import DEFAULT_NICE, MAX_NICE
+from celerydesk.core.urls import shown_url, url_form_problem, with_password
 
 FILE_NAME = "celerydesk.toml"
 RUNTIME_DIR_NAME = ".celerydesk"
@@ -30,6 +34,9 @@ BROKER_MODES = ("auto", "docker", "local", "external")
 POOLS = ("prefork", "solo", "threads", "gevent", "eventlet")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# What `celery -A` takes: a dotted module path, optionally ":attribute".
+_APP_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*)?$")
+GENERATE = "generate"  # [broker] password: a password celerydesk generates and keeps
 
 
 @dataclass
@@ -48,6 +55,15 @@ class BrokerConfig:
     port: int = 6379
     image: str = "redis:7-alpine"
     url: Optional[str] = None
+    password: Optional[str] = None  # GENERATE: Redis requires a generated password (local, docker)
+
+
+@dataclass
+class SupervisionConfig:
+    """A service that crashes ``max_crashes`` times within ``crash_window`` seconds is FATAL."""
+
+    max_crashes: int = 5
+    crash_window: float = 60.0
 
 
 @dataclass
@@ -83,6 +99,17 @@ class ScheduleConfig:
     kwargs: dict = field(default_factory=dict)
     enabled: bool = True
     queue: Optional[str] = None
+    timezone: Optional[str] = None  # a crontab read in this zone rather than the app's
+    expires: Optional[float | str] = None  # seconds (each message's) or an ISO time (no run after it)
+    one_off: bool = False  # sent once, then not again until edited or re-enabled
+    start_at: Optional[str] = None  # ISO time: nothing is sent before it
+    priority: Optional[int] = None  # the messages' priority, 0-255
+
+
+@dataclass
+class HistoryConfig:
+    keep_days: int = 30  # tasks older than this are pruned from the history
+    max_tasks: int = 2_000_000  # ... and the oldest beyond this many
 
 
 @dataclass
@@ -95,6 +122,9 @@ class Workspace:
     flower: FlowerConfig
     schedules: list[ScheduleConfig]
     warnings: list[str] = field(default_factory=list)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
+    supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
+    _password: Optional[str] = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def root(self) -> Path:
@@ -109,10 +139,25 @@ class Workspace:
         return self.root / RUNTIME_DIR_NAME
 
     def broker_url(self, db: int = 0) -> str:
-        """The URL every process gets; local and docker brokers listen on loopback only."""
+        """The URL every process gets; local and docker brokers listen on loopback only.
+
+        With ``[broker] password = "generate"`` it holds the workspace's generated password:
+        give it to children through their environment, and show it through ``shown_url``."""
         if self.broker.mode == "external":
             return self.broker.url
-        return f"redis://127.0.0.1:{self.broker.port}/{db}"
+        url = f"redis://127.0.0.1:{self.broker.port}/{db}"
+        password = self.broker_password()
+        return with_password(url, password) if password else url
+
+    def broker_password(self) -> Optional[str]:
+        """The generated password Redis requires (kept in the runtime folder), or None."""
+        if self.broker.mode == "external" or self.broker.password != GENERATE:
+            return None
+        if self._password is None:
+            from celerydesk.core.runtime import Runtime
+
+            self._password = Runtime(self.runtime_dir).broker_password()
+        return self._password
 
     def worker(self, name: str) -> WorkerConfig:
         for worker in self.workers:
@@ -143,14 +188,21 @@ def load_workspace(given: Optional[str | os.PathLike] = None) -> Workspace:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise WorkspaceError(path, [f"not valid TOML: {exc}"], hint="fix the syntax at the line shown") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WorkspaceError(path, [f"cannot be read: {exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise WorkspaceError(path, [f"is not UTF-8 text (byte {exc.start}: {exc.reason})"],
+                             hint="save it as UTF-8, as TOML requires") from None
+    except OSError as exc:
+        raise WorkspaceError(path, [f"cannot be read: {exc.strerror or exc}"],
+                             hint="check that the file exists and that you may read it") from None
+    except RecursionError:
+        raise WorkspaceError(path, ["nests arrays or tables too deeply to read"],
+                             hint="flatten the deeply nested value") from None
     return parse_workspace(data, path)
 
 
 def parse_workspace(data: dict, path: Path) -> Workspace:
     v = _Validator()
-    v.unknown(data, "", ("project", "broker", "workers", "beat", "flower", "schedules"))
+    v.unknown(data, "", ("project", "broker", "workers", "beat", "flower", "schedules", "history", "supervision"))
     root = path.parent
     project = _parse_project(v, v.table(data, "project"), root)
     broker = _parse_broker(v, v.table(data, "broker"))
@@ -167,12 +219,20 @@ def parse_workspace(data: dict, path: Path) -> Workspace:
         enabled=v.boolean(flower_t, "[flower]", "enabled", True),
         port=v.port(flower_t, "[flower]", "port", 5555),
     )
+    supervision_t = v.table(data, "supervision")
+    v.unknown(supervision_t, "[supervision]", ("max_crashes", "crash_window"))
+    supervision = SupervisionConfig(
+        max_crashes=v.integer(supervision_t, "[supervision]", "max_crashes", 5, limits.MAX_CRASHES),
+        crash_window=v.number(supervision_t, "[supervision]", "crash_window", 60.0, limits.CRASH_WINDOW),
+    )
     schedules = _parse_schedules(v, data.get("schedules"))
+    history = _parse_history(v, v.table(data, "history"))
     if broker.mode != "external" and flower.enabled and flower.port == broker.port:
         v.problem(f"[flower] port: {flower.port} is also the broker's port; pick another")
     if v.problems:
         raise WorkspaceError(path, v.problems, hint="edit the keys named above and try again")
-    return Workspace(path, project, broker, workers, beat, flower, schedules, warnings=v.warnings)
+    return Workspace(path, project, broker, workers, beat, flower, schedules, warnings=v.warnings,
+                     history=history, supervision=supervision)
 
 
 def detect_python(workdir: Path) -> Optional[Path]:
@@ -191,6 +251,9 @@ def _parse_project(v: "_Validator", t: dict, root: Path) -> ProjectConfig:
     if app is None:
         v.problem('[project] app: missing; set it to the value you pass to `celery -A` (e.g. app = "storefront")')
         app = ""
+    elif not _APP_RE.match(app):
+        v.problem(f"[project] app: {app!r} is not a module path; give what you pass to `celery -A`, "
+                  'a dotted name such as "storefront" or "proj.celery:app"')
     workdir = (root / v.string(t, "[project]", "workdir", ".")).resolve()
     if not workdir.is_dir():
         v.problem(f"[project] workdir: {workdir} is not a folder")
@@ -216,7 +279,7 @@ def _parse_project(v: "_Validator", t: dict, root: Path) -> ProjectConfig:
                 v.problem(f"[project] env.{key}: must be a string, got {type(value).__name__}")
             else:
                 env[str(key)] = str(value)
-    nice = v.integer(t, "[project]", "nice", DEFAULT_NICE, minimum=0, maximum=MAX_NICE)
+    nice = v.integer(t, "[project]", "nice", DEFAULT_NICE, Bounds(0, MAX_NICE))
     return ProjectConfig(app=app, workdir=workdir, python=python, python_detected=detected, env=env, nice=nice)
 
 
@@ -231,19 +294,31 @@ def _resolve_python(value: str, workdir: Path) -> Optional[Path]:
 
 
 def _parse_broker(v: "_Validator", t: dict) -> BrokerConfig:
-    v.unknown(t, "[broker]", ("mode", "port", "image", "url"))
+    v.unknown(t, "[broker]", ("mode", "port", "image", "url", "password"))
     mode = v.choice(t, "[broker]", "mode", BROKER_MODES, "auto")
     url = v.string(t, "[broker]", "url", None)
     if mode == "external":
         if not url:
             v.problem('[broker] url: mode "external" needs a url, e.g. url = "redis://host:6379/0"')
         elif not re.match(r"^(redis|rediss|amqp|amqps|pyamqp|sqs|memory)://", url):
-            v.problem(f"[broker] url: {url!r} is not a broker URL (redis://, rediss://, amqp://...)")
+            v.problem(f"[broker] url: {shown_url(url)!r} is not a broker URL (redis://, rediss://, amqp://...)")
+        elif url_form_problem(url):
+            v.problem(f"[broker] url: {shown_url(url)!r}: {url_form_problem(url)}")
+    password = v.string(t, "[broker]", "password", None)
+    if password is not None and password != GENERATE:
+        v.problem('[broker] password: the only value is "generate" (Redis then requires a password celerydesk '
+                  "generates and keeps in .celerydesk/); an external broker's password goes in its url")
+        password = None
+    elif password == GENERATE and mode == "external":
+        v.problem('[broker] password: "generate" is for the Redis celerydesk runs (local, docker); '
+                  "an external broker's password goes in its url")
+        password = None
     return BrokerConfig(
         mode=mode,
         port=v.port(t, "[broker]", "port", 6379),
         image=v.string(t, "[broker]", "image", "redis:7-alpine"),
         url=url,
+        password=password,
     )
 
 
@@ -268,18 +343,28 @@ def _parse_workers(v: "_Validator", value: Any) -> list[WorkerConfig]:
         if name in seen:
             v.problem(f"{where} name: another worker is already called {name!r}; names must be unique")
         seen.add(name)
+        pool = v.choice(t, where, "pool", POOLS, "prefork")
         workers.append(
             WorkerConfig(
                 name=name,
-                concurrency=v.integer(t, where, "concurrency", 2, minimum=1),
+                concurrency=v.integer(t, where, "concurrency", min(2, limits.CONCURRENCY[pool].high),
+                                      limits.CONCURRENCY[pool], f'with pool = "{pool}"'),
                 queues=v.string_list(t, where, "queues", ["celery"], non_empty=True),
-                pool=v.choice(t, where, "pool", POOLS, "prefork"),
+                pool=pool,
                 loglevel=v.choice(t, where, "loglevel", LOG_LEVELS, "info"),
-                stop_timeout=v.number(t, where, "stop_timeout", 20.0, minimum=0.0),
+                stop_timeout=v.number(t, where, "stop_timeout", 20.0, limits.STOP_TIMEOUT),
                 extra_args=v.string_list(t, where, "extra_args", []),
             )
         )
     return workers or [WorkerConfig()]
+
+
+def _parse_history(v: "_Validator", t: dict) -> HistoryConfig:
+    v.unknown(t, "[history]", ("keep_days", "max_tasks"))
+    return HistoryConfig(
+        keep_days=v.integer(t, "[history]", "keep_days", 30, limits.HISTORY_KEEP_DAYS),
+        max_tasks=v.integer(t, "[history]", "max_tasks", 2_000_000, limits.HISTORY_MAX_TASKS),
+    )
 
 
 def _parse_schedules(v: "_Validator", value: Any) -> list[ScheduleConfig]:
@@ -297,7 +382,8 @@ def _parse_schedules(v: "_Validator", value: Any) -> list[ScheduleConfig]:
             continue
         name = v.string(t, where, "name", None)
         where = f'[[schedules]] #{i} "{name}"' if name else where
-        v.unknown(t, where, ("name", "task", "cron", "every", "args", "kwargs", "enabled", "queue"))
+        v.unknown(t, where, ("name", "task", "cron", "every", "args", "kwargs", "enabled", "queue", "timezone",
+                             "expires", "one_off", "start_at", "priority"))
         if not name:
             v.problem(f"{where} name: missing; every schedule needs a unique name")
         elif name in names:
@@ -307,7 +393,7 @@ def _parse_schedules(v: "_Validator", value: Any) -> list[ScheduleConfig]:
         if not task:
             v.problem(f'{where} task: missing; the registered task name, e.g. "playground.tasks.notify_customers"')
         cron = v.string(t, where, "cron", None)
-        every = v.number(t, where, "every", None, minimum=0.001)
+        every = v.number(t, where, "every", None, limits.EVERY)
         if "every" in t and every is None:
             pass  # already reported as out of range; "give exactly one" would be a second, wrong, problem
         elif (cron is None) == (every is None):
@@ -322,6 +408,9 @@ def _parse_schedules(v: "_Validator", value: Any) -> list[ScheduleConfig]:
         if not isinstance(kwargs, dict):
             v.problem(f"{where} kwargs: must be a table, e.g. kwargs = {{ x = 1 }}")
             kwargs = {}
+        for key, value in (("args", args), ("kwargs", kwargs)):
+            if limits.json_depth(value) > limits.MAX_JSON_DEPTH:
+                v.problem(f"{where} {key}: nested deeper than {limits.MAX_JSON_DEPTH} levels")
         schedules.append(
             ScheduleConfig(
                 name=name or "",
@@ -332,9 +421,44 @@ def _parse_schedules(v: "_Validator", value: Any) -> list[ScheduleConfig]:
                 kwargs=kwargs,
                 enabled=v.boolean(t, where, "enabled", True),
                 queue=v.string(t, where, "queue", None),
+                **_schedule_options(v, t, where, cron is not None),
             )
         )
     return schedules
+
+
+def _schedule_options(v: "_Validator", t: dict, where: str, is_cron: bool) -> dict:
+    """timezone, expires, one_off, start_at and priority of one [[schedules]] table."""
+    zone = v.string(t, where, "timezone", None)
+    if zone is not None:
+        if not is_cron:
+            v.problem(f"{where} timezone: only a cron schedule has one (an interval runs the same in every zone)")
+        elif not schedule_options.known_zone(zone):
+            v.problem(f"{where} timezone: {zone!r} is not a known timezone; use an IANA name such as "
+                      "\"Europe/Paris\" or \"UTC\"")
+    expires = t.get("expires")
+    if expires is not None and not isinstance(expires, bool) and isinstance(expires, (int, float)):
+        problem = limits.out_of_bounds(expires, limits.EXPIRES)
+        if problem:
+            v.problem(f"{where} expires: {problem}")
+            expires = None
+        else:
+            expires = float(expires)
+    elif expires is not None:
+        expires = _iso_time(v, expires, where, "expires", "seconds (3600) or a time (\"2026-12-31T18:00:00+01:00\")")
+    start_at = t.get("start_at")
+    if start_at is not None:
+        start_at = _iso_time(v, start_at, where, "start_at", "a time (\"2026-12-24T18:00:00+01:00\")")
+    return {"timezone": zone, "expires": expires, "one_off": v.boolean(t, where, "one_off", False),
+            "start_at": start_at, "priority": v.integer(t, where, "priority", None, limits.PRIORITY)}
+
+
+def _iso_time(v: "_Validator", value: Any, where: str, key: str, expected: str) -> Optional[str]:
+    """An ISO 8601 time as text, from a string or a TOML date-time; a problem (and None) otherwise."""
+    found = schedule_options.iso_time(value)
+    if found is None:
+        v.problem(f"{where} {key}: expected {expected}, got {value!r}")
+    return found
 
 
 class _Validator:
@@ -379,23 +503,23 @@ class _Validator:
         value, _ = self._typed(t, where, key, default, (bool,), "true or false")
         return value
 
-    def integer(self, t, where, key, default, minimum=None, maximum=None):
-        value, given = self._typed(t, where, key, default, (int,), "a whole number")
-        if given and ((minimum is not None and value < minimum) or (maximum is not None and value > maximum)):
-            bounds = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
-            self.problem(f"{where} {key}: must be {bounds}, got {value}")
+    def integer(self, t, where, key, default, bounds: Bounds, context: str = ""):
+        value, given = self._typed(t, where, key, default, (int,), f"a whole number {bounds.text()}")
+        if given and not bounds.low <= value <= bounds.high:
+            self.problem(f"{where} {key}: must be {bounds.text()}{' ' + context if context else ''}, got {value}")
             return default
         return value
 
-    def number(self, t, where, key, default, minimum=None):
-        value, given = self._typed(t, where, key, default, (int, float), "a number")
-        if given and minimum is not None and value < minimum:
-            self.problem(f"{where} {key}: must be at least {minimum}, got {value}")
+    def number(self, t, where, key, default, bounds: Bounds):
+        value, given = self._typed(t, where, key, default, (int, float), f"a number {bounds.text()}")
+        problem = limits.out_of_bounds(value, bounds) if given else None
+        if problem:
+            self.problem(f"{where} {key}: {problem}")
             return default
         return float(value) if value is not None else None
 
     def port(self, t, where, key, default):
-        return self.integer(t, where, key, default, minimum=1, maximum=65535)
+        return self.integer(t, where, key, default, limits.PORT)
 
     def choice(self, t, where, key, choices, default):
         value = self.string(t, where, key, default)

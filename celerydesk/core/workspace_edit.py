@@ -52,7 +52,8 @@ WORKER_KEYS: dict[str, tuple[type, ...]] = {
 }
 SCHEDULE_KEYS: dict[str, tuple[type, ...]] = {
     "name": (str,), "task": (str,), "cron": (str,), "every": (int, float), "args": (list, tuple),
-    "kwargs": (dict,), "enabled": (bool,), "queue": (str,),
+    "kwargs": (dict,), "enabled": (bool,), "queue": (str,), "timezone": (str,), "expires": (int, float, str),
+    "one_off": (bool,), "start_at": (str,), "priority": (int,),
 }
 # Contract order: a table an edit creates goes before the next one present.
 TABLE_ORDER = ("project", "broker", "workers", "beat", "flower", "schedules")
@@ -217,7 +218,8 @@ class WorkspaceDocument:
         return [dict(plain(t)) for t in self._array("schedules")]
 
     def add_schedule(self, name: str, task: str, **values: Any) -> None:
-        """``values``: cron or every, args, kwargs, enabled, queue."""
+        """``values``: cron or every, args, kwargs, enabled, queue, timezone, expires, one_off,
+        start_at, priority."""
         self._add_element("schedules", {"name": name, "task": task, **values}, SCHEDULE_KEYS)
 
     def update_schedule(self, name: str, /, **values: Any) -> None:

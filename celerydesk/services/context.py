@@ -33,7 +33,8 @@ class DeskContext(QObject):
         by default the stack's broker URL and the project's own interpreter."""
         super().__init__(parent)
         self.stack = stack
-        self.broker = BrokerService(client or BrokerClient(stack.broker_url()), parent=self)
+        start = None if stack.ws.broker.mode == "external" else "start the stack first (Start all, Ctrl+Shift+S)"
+        self.broker = BrokerService(client or BrokerClient(stack.broker_url(), start_hint=start), parent=self)
         self.launcher = Launcher(self.broker, parent=self)
         self.depths = QueueDepths(stack, self.broker, parent=self)
         self.introspection = ProjectIntrospection(stack.ws, introspect, parent=self)

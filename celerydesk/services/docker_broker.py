@@ -14,7 +14,7 @@ from typing import Optional
 from PySide6.QtCore import Signal
 
 from celerydesk.core import docker_redis
-from celerydesk.core.commands import BROKER
+from celerydesk.core.commands import BROKER, crash_limited
 from celerydesk.core.errors import DeskError
 from celerydesk.core.logtext import RotatingLogFile
 from celerydesk.core.states import ProcessState
@@ -26,12 +26,13 @@ from celerydesk.services.service import Service
 
 
 class DockerBroker(Service):
+    stop_timeout = 30.0  # Redis's own 10 s stop inside the container, and the engine's answers
     containerStarted = Signal(str, str)  # container id, what was done ("adopted ...")
     containerGone = Signal(str)
 
     def __init__(self, ws: Workspace, log_file: Optional[RotatingLogFile] = None, parent=None):
         # A pull can take minutes on a slow line; readiness after it is quick.
-        super().__init__(BROKER, "broker", BROKER, RestartPolicy(start_timeout=600.0), parent=parent)
+        super().__init__(BROKER, "broker", BROKER, crash_limited(RestartPolicy(start_timeout=600.0), ws), parent=parent)
         self.ws = ws
         self.container_id: Optional[str] = None
         self.log_file = log_file
@@ -75,8 +76,8 @@ class DockerBroker(Service):
         self._run += 1
         threading.Thread(target=self._follow, args=(container_id, self._run), daemon=True,
                          name="celerydesk-docker-logs").start()
-        port = self.ws.broker.port
-        self._poller = ReadinessPoller(lambda: raw_redis_ping("127.0.0.1", port), parent=self)
+        port, password = self.ws.broker.port, self.ws.broker_password()
+        self._poller = ReadinessPoller(lambda: raw_redis_ping("127.0.0.1", port, password), parent=self)
         self._poller.ready.connect(lambda: self._apply(self.supervision.ready_seen()))
         self._poller.start()
         self._rearm()

@@ -48,6 +48,7 @@ from typing import Optional
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from celerydesk.core.broker_errors import classify
 from celerydesk.core.resp import RespReader, command
 from celerydesk.core.task_store import PROGRESS, TaskStore
 from celerydesk.services.background import run_in_background
@@ -119,7 +120,7 @@ class _Consumer(threading.Thread):
                     self._run_kombu()
             except Exception as exc:  # broker down or restarting: retry, say why meanwhile
                 self.connected.clear()
-                self.error = f"{type(exc).__name__}: {exc}"
+                self.error = classify(exc, self.url).reason
                 self.stopping.wait(RECONNECT_S)
 
     def _run_redis(self) -> None:

@@ -7,7 +7,8 @@ them long), decoded per channel incrementally, kept as a bounded ``(text, channe
 history that a log view replays before following (Frescobaldi's job model), and appended to a
 size-rotated log file. Stop sends the program's own shutdown signal (SIGTERM is celery's warm
 shutdown), then kills the whole group after a grace period; when the main process exits, what
-is left of its group is killed at once.
+is left of its group is killed at once. Signals always go before the log line that tells of
+them: a log that cannot be written (a full disk) must never keep a process from stopping.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from celerydesk.core.commands import ServiceSpec
 from celerydesk.core.logtext import LineSplitter, RotatingLogFile
 from celerydesk.core.priority import niced_argv, set_session_nice
 from celerydesk.core.states import ProcessState
+from celerydesk.core.urls import shown_argv
 from celerydesk.services.service import Service
 
 if TYPE_CHECKING:  # imported where used: a window's first paint does not wait for it
@@ -67,6 +69,17 @@ class ManagedProcess(Service):
         self._read_timer = QTimer(self, singleShot=True)
         self._read_timer.timeout.connect(self._read_all)
         self._last_read = float("-inf")
+        self.killed = False  # its last stop had to kill it: the stop was not clean
+
+    @property
+    def stop_timeout(self) -> float:
+        return self.spec.stop_timeout
+
+    def replace_spec(self, spec: ServiceSpec) -> None:
+        """Run ``spec`` from the next start on (beat's command depends on the app's scheduler,
+        known only once the project is read); the service keeps its history and signals."""
+        self.spec = spec
+        self._ready_re = re.compile(spec.readiness.pattern) if spec.readiness.kind == "log" else None
 
     # -- spawning -------------------------------------------------------------------------------
 
@@ -77,6 +90,7 @@ class ManagedProcess(Service):
             self._apply(self.supervision.spawn_failed(f"{program} not found", permanent=True))
             return
         proc = QProcess(self)
+        self.killed = False
         argv = niced_argv(self.spec.argv, self.spec.nice)
         at_nice = f" at nice {self.spec.nice}" if len(argv) > len(self.spec.argv) else ""
         if _SETPRIV:
@@ -103,8 +117,17 @@ class ManagedProcess(Service):
         proc.errorOccurred.connect(self._on_error)
         self._splitters = {STDOUT: LineSplitter(), STDERR: LineSplitter()}
         self._process = proc
-        self._system_line(f"starting{at_nice}: {' '.join(self.spec.argv)}")
-        proc.start()
+        self._system_line(f"starting{at_nice}: {shown_argv(self.spec.argv)}")
+        # The child inherits the umask at fork, which start() does before it returns.
+        previous_umask = os.umask(self.spec.umask) if self.spec.umask is not None else None
+        try:
+            proc.start()
+        finally:
+            if previous_umask is not None:
+                os.umask(previous_umask)
+        if self.spec.stdin is not None:  # buffered until the child runs; EOF ends what it reads
+            proc.write(self.spec.stdin)
+            proc.closeWriteChannel()
 
     def _on_started(self) -> None:
         pid = self._process.processId()
@@ -221,27 +244,35 @@ class ManagedProcess(Service):
             if self._process is not None:
                 self._process.kill()
             return
-        self._system_line(f"stopping: {signal.Signals(self.spec.stop_signal).name} to pid {pid}, "
-                          f"killing the group after {self.spec.stop_timeout:g} s")
         try:
             os.kill(pid, self.spec.stop_signal)
         except OSError:
             pass
         self._kill_timer.start(int(self.spec.stop_timeout * 1000))
+        self._system_line(f"stopping: {signal.Signals(self.spec.stop_signal).name} to pid {pid}, "
+                          f"killing the group after {self.spec.stop_timeout:g} s")
 
     def kill_now(self) -> None:
         """No grace period: the user asked twice, or the app is going away regardless."""
-        self._kill_group()
+        self.hold()
+        self.supervision.stop()  # STARTING/RUNNING -> STOPPING: its exit is then no crash
+        self._rearm()
+        if self._pgid is None and self._process is not None:
+            self._process.kill()  # spawned, not started yet
+        self._kill_group("killed at once, as asked")
 
-    def _kill_group(self) -> None:
+    def _kill_group(self, why: str = "") -> None:
         if self._pgid is None:
             return
-        if self._process is not None and self._process.state() != QProcess.ProcessState.NotRunning:
-            self._system_line(f"still running after {self.spec.stop_timeout:g} s: killing its process group")
+        running = self._process is not None and self._process.state() != QProcess.ProcessState.NotRunning
         try:
             os.killpg(self._pgid, signal.SIGKILL)
         except OSError:
             pass
+        if running:
+            self.killed = True
+            self._system_line(f"{why or f'still running after {self.spec.stop_timeout:g} s'}: "
+                              "killed its process group")
 
     def _on_finished(self, code: int, status: QProcess.ExitStatus) -> None:
         self._kill_timer.stop()

@@ -7,8 +7,8 @@ answer comes back to the Qt thread as a signal; the event loop never waits on a 
 from __future__ import annotations
 
 import socket
-from urllib.parse import urlparse
-from typing import Callable
+from typing import Callable, Optional
+from urllib.parse import unquote, urlparse
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -17,13 +17,24 @@ from celerydesk.core.errors import DeskError
 from celerydesk.services.background import run_in_background
 
 
-def raw_redis_ping(host: str, port: int, timeout: float = 0.5) -> bool:
-    """PING over a bare socket: for the brokers celerydesk starts itself (no auth, no TLS),
-    it answers in a millisecond, without paying redis-py's import on the start-up path."""
+def raw_redis_ping(host: str, port: int, password: Optional[str] = None, timeout: float = 0.5) -> bool:
+    """PING over a bare socket (AUTH first with a password): for the brokers celerydesk starts
+    itself (no TLS), it answers in a millisecond, without paying redis-py's import on the
+    start-up path."""
+    request = b"*1\r\n$4\r\nPING\r\n"
+    if password:
+        secret = password.encode()
+        request = b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(secret), secret) + request
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+            sock.sendall(request)
+            answer = b""
+            while b"+PONG" not in answer and b"-" not in answer:
+                chunk = sock.recv(64)
+                if not chunk:
+                    break
+                answer += chunk
+            return b"+PONG" in answer
     except OSError:
         return False
 
@@ -60,7 +71,8 @@ def celery_ping(broker_url: str, node_prefix: str, timeout: float = 1.0) -> bool
 def check_for(readiness: Readiness) -> Callable[[], bool]:
     if readiness.kind == "redis":
         parsed = urlparse(readiness.url)
-        return lambda: raw_redis_ping(parsed.hostname, parsed.port)
+        password = unquote(parsed.password) if parsed.password else None
+        return lambda: raw_redis_ping(parsed.hostname, parsed.port, password)
     if readiness.kind == "http":
         return lambda: http_ok(readiness.url)
     if readiness.kind == "celery-ping":

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
 
@@ -40,6 +40,9 @@ class ScheduleSync(QObject):
         self._timer.setInterval(poll_ms)
         self._timer.timeout.connect(self._check)
         self.last_result: Optional[MirrorResult] = None
+        # A mirror that cannot be written (a full disk): the stack reports it once, with its other
+        # write failures; without a handler it is said here.
+        self.on_write_error: Optional[Callable[[Path, OSError], None]] = None
 
     @property
     def running(self) -> bool:
@@ -48,7 +51,8 @@ class ScheduleSync(QObject):
     def start(self) -> Optional[MirrorResult]:
         """Install the scheduler module and write the mirror now (beat reads both at start)."""
         try:
-            schedule_mirror.install_scheduler_module(self.runtime_dir)
+            folder = schedule_mirror.install_scheduler_module(self.runtime_dir)
+            os.chmod(folder, 0o700)  # inside the private runtime folder, private like it
         except OSError as exc:
             self.message.emit("error", f"cannot install beat's live scheduler in {self.runtime_dir}: {exc}")
             return None
@@ -88,8 +92,16 @@ class ScheduleSync(QObject):
             self._stamp = stamp
             self._sync()
 
-    def _sync(self) -> MirrorResult:
-        result = schedule_mirror.sync_mirror(self.workspace_path, self.runtime_dir)
+    def _sync(self) -> Optional[MirrorResult]:
+        try:
+            result = schedule_mirror.sync_mirror(self.workspace_path, self.runtime_dir)
+        except OSError as exc:
+            path = schedule_mirror.mirror_path(self.runtime_dir)
+            if self.on_write_error is not None:
+                self.on_write_error(path, exc)
+            else:
+                self.message.emit("error", f"schedules not updated: cannot write {path}: {exc.strerror or exc}")
+            return None
         self.last_result = result
         said = set()
         if result.error:

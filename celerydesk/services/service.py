@@ -17,6 +17,8 @@ from celerydesk.core.supervision import Effect, RestartPolicy, Supervision
 
 
 class Service(QObject):
+    stop_timeout = 10.0  # how long a stop may take before it is forced (the stack's stop deadline)
+
     stateChanged = Signal(str, object)  # key, ProcessState
     linesReceived = Signal(str, object)  # key, [(text, channel)]: object, so PySide does not convert the list
     detailsChanged = Signal(str)  # key: pid or container changed within the same state
@@ -48,6 +50,11 @@ class Service(QObject):
     def stop(self) -> None:
         self._restart_pending = False
         self._apply(self.supervision.stop())
+
+    def hold(self) -> None:
+        """The stack is stopping: nothing restarts or retries from now on (until a start)."""
+        self._restart_pending = False
+        self._apply(self.supervision.hold())
 
     def restart(self) -> None:
         if self.state in RUNNING_STATES and self.state != ProcessState.BACKOFF:

@@ -230,6 +230,12 @@ def run_gui(workspace_path: Optional[str], start: bool = False, sample: bool = F
     if sample or (workspace_path is None and not resolve_workspace_path(None).exists()):
         workspace_path = str(sample_workspace_path())
     workspace = load_workspace(workspace_path)
+    if start:  # another celerydesk runs it: refused now (exit 3), not in a window that cannot start
+        from celerydesk.core.runtime import Runtime
+
+        probe = Runtime(workspace.runtime_dir)
+        probe.acquire_lock()
+        probe.release_lock()
     app = create_application()
     desk = DeskApplication(app)
     desk.open(workspace)

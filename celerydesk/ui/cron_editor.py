@@ -3,10 +3,9 @@
 The schedule editor (``ui.schedule_dialog``) shows it as its Crontab page. Presets fill the
 five fields ("daily at 07:30", "weekly on Monday at"), and typing in a field turns the preset
 into Custom. While the user types it shows what ``core.cron`` says with celery's reading: a
-plain-words description, the next five runs computed with celery's own
-``crontab.remaining_delta`` in the chosen timezone (a preview only: the workspace file has no
-timezone key, beat uses the app's), each field's error under that field, and warnings where
-celery differs from cron.
+plain-words description, the next five runs computed with celery's own arithmetic in the
+schedule's timezone (the app's, celery's ``timezone`` setting, unless the schedule has its own),
+each field's error under that field, and warnings where celery differs from cron.
 """
 
 from __future__ import annotations
@@ -83,9 +82,10 @@ class QtCronEditor(QWidget):
     ``after`` is the previews' "now": injected by tests, else the clock.
     """
 
-    def __init__(self, after: Optional[datetime] = None, parent: Optional[QWidget] = None):
+    def __init__(self, after: Optional[datetime] = None, parent: Optional[QWidget] = None, app_zone: str = "UTC"):
         super().__init__(parent)
         self._after = after
+        self.app_zone = app_zone or "UTC"
         self.preset = QComboBox()
         self.preset.addItems(PRESETS)
         self.preset_time = QTimeEdit(QTime(7, 30))
@@ -117,8 +117,11 @@ class QtCronEditor(QWidget):
             self.field_errors.append(error)
             edit.textEdited.connect(self._on_field_edited)
         self.timezone = QComboBox()
-        self.timezone.addItems(timezones())
-        self.timezone.setToolTip("for the preview only: beat uses the project's timezone setting (default UTC)")
+        self.timezone.addItem(f"the app's timezone ({self.app_zone})", None)
+        for name in timezones():
+            self.timezone.addItem(name, name)
+        self.timezone.setToolTip("the zone beat reads the crontab in: the app's (celery's timezone setting), "
+                                 "or one of its own")
         self.expression_error = styled_label(ERROR_STYLE)  # problems of the expression as a whole
         self.description = styled_label()
         font = self.description.font()
@@ -128,7 +131,7 @@ class QtCronEditor(QWidget):
         self.runs_preview = styled_label(wrap=False)
         self.runs_preview.setFont(defs.monospace_font())
         zone_row = QHBoxLayout()
-        zone_row.addWidget(QLabel("Next runs in timezone"))
+        zone_row.addWidget(QLabel("Timezone"))
         zone_row.addWidget(self.timezone, 1)
 
         column = QVBoxLayout(self)
@@ -183,8 +186,16 @@ class QtCronEditor(QWidget):
         return cron.CronCheck(None, problems) if problems else cron.check(self.cron_text())
 
     def zone(self):
-        """The preview's timezone (the schedule dialog's interval preview uses it too)."""
-        return cron.get_zone(self.timezone.currentText())
+        """The schedule's timezone, the previews' (the schedule dialog's interval preview uses it too)."""
+        return cron.get_zone(self.timezone_value() or self.app_zone)
+
+    def timezone_value(self) -> Optional[str]:
+        """The schedule's own timezone; None for the app's."""
+        return self.timezone.currentData()
+
+    def set_timezone(self, name: Optional[str]) -> None:
+        index = self.timezone.findData(name) if name else 0
+        self.timezone.setCurrentIndex(max(index, 0))
 
     def next_runs(self, n: int = 5) -> list:
         """The expression's next ``n`` runs in the chosen zone; none while it has errors."""

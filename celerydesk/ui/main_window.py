@@ -332,7 +332,10 @@ class QtMainWindow(QMainWindow):
             self.tasks_tab.widget.set_tray(tray)
 
     def shutdown(self) -> None:
-        """Stop the threads and timers of the window's services (the event consumer, the depth poll)."""
+        """Stop the threads, timers and children of the window's services and panels (the event
+        consumer, the depth poll, the schedules' store agent)."""
+        if self.schedules_tab.widget is not None:
+            self.schedules_tab.widget.shutdown()
         self.context.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:

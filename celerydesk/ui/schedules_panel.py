@@ -1,17 +1,22 @@
-"""The window's schedules table: the workspace's schedules (editable) and the project's (read-only).
+"""The window's schedules table: every schedule beat runs, each where it lives.
 
 Rows come from ``core.schedules.load_schedules``: the workspace file's ``[[schedules]]`` first,
-then the project app's own ``beat_schedule`` as introspection reports it (run off the GUI
-thread, once, and again on Refresh), with last run and run count from the live scheduler's
-state file. The table is re-read when the stack rewrites beat's mirror
-(``schedule_sync.mirrorWritten``), when the workspace file changes (a watcher, since an editor
-or the CLI may change it while the stack is stopped), and every few seconds for run times.
+then the app's own ``beat_schedule`` as introspection reports it (run off the GUI thread, once,
+and again on Refresh), then, when the app's beat keeps its entries in django-celery-beat's
+database or RedBeat's Redis (``core.project_scheduler``), those entries, read by a store agent
+in the project's interpreter (``services.schedule_store``, polled every 2 s, so a change made in
+the Django admin or by the application shows within seconds). Last run and run count come from
+the live scheduler's state file, or from the store. The table is also re-read when the stack
+rewrites beat's mirror, when the workspace file changes, and every few seconds for run times.
+When the app's beat runs a scheduler celerydesk cannot add to, the status line (and the
+window's banner, once) says that the workspace's schedules are not sent.
 
-Every edit goes through the schedule editor (``QtScheduleDialog``) or a WorkspaceDocument,
-so the file keeps its comments and is replaced atomically. "Run now" sends the task once by
-name through the window's broker service, off the GUI thread; it never imports the user's
-code. The project's schedules come from the window's introspection service. What the user
-must read goes out through ``message``, the stack's channel.
+Every edit goes through the schedule editor (``QtScheduleDialog``), a WorkspaceDocument (the
+file keeps its comments and is replaced atomically) or the store agent (the project's own
+models and API). "Run now" sends the task once by name through the window's broker service,
+off the GUI thread; it never imports the user's code. The project's schedules come from the
+window's introspection service. What the user must read goes out through ``message``, the
+stack's channel.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHB
 
 from celerydesk.core.broker_client import SendOptions
 from celerydesk.core.errors import DeskError, WorkspaceError
-from celerydesk.core.schedules import WORKSPACE, ScheduleView, export_snippet, load_schedules
+from celerydesk.core.project_scheduler import ProjectScheduler, classify
+from celerydesk.core.schedules import WORKSPACE, ScheduleView, export_snippet, load_schedules, store_views
 from celerydesk.core.workspace import load_workspace
 from celerydesk.core.workspace_edit import WorkspaceDocument
 from celerydesk.ui import defs
@@ -46,7 +52,8 @@ def default_confirm(parent: QWidget, text: str) -> bool:
 
 def send_once(client, view: ScheduleView) -> str:
     """Send the schedule's task once, by name, through ``client``; the task id."""
-    client.require_answer(hint="start the stack first")
+    if not client.answers(timeout=2.0):
+        raise DeskError(f"the broker at {client.shown_url} does not answer", hint="start the stack first")
     return client.send(view.task, view.args, view.kwargs, SendOptions(queue=view.queue or None))
 
 
@@ -59,13 +66,18 @@ class QtSchedulesPanel(QWidget):
     refreshed = Signal()
 
     def __init__(self, context, parent: Optional[QWidget] = None, *,
-                 confirm: Optional[Callable[[QWidget, str], bool]] = None, refresh_ms: int = REFRESH_MS):
+                 confirm: Optional[Callable[[QWidget, str], bool]] = None, refresh_ms: int = REFRESH_MS,
+                 store_agent: Optional[Callable] = None):
         super().__init__(parent)
         self.stack = stack = context.stack
         self.broker = context.broker
         self.introspection = context.introspection
         self.path = stack.ws.path
         self._confirm = confirm or default_confirm
+        self._make_agent = store_agent or self._default_agent  # (workspace, source) -> a store agent
+        self.agent = None  # the store agent, when the app's beat keeps its entries in a store
+        self.scheduler: Optional[ProjectScheduler] = None  # the app's, once introspected
+        self._app_zone = "UTC"
         self._project: Optional[list] = None  # the introspector's beat_schedule; None: beat's state file
         self._tasks: list = []  # TaskInfo of the project's tasks, for the editor's task list
         self.views: list[ScheduleView] = []
@@ -79,8 +91,10 @@ class QtSchedulesPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
         self.table.setWordWrap(False)  # one line a schedule; the full text is in the tooltip
+        # Every column as wide as its text (the schedule in words is what people read); the table
+        # scrolls sideways when the panel is narrow.
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setSectionResizeMode(WHEN, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setStretchLastSection(True)
         self.table.itemChanged.connect(self._on_item_changed)
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.table.doubleClicked.connect(lambda _index: self.edit_selected())
@@ -133,6 +147,12 @@ class QtSchedulesPanel(QWidget):
         self.status.setText("reading the project's tasks and schedules…")
         self.introspection.request()
 
+    @staticmethod
+    def _default_agent(ws, source: str):
+        from celerydesk.services.schedule_store import ScheduleStoreAgent
+
+        return ScheduleStoreAgent(ws, source)
+
     def _on_introspected(self, result, error: Optional[BaseException]) -> None:
         if error is not None:
             text = error.message if isinstance(error, DeskError) else repr(error)
@@ -141,8 +161,45 @@ class QtSchedulesPanel(QWidget):
         else:
             self._project = list(result.beat_schedule)
             self._tasks = result.user_tasks()
-            self.status.setText("")
+            self._app_zone = str(result.app.get("timezone") or "UTC")
+            self._set_scheduler(classify(result.app) if result.app.get("beat_scheduler_mro") else None)
         self.refresh()
+
+    def _set_scheduler(self, scheduler: Optional[ProjectScheduler]) -> None:
+        """What beat does with the app's scheduler, said once; its store's agent started."""
+        changed = scheduler != self.scheduler
+        self.scheduler = scheduler
+        self._show_status()
+        if not changed or scheduler is None:
+            return
+        if not scheduler.sends_workspace_schedules:
+            self.message.emit("warning", f"schedules: {scheduler.describe()}")
+        if self.agent is not None and self.agent.source != scheduler.store:
+            self.agent.stop()
+            self.agent = None
+        if scheduler.store and self.agent is None:
+            ws = self._load_workspace()
+            if ws is not None:
+                self.agent = self._make_agent(ws, scheduler.store)
+                self.agent.setParent(self)
+                self.agent.entriesChanged.connect(self.refresh)
+                self.agent.failed.connect(lambda _text: self._show_status())
+                self.agent.start()
+
+    def _show_status(self) -> None:
+        lines = []
+        if self.scheduler is not None and self.scheduler.kind != "stock":
+            lines.append(self.scheduler.describe())
+        if self.agent is not None and self.agent.error:
+            lines.append(self.agent.error)
+        elif self.agent is not None and self.agent.entries is None:
+            lines.append("reading the entries the project keeps…")
+        self.status.setText("\n".join(lines))
+
+    def shutdown(self) -> None:
+        """Stop the store agent (the window closes, or another workspace opens)."""
+        if self.agent is not None:
+            self.agent.stop()
 
     def _load_workspace(self):
         try:
@@ -163,7 +220,11 @@ class QtSchedulesPanel(QWidget):
             return
         selected = self.selected()
         key = (selected.source, selected.name) if selected else None
-        self.views = load_schedules(ws, self._project)
+        store = None
+        if self.agent is not None and self.agent.entries is not None:
+            store = store_views(self.agent.entries, self.agent.source)
+        self.views = load_schedules(ws, self._project, store, self.scheduler)
+        self._show_status()
         self.table.blockSignals(True)  # filling the Enabled checkboxes is not the user toggling them
         self.table.setRowCount(len(self.views))
         for row, view in enumerate(self.views):
@@ -181,27 +242,27 @@ class QtSchedulesPanel(QWidget):
         if view.source != WORKSPACE and view.origin:
             source += f" ({_ORIGINS.get(view.origin, view.origin)})"
         source += ", replaced by the workspace's" if view.overridden else ""
-        try:  # beat sends neither a disabled schedule nor a project one the workspace replaces
-            runs = view.next_runs(1) if view.enabled and not view.overridden and not view.problems else []
-            next_run = runs[0].astimezone().strftime(_TIME) if runs else "—"
+        try:  # beat sends neither a disabled schedule nor an app one the workspace replaces
+            upcoming = view.next_run(self._app_zone) if not view.overridden and not view.problems else None
+            next_run = upcoming.astimezone().strftime(_TIME) if upcoming else "—"
         except DeskError:
             next_run = "—"
         when = ("⚠ " if view.warnings or view.problems else "") + view.description()
         last = view.last_run_at.astimezone().strftime(_TIME) if view.last_run_at else "—"
         texts = (view.name, source, view.task, when, next_run, last, str(view.total_run_count), "")
-        tip = "\n".join(view.problems + view.warnings)
+        tip = "\n".join(view.problems + view.warnings + view.notes)
         for column, text in enumerate(texts):
             item = QTableWidgetItem(text)
             flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
             if column == ENABLED:
-                if view.editable:
+                if view.writable:
                     flags |= Qt.ItemFlag.ItemIsUserCheckable
                 item.setCheckState(Qt.CheckState.Checked if view.enabled else Qt.CheckState.Unchecked)
             item.setFlags(flags)
-            if column == WHEN:
+            if column in (WHEN, NAME):
                 item.setToolTip(f"{view.when}: {view.description()}\n{tip}".strip())
-            if not view.editable:
-                item.setForeground(self.palette().placeholderText())  # read-only: the project's
+            if not view.writable:
+                item.setForeground(self.palette().placeholderText())  # read-only: the app's
             if view.problems:
                 item.setForeground(QBrush(defs.LEVEL_COLORS["ERROR"]))
             self.table.setItem(row, column, item)
@@ -221,23 +282,27 @@ class QtSchedulesPanel(QWidget):
 
     def _update_buttons(self) -> None:
         view = self.selected()
-        editable = view is not None and view.editable
-        for key in ("edit", "duplicate", "delete", "toggle"):
-            self.buttons[key].setEnabled(editable)
-        self.buttons["toggle"].setText("Enable" if editable and not view.enabled else "Disable")
+        writable = view is not None and view.writable
+        for key in ("edit", "delete", "toggle"):
+            self.buttons[key].setEnabled(writable)
+        self.buttons["duplicate"].setEnabled(view is not None and view.editable)
+        self.buttons["toggle"].setText("Enable" if writable and not view.enabled else "Disable")
         self.buttons["run"].setEnabled(view is not None and bool(view.task))
-        self.buttons["copy"].setEnabled(view is not None and not view.editable)
+        self.buttons["copy"].setEnabled(view is not None and not view.writable)
 
     # -- editing ----------------------------------------------------------------------------------
 
     def _open_dialog(self, schedule=None) -> Optional[QtScheduleDialog]:
         """The editor, window-modal but not blocking (``open()``); the table follows its save."""
         try:
-            dialog = QtScheduleDialog(self.path, self._tasks, schedule, parent=self)
+            stores = (self.agent.source,) if self.agent is not None else ()
+            dialog = QtScheduleDialog(self.path, self._tasks, schedule, parent=self, stores=stores,
+                                      store_request=self.agent.request if self.agent is not None else None,
+                                      app_zone=self._app_zone)
         except WorkspaceError as exc:
             self.message.emit("error", f"cannot edit schedules: {exc}")
             return None
-        dialog.saved.connect(lambda name: self.refresh())
+        dialog.saved.connect(lambda name: self._after_store_change() if self.agent is not None else self.refresh())
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.dialog = dialog
         dialog.open()
@@ -247,30 +312,36 @@ class QtSchedulesPanel(QWidget):
         return self._open_dialog()
 
     def edit_selected(self) -> Optional[QtScheduleDialog]:
+        """The editor on the selected schedule (read-only, saying why, for one celerydesk cannot rewrite)."""
         view = self.selected()
-        return self._open_dialog(view) if view is not None and view.editable else None
+        return self._open_dialog(view) if view is not None and view.writable else None
 
     def _copy_of(self, view: ScheduleView, name: str) -> ScheduleView:
         """A new (not yet saved) schedule like ``view``, named ``name`` or ``name-2``, ``-3``..."""
-        taken = {v.name for v in self.views if v.editable}
+        taken = {v.name for v in self.views if v.writable}
         candidate, n = name, 2
         while candidate in taken:
             candidate, n = f"{name}-{n}", n + 1
-        # source "copy": not a workspace row yet, so the editor adds it rather than editing one.
+        # source "copy": not a row yet, so the editor adds it rather than editing one.
         return ScheduleView(name=candidate, task=view.task, source="copy", enabled=view.enabled, cron=view.cron,
-                            every=view.every, args=list(view.args), kwargs=dict(view.kwargs), queue=view.queue)
+                            every=view.every, args=list(view.args), kwargs=dict(view.kwargs), queue=view.queue,
+                            timezone=view.timezone, expires=view.expires, one_off=view.one_off,
+                            start_at=view.start_at, priority=view.priority)
 
     def duplicate_selected(self) -> Optional[QtScheduleDialog]:
         view = self.selected()
         if view is None or not view.editable:
             return None
-        return self._open_dialog(self._copy_of(view, f"{view.name}-copy"))
+        dialog = self._open_dialog(self._copy_of(view, f"{view.name}-copy"))
+        if dialog is not None:  # the copy is kept where the original is
+            dialog.keep_in.setCurrentIndex(max(dialog.keep_in.findData(view.source), 0))
+        return dialog
 
     def copy_selected(self) -> Optional[QtScheduleDialog]:
         """A project schedule, into the editor as a new workspace one: same name, so that, once
         saved, it replaces the project's in beat (the scheduler lets the workspace's win)."""
         view = self.selected()
-        if view is None or view.editable:
+        if view is None or view.writable:
             return None
         if view.kind == "other":
             self.message.emit("warning", f"{view.name}: celerydesk cannot edit a {view.schedule} schedule")
@@ -291,32 +362,57 @@ class QtSchedulesPanel(QWidget):
         self.refresh()
         return True
 
-    def set_enabled(self, name: str, enabled: bool) -> bool:
-        return self._edit_file(f"{'enable' if enabled else 'disable'} {name}",
-                               lambda doc: doc.enable_schedule(name, enabled))
+    def set_enabled(self, name: str, enabled: bool, source: str = WORKSPACE) -> bool:
+        what = f"{'enable' if enabled else 'disable'} {name}"
+        if source != WORKSPACE:
+            return self._ask_store(what, {"op": "enable", "name": name, "enabled": enabled})
+        return self._edit_file(what, lambda doc: doc.enable_schedule(name, enabled))
 
     def toggle_selected(self) -> None:
         view = self.selected()
-        if view is not None and view.editable:
-            self.set_enabled(view.name, not view.enabled)
+        if view is not None and view.writable:
+            self.set_enabled(view.name, not view.enabled, view.source)
 
     def _on_item_changed(self, item: QTableWidgetItem) -> None:
         if item.column() == ENABLED and item.row() < len(self.views):
             view = self.views[item.row()]
             wanted = item.checkState() == Qt.CheckState.Checked
-            if view.editable and wanted != view.enabled:
+            if view.writable and wanted != view.enabled:
                 # Later, not now: the save refreshes the table, which replaces this very item
                 # while the view is still inside its click handling.
-                QTimer.singleShot(0, self, lambda: self.set_enabled(view.name, wanted))
+                QTimer.singleShot(0, self, lambda: self.set_enabled(view.name, wanted, view.source))
 
     def delete_selected(self) -> bool:
         view = self.selected()
-        if view is None or not view.editable:
+        if view is None or not view.writable:
             return False
-        if not self._confirm(self, f"Delete the schedule {view.name!r} from {self.path.name}? "
+        where = self.path.name if view.source == WORKSPACE else f"the project's {view.source} store"
+        if not self._confirm(self, f"Delete the schedule {view.name!r} from {where}? "
                                    "Beat stops sending it within seconds."):
             return False
+        if view.source != WORKSPACE:
+            return self._ask_store(f"delete {view.name}", {"op": "remove", "name": view.name})
         return self._edit_file(f"delete {view.name}", lambda doc: doc.remove_schedule(view.name))
+
+    def _ask_store(self, what: str, payload: dict) -> bool:
+        """A change through the store agent (the project's own models); the table follows its answer."""
+        if self.agent is None:
+            self.message.emit("error", f"{what}: not saved: the project's store cannot be reached")
+            return False
+
+        def done(_answer, error) -> None:
+            if error is not None:
+                self.message.emit("error", f"{what}: not saved: {error.message}"
+                                           + (f"\n  → {error.hint}" if error.hint else ""))
+            self._after_store_change()
+
+        self.agent.request(payload, done)
+        return True
+
+    def _after_store_change(self) -> None:
+        self.refresh()
+        if self.agent is not None:
+            self.agent.refresh()
 
     # -- run now, export ---------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import (QHeaderView, QLineEdit, QPushButton, QSpinBox, QTableWidget,
                                QVBoxLayout, QWidget)
 
+from celerydesk.core import limits
 from celerydesk.core.workspace import LOG_LEVELS, POOLS, WorkerConfig
 from celerydesk.core.workspace_edit import WorkspaceDocument
 from celerydesk.ui.settings_pages import buttons_row, combo, hint_label
@@ -72,7 +73,8 @@ class QtWorkersPage(QWidget):
         self.table.insertRow(row)
         self._originals.append(original)
         concurrency = QSpinBox()
-        concurrency.setRange(1, 1024)
+        # The widest range of any pool: OK checks the row's own pool's with the loader's rules.
+        concurrency.setRange(1, int(max(bounds.high for bounds in limits.CONCURRENCY.values())))
         concurrency.setValue(config.concurrency)
         cells = {NAME: QLineEdit(name), CONCURRENCY: concurrency, POOL: combo(POOLS, config.pool),
                  QUEUES: QLineEdit(", ".join(config.queues)), LOGLEVEL: combo(LOG_LEVELS, config.loglevel)}

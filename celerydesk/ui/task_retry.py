@@ -8,12 +8,14 @@ from typing import Optional
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLineEdit
 
+from celerydesk.core.limits import load_json
+
 
 def parse_repr(text: Optional[str], default):
     """Events carry ``repr()`` of the arguments: read back what is a literal, else the default."""
     try:
         value = ast.literal_eval(text) if text else default
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, RecursionError, MemoryError):  # not a literal, or too deep to read
         return default
     return value
 
@@ -35,4 +37,5 @@ class RetryDialog(QDialog):
         form.addRow(buttons)
 
     def values(self) -> tuple[list, dict]:
-        return json.loads(self.args_edit.text() or "[]"), json.loads(self.kwargs_edit.text() or "{}")
+        """ValueError (with what is wrong) when either is not JSON, or nested too deeply."""
+        return load_json(self.args_edit.text() or "[]"), load_json(self.kwargs_edit.text() or "{}")

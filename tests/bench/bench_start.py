@@ -28,9 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from celerydesk.core import commands, schedule_mirror  # noqa: E402
+from celerydesk.core.broker_errors import answers  # noqa: E402
 from celerydesk.core.runtime import Runtime  # noqa: E402
 from celerydesk.core.workspace import load_workspace  # noqa: E402
-from celerydesk.core.broker_client import redis_ping  # noqa: E402
 from celerydesk.services.probes import http_ok  # noqa: E402
 from tests.helpers.stack import UpProcess, write_workspace  # noqa: E402
 
@@ -88,7 +88,7 @@ def sequential_once(folder: Path) -> float:
                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
             procs.append(proc)
             if spec.readiness.kind == "redis":
-                _wait(lambda: redis_ping(url))
+                _wait(lambda: answers(url) is None)
             elif spec.readiness.kind == "http":
                 _wait(lambda: http_ok(spec.readiness.url))
             else:

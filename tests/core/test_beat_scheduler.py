@@ -7,7 +7,11 @@ tick (added, edited keeping its run count, disabled, removed), a missing or unre
 keeps what runs, a bad entry is skipped alone; due schedules are sent and counted in the
 state file, which a restarted scheduler restores; a schedule's own timezone; one scheduler per
 workspace (the file lock used on brokers other than Redis; Redis is covered by
-tests/services/test_live_beat.py); a lazy instance (beat's banner) locks and writes nothing.
+tests/services/test_live_beat.py); a lazy instance (beat's banner) locks and writes nothing;
+start_at, expires as a time, one_off (kept across a restart, again after an edit) and priority;
+a project's own scheduler wrapped (made with beat's arguments, ticked beside the workspace's,
+RedBeat's lock attributes reaching it, closed with it). django-celery-beat and RedBeat
+themselves are wrapped for real in tests/e2e/test_beat_stores.py.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from pathlib import Path
 import pytest
 
 from celerydesk import beat_scheduler
+from celery.beat import Scheduler
+
 from celerydesk.beat_scheduler import EXIT_LOCKED, LiveScheduler
 from celerydesk.core import schedule_mirror
 
@@ -138,7 +144,7 @@ def test_loads_workspace_and_project_schedules(files, schedulers):
     assert s.schedule["adder"].args == (1, 2)
     assert s.max_interval <= 1.0
     entries = state_of(state)
-    assert entries["nightly"]["source"] == "project" and entries["nightly"]["every"] == 3600.0
+    assert entries["nightly"]["source"] == "app" and entries["nightly"]["every"] == 3600.0
     assert entries["report"] == {"source": "workspace", "task": "t.report", "cron": "30 7 * * 1", "enabled": True,
                                  "args": [], "kwargs": {}, "last_run_at": None, "total_run_count": 0}
 
@@ -225,3 +231,91 @@ def test_a_lazy_instance_neither_locks_nor_writes(files, schedulers):
     LiveScheduler(app=app(), lazy=True).close()
     assert not state.exists()
     schedulers(app())
+
+
+# -- the options of a workspace schedule -------------------------------------------------------------
+
+
+def run_ticks(s, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(max(0.0, min(s.tick(), 0.05)))
+
+
+def test_start_at_expires_one_off_and_priority(files, schedulers):
+    from datetime import datetime, timedelta, timezone
+
+    mirror, state = files
+    now = datetime.now(timezone.utc)
+    write_mirror(mirror,
+                 {"name": "later", "task": "t.later", "every": 0.05, "start_at": (now + timedelta(hours=1)).isoformat()},
+                 {"name": "over", "task": "t.over", "every": 0.05, "expires": (now - timedelta(seconds=1)).isoformat()},
+                 {"name": "once", "task": "t.once", "every": 0.05, "one_off": True, "priority": 7, "expires": 30},
+                 {"name": "soon", "task": "t.soon", "every": 3600, "start_at": (now + timedelta(seconds=0.3)).isoformat()})
+    s = schedulers(app())
+    assert s.schedule["once"].options == {"priority": 7, "expires": 30.0}
+    assert s.schedule["over"].options["expires"] == s.schedule["over"].until
+    run_ticks(s, 1.5)
+    entries = state_of(state)
+    assert entries["later"]["total_run_count"] == 0  # not before its start
+    assert entries["over"]["total_run_count"] == 0  # not after it expired
+    assert entries["once"]["total_run_count"] == 1 and entries["once"]["done"] is True
+    assert entries["soon"]["total_run_count"] == 1  # an interval's first run is at its start, not an hour later
+    s.close()
+    again = schedulers(app())  # a restarted beat does not send the one-off again
+    run_ticks(again, 0.5)
+    assert state_of(state)["once"]["total_run_count"] == 1
+    write_mirror(mirror, {"name": "once", "task": "t.once", "every": 0.05, "one_off": True, "args": [2]})
+    run_ticks(again, 0.5)  # edited: it runs once more
+    assert state_of(state)["once"]["total_run_count"] == 2
+
+
+class ProjectScheduler(Scheduler):
+    """A project's own scheduler with an entry of its own and RedBeat's lock attributes: what
+    the live scheduler wraps (a real celery Scheduler, not a mock)."""
+
+    lock = None
+    lock_key = "project:lock"
+    lock_timeout = 25
+    made = []
+
+    def __init__(self, *args, **kwargs):
+        self.closed = False
+        self.kwargs = dict(kwargs)
+        super().__init__(*args, **kwargs)
+        ProjectScheduler.made.append(self)
+
+    def setup_schedule(self):
+        self.update_from_dict({"theirs": {"task": "p.theirs", "schedule": 0.05}})
+        self.update_from_dict(self.app.conf.beat_schedule)  # as django-celery-beat and RedBeat do
+
+    def close(self):
+        self.closed = True
+        super().close()
+
+    @property
+    def info(self):
+        return "       . project store -> here"
+
+
+def test_the_project_scheduler_is_wrapped_and_both_are_ticked(files, schedulers, monkeypatch):
+    mirror, state = files
+    write_mirror(mirror, dict(ADD, every=0.05))
+    monkeypatch.setenv("CELERYDESK_PROJECT_SCHEDULER", f"{__name__}:ProjectScheduler")
+    ProjectScheduler.made.clear()
+    lazy = LiveScheduler(app=app(), lazy=True, max_interval=9)
+    assert "project store -> here" in lazy.info and f"{__name__}:ProjectScheduler" in lazy.info
+    lazy.close()
+    s = schedulers(app({"nightly": {"task": "p.nightly", "schedule": 3600.0}}), max_interval=9)
+    inner = ProjectScheduler.made[-1]
+    assert inner.kwargs["max_interval"] == 9 and inner.max_interval == 9  # beat's own value, not ours
+    assert set(s.schedule) == {"adder"} and set(inner.schedule) == {"theirs", "nightly"}
+    assert s.max_interval <= 1.0 and s.lock_key == "project:lock" and s.lock_timeout == 25
+    s.lock = "a lock"  # what RedBeat's beat_init handler does, through beat's scheduler
+    assert inner.lock == "a lock" and s.lock == "a lock"
+    run_ticks(s, 0.6)
+    assert inner.schedule["theirs"].total_run_count >= 3 and state_of(state)["adder"]["total_run_count"] >= 3
+    assert "theirs" not in state_of(state)  # the project's scheduler keeps its own runs
+    assert json.loads(state.read_text())["project_scheduler"] == f"{__name__}:ProjectScheduler"
+    s.close()
+    assert inner.closed

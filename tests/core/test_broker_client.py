@@ -136,11 +136,12 @@ def test_nobody_answering_inspect_or_control_is_an_empty_answer(client):
 
 def test_a_broker_that_does_not_answer_is_a_desk_error_without_the_password():
     url = f"redis://:s3cret-pw@127.0.0.1:{free_port()}/0"
-    with BrokerClient(url) as client:
+    with BrokerClient(url, start_hint="start the stack first") as client:
         assert not client.answers(timeout=0.5)
         with pytest.raises(DeskError) as refused:
-            client.require_answer(hint="start the stack first")
-        assert "does not answer" in str(refused.value) and "redis://:***@127.0.0.1" in str(refused.value)
+            client.require_answer()
+        assert "refused the connection: nothing listens on 127.0.0.1" in str(refused.value)
+        assert "redis://:***@127.0.0.1" in str(refused.value) and refused.value.hint == "start the stack first"
         for call in (lambda: client.send("proj.tasks.add"), lambda: client.depths(["celery"]),
                      lambda: client.purge("celery"), lambda: client.registered(timeout=0.3),
                      lambda: list(client.send_batches("proj.tasks.add", options=SendOptions(copies=5)))):

@@ -4,8 +4,9 @@ Covered: workers (project interpreter, ``-A``, ``-b URL`` before the sub-command
 CELERY_BROKER_URL winning over the project's own, ``-E``, ``-n name@%h``, ``-Q``, ``-c``,
 options celery really knows); beat (schedule file inside the runtime folder); Flower
 (``--address=127.0.0.1``, credentials in FLOWER_BASIC_AUTH and never in argv); the local
-redis-server (``--bind 127.0.0.1``, ``--appendonly yes``, its port and folder); the project's
-env vars reach the worker and beat.
+redis-server (``--bind 127.0.0.1``, ``--appendonly yes``, its port and folder, a private umask);
+the project's env vars reach the worker and beat; a broker URL with a password (generated, or
+an external one) only in CELERY_BROKER_URL, never in any argv, and Redis's password on stdin.
 """
 
 from __future__ import annotations
@@ -165,3 +166,32 @@ def test_local_redis_binds_loopback_with_aof(ws, tmp_path):
     assert option(argv, "--daemonize") == "no"  # supervised: it must stay our child
     assert spec.readiness.kind == "redis" and spec.readiness.url == ws.broker_url()
     assert spec.key == commands.BROKER
+    assert spec.stdin is None and "-" not in argv  # no password: nothing read from stdin
+    assert spec.umask == 0o077  # its AOF holds the queued tasks' arguments
+
+
+# -- a broker URL with a password: never in argv ------------------------------------------------------
+
+
+def test_a_generated_password_reaches_redis_and_every_child_through_stdin_and_the_environment(tmp_path):
+    ws = make_workspace(tmp_path / "guarded", broker={"password": "generate"})
+    password = ws.broker_password()
+    url = ws.broker_url()
+    assert url == f"redis://:{password}@127.0.0.1:{ws.broker.port}/0"
+    broker = local_broker_spec(ws, tmp_path / "redis-data")
+    assert broker.argv[1] == "-"  # the configuration on stdin comes first, the options after it
+    assert broker.stdin == f"requirepass {password}\n".encode()
+    specs = [worker_spec(ws, ws.workers[0], url), beat_spec(ws, url, ws.runtime_dir),
+             flower_spec(ws, url, CREDS, ws.runtime_dir)]
+    for spec in [broker, *specs]:
+        assert password not in " ".join(spec.argv), spec.key
+    for spec in specs:
+        assert "-b" not in spec.argv and spec.env["CELERY_BROKER_URL"] == url, spec.key
+
+
+def test_an_external_url_with_a_password_is_not_an_argument(tmp_path):
+    url = "redis://:s3cr%23t@broker.example:6379/0"
+    ws = make_workspace(tmp_path / "ext", mode="external", broker={"url": url})
+    worker = worker_spec(ws, ws.workers[0], url)
+    assert "-b" not in worker.argv and "s3cr" not in " ".join(worker.argv)
+    assert worker.env["CELERY_BROKER_URL"] == url

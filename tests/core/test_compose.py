@@ -5,7 +5,8 @@ healthcheck and 127.0.0.1 publishing; worker, beat and Flower with the same cele
 ``core.commands`` and the broker at ``redis://redis:6379/0``); two workers with their queues,
 concurrency, pool, log level, extra args and stop timeout, beat off, Flower on, an external broker
 (no redis service, the URL as given, a warning when it names localhost); every published port bound
-to 127.0.0.1; Flower's password never in the file; ``$`` and odd characters surviving compose's
+to 127.0.0.1; Flower's password and an external broker's never in the file (both in env files
+under .celerydesk, read back by docker compose); ``$`` and odd characters surviving compose's
 interpolation; the build context relative to the compose file; refusing to overwrite.
 The text is read back by the real ``docker compose config`` (no YAML library is installed).
 """
@@ -147,6 +148,20 @@ def test_flower_login_is_read_from_the_ignored_runtime_folder_never_the_compose_
     assert "echo \"FLOWER_BASIC_AUTH=" in path.read_text()  # the header says how to make one elsewhere
 
 
+def test_an_external_broker_password_is_read_from_the_runtime_folder_never_the_compose_file(tmp_path):
+    url = "redis://:s3cr%23t@broker.internal:6380/2"
+    ws = make_workspace(tmp_path / "shop", mode="external", broker={"url": url})
+    path = compose.write_compose(ws, ws.root / "docker-compose.yml")
+    text = path.read_text()
+    assert "s3cr" not in text and "redis://:***@broker.internal:6380/2" in text
+    env_file = ws.root / ".celerydesk" / "compose-broker.env"
+    assert f"\nCELERY_BROKER_URL={url}\n" in env_file.read_text()
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    for name, service in services(ws).items():
+        assert "CELERY_BROKER_URL" not in service["environment"] and "-b" not in service["command"], name
+        assert service["env_file"][0] == ".celerydesk/compose-broker.env", name
+
+
 def test_header_names_the_workspace_and_the_date(sample):
     text = compose.render_compose(sample, now=datetime(2026, 11, 25, 9, 30))
     head = text.splitlines()[:3]
@@ -247,6 +262,15 @@ def test_docker_compose_config_keeps_odd_characters(docker_compose, tmp_path):
     assert env["EMPTY"] == "" and env["YES"] == "yes" and env["NUM"] == "007"
     assert config["services"]["worker-main"]["command"][-3:] == ["--hostname=x$$y", "-O", "fair"]
     assert "NOT_A_VAR" not in result.stderr  # no "variable is not set" warning: nothing was interpolated
+
+
+def test_docker_compose_config_reads_a_broker_password_from_the_env_file(docker_compose, tmp_path):
+    url = "redis://:s3cr%23t@broker.internal:6380/2"
+    ws = make_workspace(tmp_path / "shop", mode="external", broker={"url": url})
+    path = compose.write_compose(ws, ws.root / "docker-compose.yml")
+    config = compose_config_json(path)
+    for name in ("worker-main", "beat", "flower"):
+        assert config["services"][name]["environment"]["CELERY_BROKER_URL"] == url, name
 
 
 def test_docker_compose_stops_without_a_flower_login(docker_compose, sample):

@@ -103,6 +103,15 @@ def test_an_interpreter_that_cannot_run(tmp_path):
         check_interpreter(fake, tmp_path, clean_env())
     assert "failed to run a check" in info.value.message
     assert "broken interpreter" in info.value.message
+    assert "exited with code 1" in info.value.message
+
+
+def test_a_program_that_prints_nothing_is_named_by_its_exit_code(tmp_path):
+    """python = "/bin/true": no output at all, and a reason that is not empty."""
+    with pytest.raises(DeskError) as info:
+        check_interpreter(Path("/bin/true"), tmp_path, clean_env())
+    assert info.value.message.endswith("exited with code 0 and it printed nothing")
+    assert "Python interpreter" in info.value.hint
 
 
 # -- the cache -----------------------------------------------------------------------------------------

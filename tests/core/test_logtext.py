@@ -162,3 +162,48 @@ def test_max_bytes_counts_bytes_of_non_ascii_lines(tmp_path):
     rotated = path.with_name("svc.log.1")
     assert rotated.exists()
     assert rotated.stat().st_size < 100 + 41  # at most one chunk past max_bytes
+
+
+# -- a log that cannot be written: reported, never raised, resumed -----------------------------------
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_logs_are_private_also_when_an_older_one_was_not(tmp_path):
+    old = tmp_path / "old.log"
+    old.write_text("from before\n")
+    old.chmod(0o644)
+    for path in (old, tmp_path / "new.log"):
+        log = RotatingLogFile(path)
+        log.write_lines(["x"])
+        log.close()
+        assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_full_disk_is_reported_not_raised_and_the_log_resumes_saying_what_is_missing(tmp_path):
+    """/dev/full refuses every write with ENOSPC, as a full disk does; then the disk has room again."""
+    import errno
+
+    path = tmp_path / "worker-main.log"
+    path.symlink_to("/dev/full")
+    failures: list = []
+    clock = FakeClock()
+    log = RotatingLogFile(path, on_error=lambda p, exc: failures.append((p, exc.errno)), retry_s=5.0, clock=clock)
+    log.write_lines(["one", "two"])  # must not raise
+    assert failures == [(path, errno.ENOSPC)]
+    log.write_lines(["three"])  # within retry_s: not tried again, not reported again
+    clock.now += 5.0
+    log.write_lines(["four"])  # tried again, still full: said again (WriteFailures says it once)
+    assert failures == [(path, errno.ENOSPC)] * 2
+    path.unlink()  # room again: the next try writes
+    clock.now += 5.0
+    log.write_lines(["five"])
+    log.close()
+    assert path.read_text() == "[celerydesk] 4 line(s) missing here: they could not be written\nfive\n"
+    assert len(failures) == 2

@@ -1,14 +1,18 @@
 """The runtime folder (celerydesk/core/runtime.py): atomic writes, Flower credentials, the lock.
 
 Covered: atomic_write sets exact mode bits (whatever the umask), replaces, and leaves no
-temporary file, also when it fails; Flower credentials generated once, mode 0600, the same
-across calls and Runtime objects; acquire_lock refused in a real second process with a
-DeskError naming the holder's pid, re-acquirable after release, not kept by a child the
-holder started; process records round-trip.
+temporary file, also when it fails; the folder private (0700, fixed when an older one was not),
+its files 0600; Flower credentials and the broker's generated password generated once, mode
+0600, the same across calls and Runtime objects; acquire_lock refused in a real second process
+with StackAlreadyRunning (exit code 3) naming the holder's pid, re-acquirable after release,
+not kept by a child the holder started, idempotent in the holder; a folder that cannot be
+written is a DeskError saying what to do; process records round-trip; WriteFailures says each
+kind of failure once, in words with a hint.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -18,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from celerydesk.core.errors import DeskError
-from celerydesk.core.runtime import Runtime, atomic_write
+from celerydesk.core.errors import DeskError, StackAlreadyRunning
+from celerydesk.core.runtime import Runtime, WriteFailures, atomic_write, write_problem
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -88,6 +92,62 @@ def test_ensure_makes_the_folders_and_ignores_itself_in_git(tmp_path):
     assert rt.log_path("worker-main") == rt.dir / "logs" / "worker-main.log"
 
 
+def test_the_folder_and_its_files_are_the_owners_alone(tmp_path):
+    folder = tmp_path / ".celerydesk"
+    folder.mkdir(mode=0o755)  # as an older celerydesk left it
+    os.chmod(folder, 0o755)
+    rt = Runtime(folder).ensure()
+    rt.acquire_lock()
+    rt.flower_credentials()
+    rt.broker_password()
+    rt.write_records({"processes": {}})
+    rt.release_lock()
+    for path in [folder, *folder.rglob("*")]:
+        assert mode_of(path) == (0o700 if path.is_dir() else 0o600), path
+
+
+def test_the_broker_password_is_generated_once_url_safe_and_private(tmp_path):
+    rt = Runtime(tmp_path / ".celerydesk")
+    password = rt.broker_password()
+    assert len(password) >= 24 and all(ch.isalnum() or ch in "-_" for ch in password)
+    assert Runtime(tmp_path / ".celerydesk").broker_password() == password
+    assert mode_of(rt.broker_password_file) == 0o600
+    assert Runtime(tmp_path / "other").broker_password() != password
+
+
+def test_a_folder_that_cannot_be_made_is_a_message(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")  # a file where the folder's parent should be
+    with pytest.raises(DeskError) as info:
+        Runtime(blocker / ".celerydesk").acquire_lock()
+    assert "cannot write the runtime folder" in info.value.message and info.value.hint
+
+
+@pytest.mark.parametrize("code, words, hint", [
+    (errno.ENOSPC, "the disk is full", "free some space"),
+    (errno.EACCES, "permission denied", "writable by you"),
+    (errno.EROFS, "read-only", "writable disk"),
+    (errno.EIO, "Input/output error", "check the disk"),
+])
+def test_write_problems_say_what_to_do(tmp_path, code, words, hint):
+    problem = write_problem(tmp_path / "processes.json", OSError(code, os.strerror(code)), "the process record")
+    assert problem.message.startswith(f"cannot write the process record ({tmp_path / 'processes.json'}): ")
+    assert words in problem.message and hint in problem.hint
+
+
+def test_each_kind_of_write_failure_is_said_once():
+    said: list = []
+    failures = WriteFailures(said.append)
+    for _ in range(3):
+        failures.note(Path("/x/logs/a.log"), OSError(errno.ENOSPC, "full"), "the log a.log")
+        failures.note(Path("/x/processes.json"), OSError(errno.ENOSPC, "full"), "the process record")
+    failures.note(Path("/x/processes.json"), OSError(errno.EACCES, "denied"), "the process record")
+    assert [p.message.split(":")[1].strip() for p in said] == ["the disk is full", "permission denied"]
+    failures.reset()
+    failures.note(Path("/x/logs/a.log"), OSError(errno.ENOSPC, "full"))
+    assert len(said) == 3
+
+
 def test_flower_credentials_are_generated_once_and_private(tmp_path):
     rt = Runtime(tmp_path / ".celerydesk")
     user, password = rt.flower_credentials()
@@ -153,10 +213,11 @@ def test_we_are_refused_while_another_process_holds_it(tmp_path):
     other = start_second(rt.dir)
     try:
         assert other.stdout.readline().strip() == "ACQUIRED"
-        with pytest.raises(DeskError) as info:
+        with pytest.raises(StackAlreadyRunning) as info:
             rt.acquire_lock()
         assert f"(pid {other.pid})" in info.value.message
         assert info.value.hint
+        assert info.value.exit_code == 3  # a refusal, told apart from bad input (2)
     finally:
         other.communicate("", timeout=30)
     rt.acquire_lock()  # the holder exited: the kernel released its lock
@@ -174,6 +235,17 @@ def test_a_child_of_the_holder_does_not_keep_the_lock(tmp_path):
         assert second_try(rt.dir) == (0, "ACQUIRED")
     finally:
         child.communicate("", timeout=30)
+
+
+def test_the_holder_taking_it_again_keeps_it(tmp_path):
+    rt = Runtime(tmp_path / ".celerydesk")
+    rt.acquire_lock()
+    rt.acquire_lock()  # `up` takes it before the stack does: the stack's start must not be refused
+    try:
+        assert second_try(rt.dir)[0] == 3
+    finally:
+        rt.release_lock()
+    assert second_try(rt.dir) == (0, "ACQUIRED")
 
 
 # -- records ------------------------------------------------------------------------------------------

@@ -5,7 +5,11 @@ replacing a project one of the same name, last run and count from beat's state f
 ``export_snippet`` executed as Python gives celery the same crontab sets and arguments; the
 mirror is written atomically and only when it changes, leaves out (and reports) a schedule
 whose cron celery would misread, and is kept as it was when the workspace file is corrupt,
-which is itself never written; the scheduler module is installed alone in its folder.
+which is itself never written; the scheduler module is installed alone in its folder; next runs
+honour a schedule's timezone, start_at, expires as a time and one_off; entries of a project's
+store are listed once (an app entry beat writes into the store shown as the store's), with
+notes, and a schedule celerydesk cannot rewrite says why; the workspace's are marked not sent
+beside a scheduler celerydesk cannot add to.
 """
 
 from __future__ import annotations
@@ -72,12 +76,12 @@ def test_project_schedules_are_listed_after_the_workspace_ones_and_can_be_replac
     ]
     state = {"entries": {
         "tick": {"source": "workspace", "last_run_at": "2026-11-25T10:00:00+00:00", "total_run_count": 7},
-        "cleanup": {"source": "project", "last_run_at": "2026-11-25T04:00:00+00:00", "total_run_count": 3},
+        "cleanup": {"source": "app", "last_run_at": "2026-11-25T04:00:00+00:00", "total_run_count": 3},
     }}
     views = schedules.merged(schedules.workspace_schedules(ws), schedules.project_schedules(project), state)
     assert [(v.name, v.source) for v in views] == [
         ("notify-monday-morning", "workspace"), ("tick", "workspace"),
-        ("tick", "project"), ("cleanup", "project"), ("sunrise", "project")]
+        ("tick", "app"), ("cleanup", "app"), ("sunrise", "app")]
     ws_tick, project_tick, cleanup, sunrise = views[1:]
     assert project_tick.overridden and not cleanup.overridden
     assert ws_tick.total_run_count == 7 and project_tick.total_run_count == 0  # the record is the workspace's
@@ -99,12 +103,12 @@ def test_project_schedules_in_the_introspectors_format():
         {"name": "odd", "source": "config", "error": "TypeError: nope"},
     ])
     monday, often, dawn, odd = views
-    assert (monday.source, monday.origin, monday.cron, monday.args) == ("project", "config", "30 7 * * 1", ["Hello"])
+    assert (monday.source, monday.origin, monday.cron, monday.args) == ("app", "config", "30 7 * * 1", ["Hello"])
     assert monday.description() == "At 07:30, only on Monday"
     assert (often.origin, often.every, often.queue, often.description()) == (
         "add_periodic_task", 15.0, "fast", "Every 15 seconds")
     assert dawn.kind == "other" and "sunrise" in dawn.when
-    assert odd.problems == ["the project's entry could not be read: TypeError: nope"]
+    assert odd.problems == ["the app's entry could not be read: TypeError: nope"]
 
 
 def test_load_schedules_takes_the_project_ones_beat_loaded_from_its_state_file(ws_path):
@@ -112,12 +116,12 @@ def test_load_schedules_takes_the_project_ones_beat_loaded_from_its_state_file(w
     ws.runtime_dir.mkdir(exist_ok=True)
     schedule_mirror.state_path(ws.runtime_dir).write_text(json.dumps({"entries": {
         "notify-monday-morning": {"source": "workspace", "total_run_count": 2, "last_run_at": None},
-        "from-settings": {"source": "project", "task": "shop.tasks.report", "cron": "0 6 * * *",
+        "from-settings": {"source": "app", "task": "shop.tasks.report", "cron": "0 6 * * *",
                           "total_run_count": 1, "last_run_at": "2026-11-25T06:00:00+00:00"},
     }}))
     views = schedules.load_schedules(ws)
     assert [(v.name, v.source, v.total_run_count) for v in views] == [
-        ("notify-monday-morning", "workspace", 2), ("tick", "workspace", 0), ("from-settings", "project", 1)]
+        ("notify-monday-morning", "workspace", 2), ("tick", "workspace", 0), ("from-settings", "app", 1)]
 
 
 def test_an_invalid_cron_in_the_file_is_a_problem_of_that_schedule(tmp_path):
@@ -228,3 +232,55 @@ def test_workspace_id_is_stable_and_differs_between_workspaces(tmp_path):
     a, b = tmp_path / "a" / "celerydesk.toml", tmp_path / "b" / "celerydesk.toml"
     assert schedule_mirror.workspace_id(a) == schedule_mirror.workspace_id(a)
     assert schedule_mirror.workspace_id(a) != schedule_mirror.workspace_id(b)
+
+
+# -- the options, and the entries of a project's store ---------------------------------------------------
+
+
+def test_next_runs_honour_timezone_start_at_expires_and_one_off():
+    after = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+    tokyo = schedules.ScheduleView(name="t", task="t", cron="0 9 * * *", timezone="Asia/Tokyo")
+    assert [r.isoformat() for r in tokyo.next_runs(2, "UTC", after)] == [
+        "2026-11-26T00:00:00+00:00", "2026-11-27T00:00:00+00:00"]
+    assert tokyo.description() == "At 09:00 (Asia/Tokyo)"
+    later = schedules.ScheduleView(name="l", task="t", every=3600, start_at="2026-12-01T08:00:00")
+    assert [r.isoformat() for r in later.next_runs(2, "UTC", after)] == [
+        "2026-12-01T08:00:00+00:00", "2026-12-01T09:00:00+00:00"]
+    cron_later = schedules.ScheduleView(name="c", task="t", cron="30 7 * * *", start_at="2026-12-01T08:00:00+00:00")
+    assert cron_later.next_runs(1, "UTC", after)[0].isoformat() == "2026-12-02T07:30:00+00:00"
+    ending = schedules.ScheduleView(name="e", task="t", every=86400, expires="2026-11-27T13:00:00+00:00")
+    assert len(ending.next_runs(5, "UTC", after)) == 2 and "until 2026-11-27" in ending.description()
+    once = schedules.ScheduleView(name="o", task="t", every=60, one_off=True)
+    assert len(once.next_runs(5, "UTC", after)) == 1
+    once.done = True
+    assert once.next_runs(5, "UTC", after) == [] and once.description() == "Every minute (once, done)"
+
+
+def test_store_entries_are_listed_once_with_their_notes_and_what_beat_does():
+    from celerydesk.core.project_scheduler import classify
+
+    database = classify({"beat_scheduler": "django", "beat_scheduler_mro": ["django_celery_beat.schedulers."
+                                                                             "DatabaseScheduler"]})
+    store = schedules.store_views([
+        {"name": "nightly", "task": "p.n", "every": 86400.0, "from_settings": True, "total_run_count": 3,
+         "last_run_at": "2026-11-25T04:00:00+00:00", "next_run_at": "2026-11-26T04:00:00+00:00"},
+        {"name": "dawn", "task": "p.d", "schedule": "At sunrise at latitude 1, longitude 2", "kind": "solar",
+         "next_run_at": "2026-11-26T06:00:00+00:00"},
+        {"name": "mine", "task": "p.m", "cron": "0 4 * * *", "timezone": "Europe/Paris"},
+    ], "database")
+    app = schedules.project_schedules([{"name": "nightly", "task": "p.n", "every": 86400},
+                                       {"name": "new-in-settings", "task": "p.x", "every": 60}])
+    mine = [schedules.ScheduleView(name="mine", task="w.m", every=5)]
+    views = schedules.merged(mine, app, {}, store, database)
+    assert [(v.source, v.name) for v in views] == [("workspace", "mine"), ("app", "new-in-settings"),
+                                                    ("database", "nightly"), ("database", "dawn"),
+                                                    ("database", "mine")]
+    nightly, dawn = views[2], views[3]
+    assert nightly.total_run_count == 3 and "writes it into the database at every start" in nightly.notes[0]
+    assert "beat writes it into the database when it starts" in views[1].notes[0]
+    assert "beat sends both" in views[0].warnings[0]
+    assert dawn.writable and not dawn.editable and "this is a solar schedule" in dawn.edit_refusal()
+    assert dawn.next_run("UTC").isoformat() == "2026-11-26T06:00:00+00:00"
+    custom = classify({"beat_scheduler": "x:Y", "beat_scheduler_mro": ["x.Y"]})
+    (alone,) = schedules.merged([schedules.ScheduleView(name="w", task="t", every=5)], [], {}, None, custom)
+    assert alone.problems[0].startswith("not sent: the workspace's [[schedules]] are NOT sent")

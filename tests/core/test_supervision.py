@@ -7,7 +7,9 @@ listener's (old, new) history are checked; tables where the cases differ only in
 Covered: start from every startable state; startsecs and readiness (RUNNING only after both);
 start_timeout (TERMINATE, then the exit is a failed start); backoff delays n * step capped by
 backoff_max; FATAL when retries are exhausted; early wake() does nothing; BACKOFF -> STARTING;
-autorestart ALWAYS / UNEXPECTED(exitcodes) / NEVER after RUNNING; stop in every state; exit
+autorestart ALWAYS / UNEXPECTED(exitcodes) / NEVER after RUNNING; crash loops (restart at once,
+then after growing delays, FATAL at max_crashes within crash_window; older crashes forgotten);
+hold (nothing restarts or retries while the owner stops everything); stop in every state; exit
 while STOPPING; permanent spawn failures; retries reset on RUNNING; messages that say why.
 """
 
@@ -422,6 +424,7 @@ def test_restarts_are_counted_and_reset_by_a_user_start():
     sup, clock, rec = make(autorestart=Autorestart.ALWAYS)
     to_running(sup, clock)
     for n in (1, 2, 3):
+        clock.advance(61)  # each crash the first within the crash window: restarted at once
         assert sup.exited(0, "killed by SIGKILL") is Effect.SPAWN
         assert sup.restarts == n
         assert sup.message == f"automatic restart #{n}"
@@ -432,6 +435,122 @@ def test_restarts_are_counted_and_reset_by_a_user_start():
     sup.exited(0)
     sup.start()
     assert sup.restarts == 0
+
+
+# -- crash loops ----------------------------------------------------------------------------------
+
+
+def crash_right_after_ready(sup: Supervision, clock: FakeClock) -> Effect:
+    """The program was RUNNING; it dies at once (killed right after its ready line)."""
+    return sup.exited(-9, "was killed by a signal")
+
+
+def test_a_crash_loop_backs_off_then_is_fatal():
+    sup, clock, rec = reach(S.RUNNING, max_crashes=5, crash_window=60.0, backoff_step=1.0, backoff_max=10.0)
+    seen = []
+    for crash in range(1, 6):
+        clock.advance(1.5)  # it ran 1.5 s since it was ready
+        effect = crash_right_after_ready(sup, clock)
+        seen.append((sup.state, effect, sup.next_wake - clock.now if sup.next_wake else None))
+        if sup.state is S.FATAL:
+            break
+        if effect is Effect.NONE:  # BACKOFF: nothing until the delay has passed
+            clock.advance(sup.next_wake - clock.now - 0.01)
+            assert sup.wake() is Effect.NONE
+            clock.advance(0.01)
+            assert sup.wake() is Effect.SPAWN
+            assert sup.message == f"automatic restart #{sup.restarts}"
+        sup.spawned(PID)
+        sup.ready_seen()
+        assert sup.state is S.RUNNING
+    assert seen == [
+        (S.STARTING, Effect.SPAWN, None),  # the first crash in the window: at once
+        (S.BACKOFF, Effect.NONE, 1.0),
+        (S.BACKOFF, Effect.NONE, 2.0),
+        (S.BACKOFF, Effect.NONE, 4.0),
+        (S.FATAL, Effect.NONE, None),  # the 5th within 60 s
+    ]
+    assert "crashed 5 times within 60 s" in sup.message and "was killed by a signal" in sup.message
+    assert (S.EXITED, S.BACKOFF) in rec.edges and rec.edges[-1] == (S.EXITED, S.FATAL)
+    assert sup.restarts == 4
+
+
+def test_crashes_older_than_the_window_are_forgotten():
+    sup, clock, rec = reach(S.RUNNING, max_crashes=2, crash_window=60.0)
+    for _ in range(5):  # one crash a minute never adds up to two within 60 s
+        clock.advance(60.0)
+        assert crash_right_after_ready(sup, clock) is Effect.SPAWN
+        sup.spawned(PID)
+        sup.ready_seen()
+    clock.advance(30.0)
+    assert crash_right_after_ready(sup, clock) is Effect.NONE
+    assert sup.state is S.FATAL
+
+
+def test_the_crash_delay_grows_and_is_capped():
+    policy = RestartPolicy(backoff_step=1.0, backoff_max=5.0)
+    assert [policy.crash_delay(n) for n in range(1, 7)] == [0.0, 1.0, 2.0, 4.0, 5.0, 5.0]
+
+
+def test_a_user_start_forgets_the_crashes():
+    sup, clock, rec = reach(S.RUNNING, max_crashes=2)
+    assert crash_right_after_ready(sup, clock) is Effect.SPAWN
+    sup.stop()
+    sup.exited(0)
+    assert sup.start() is Effect.SPAWN
+    sup.spawned(PID)
+    sup.ready_seen()
+    assert crash_right_after_ready(sup, clock) is Effect.SPAWN  # the first again, not the second
+
+
+def test_a_crash_backoff_is_stopped_by_stop():
+    sup, clock, rec = reach(S.RUNNING)
+    crash_right_after_ready(sup, clock)
+    sup.spawned(PID)
+    sup.ready_seen()
+    crash_right_after_ready(sup, clock)
+    assert sup.state is S.BACKOFF
+    assert sup.stop() is Effect.NONE
+    assert sup.state is S.STOPPED and sup.next_wake is None
+
+
+# -- hold: the owner stops everything ---------------------------------------------------------------
+
+
+def test_held_a_crash_is_not_restarted():
+    sup, clock, rec = reach(S.RUNNING, autorestart=Autorestart.ALWAYS)
+    assert sup.hold() is Effect.NONE
+    assert sup.state is S.RUNNING  # holding changes nothing that runs
+    assert sup.exited(-9, "was killed by a signal") is Effect.NONE
+    assert sup.state is S.EXITED
+
+
+def test_held_a_program_waiting_to_start_again_stops():
+    sup, clock, rec = reach(S.BACKOFF)
+    sup.hold()
+    assert sup.state is S.STOPPED and sup.next_wake is None
+    assert rec.edges[-1] == (S.BACKOFF, S.STOPPED)
+    clock.advance(100)
+    assert sup.wake() is Effect.NONE
+
+
+def test_held_a_failed_start_is_not_retried():
+    sup, clock, rec = reach(S.STARTING)
+    sup.hold()
+    assert sup.exited(1) is Effect.NONE
+    assert sup.state is S.EXITED and "not retried: stopping" in sup.message
+    assert rec.edges[-1] == (S.STARTING, S.EXITED)
+
+
+def test_a_start_after_a_hold_restarts_again():
+    sup, clock, rec = reach(S.RUNNING)
+    sup.hold()
+    sup.stop()
+    sup.exited(0)
+    sup.start()
+    sup.spawned(PID)
+    sup.ready_seen()
+    assert sup.exited(-9) is Effect.SPAWN
 
 
 def test_exit_description_is_the_message():

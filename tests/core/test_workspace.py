@@ -246,7 +246,27 @@ def test_invalid_toml_names_the_line(tmp_path):
         ('[broker]\nmode = "external"', "[broker] url", 'needs a url'),
         ('[broker]\nmode = "external"\nurl = "localhost:6379"', "[broker] url", "is not a broker URL"),
         ('[broker]\nmode = "external"\nurl = "http://x:6379"', "[broker] url", "is not a broker URL"),
-        ("[[workers]]\nconcurrency = 0", '[[workers]] #1 "main" concurrency', "at least 1"),
+        ("[[workers]]\nconcurrency = 0", '[[workers]] #1 "main" concurrency', "from 1 to 256"),
+        ("[[workers]]\nconcurrency = 100000", '[[workers]] #1 "main" concurrency',
+         'from 1 to 256 with pool = "prefork", got 100000'),
+        ('[[workers]]\npool = "gevent"\nconcurrency = 20000', '[[workers]] #1 "main" concurrency',
+         'from 1 to 10000 with pool = "gevent"'),
+        ("[[workers]]\nstop_timeout = inf", '[[workers]] #1 "main" stop_timeout', "finite number from 0 to 3600 seconds, got inf"),
+        ("[[workers]]\nstop_timeout = nan", '[[workers]] #1 "main" stop_timeout', "finite number"),
+        ("[[workers]]\nstop_timeout = 3000000.0", '[[workers]] #1 "main" stop_timeout', "from 0 to 3600 seconds, got 3000000"),
+        ('[[schedules]]\nname = "s"\ntask = "t"\nevery = nan', '[[schedules]] #1 "s" every', "finite number"),
+        ('[[schedules]]\nname = "s"\ntask = "t"\nevery = inf', '[[schedules]] #1 "s" every', "got inf"),
+        ('[[schedules]]\nname = "s"\ntask = "t"\nevery = 0', '[[schedules]] #1 "s" every', "from 0.001 to 31536000 seconds"),
+        ('[[schedules]]\nname = "s"\ntask = "t"\nevery = 5\nargs = ' + "[" * 40 + "]" * 40,
+         '[[schedules]] #1 "s" args', "deeper than 32"),
+        ('[broker]\nmode = "external"\nurl = "redis://:pa#ss@host:6379/0"', "[broker] url", "'#' as %23"),
+        ('[broker]\nmode = "external"\nurl = "redis://:p/w@host:6379/0"', "[broker] url", "'/' as %2F"),
+        ('[broker]\nmode = "external"\nurl = "redis://:pw@host:63a9/0"', "[broker] url", "port is not a number"),
+        ('[broker]\npassword = "hunter2"', "[broker] password", 'the only value is "generate"'),
+        ('[broker]\nmode = "external"\nurl = "redis://h:1/0"\npassword = "generate"', "[broker] password",
+         "goes in its url"),
+        ("[supervision]\nmax_crashes = 0", "[supervision] max_crashes", "from 1 to 100"),
+        ("[supervision]\ncrash_window = inf", "[supervision] crash_window", "finite number"),
         ('[[workers]]\nname = "my worker"', '[[workers]] #1 "my worker" name', "letters, digits"),
         ('[[workers]]\nname = "a@b"', '[[workers]] #1 "a@b" name', "letters, digits"),
         ('[[workers]]\nname = "a"\n[[workers]]\nname = "a"', '[[workers]] #2 "a" name', "unique"),
@@ -281,6 +301,30 @@ def test_each_problem_names_its_key(tmp_path, body, key, words):
     problem = only_problem(tmp_path, text)
     assert problem.startswith(key), problem
     assert words in problem
+
+
+@pytest.mark.parametrize("app", ["", " ", "my app", "shop/tasks", "1shop", "shop.", "shop:"])
+def test_app_must_be_a_dotted_name(tmp_path, app):
+    problem = only_problem(tmp_path, f"[project]\napp = {app!r}\n".replace("'", '"'))
+    assert problem.startswith("[project] app") and "celery -A" in problem, problem
+
+
+@pytest.mark.parametrize("app", ["shop", "shop.celery", "proj.celery:app", "_x.y_2:z"])
+def test_an_app_such_as_celery_takes_it_is_accepted(tmp_path, app):
+    (tmp_path / "celerydesk.toml").write_text(f'[project]\napp = "{app}"\n')
+    assert load_workspace(tmp_path).project.app == app
+
+
+def test_a_password_in_a_problem_is_masked(tmp_path):
+    problem = only_problem(tmp_path, MINIMAL + '[broker]\nmode = "external"\nurl = "redis://:s3cr#t@h:1/0"\n')
+    assert "s3cr" not in problem and "***" in problem
+
+
+def test_a_file_that_is_not_utf8_says_so_with_a_hint(tmp_path):
+    (tmp_path / "celerydesk.toml").write_bytes(b'[project]\napp = "caf\xe9"\n')
+    with pytest.raises(WorkspaceError) as info:
+        load_workspace(tmp_path)
+    assert "is not UTF-8" in str(info.value) and "save it as UTF-8" in info.value.hint
 
 
 def test_missing_app_is_a_problem(tmp_path):
@@ -415,3 +459,44 @@ def test_broker_url_of_an_external_broker_is_its_url(tmp_path):
 def test_an_out_of_range_every_is_one_problem(tmp_path):
     problem = only_problem(tmp_path, MINIMAL + '[[schedules]]\nname = "s"\ntask = "t"\nevery = 0\n')
     assert problem.startswith('[[schedules]] #1 "s" every')
+
+
+def test_schedule_options_are_read_and_checked(tmp_path):
+    path = write(tmp_path, MINIMAL + """
+[[schedules]]
+name = "tokyo"
+task = "t"
+cron = "0 9 * * *"
+timezone = "Asia/Tokyo"
+expires = 2026-12-31T00:00:00Z
+start_at = "2026-12-01T08:00"
+one_off = true
+priority = 5
+
+[[schedules]]
+name = "short"
+task = "t"
+every = 5
+expires = 30
+""")
+    tokyo, short = load_workspace(path).schedules
+    assert (tokyo.timezone, tokyo.expires, tokyo.start_at, tokyo.one_off, tokyo.priority) == (
+        "Asia/Tokyo", "2026-12-31T00:00:00+00:00", "2026-12-01T08:00", True, 5)
+    assert (short.expires, short.one_off, short.priority, short.timezone) == (30.0, False, None, None)
+    bad = write(tmp_path / "bad", MINIMAL + """
+[[schedules]]
+name = "b"
+task = "t"
+every = 5
+timezone = "Asia/Tokyo"
+expires = -1
+start_at = 2026-12-01
+priority = 256
+one_off = "yes"
+""")
+    with pytest.raises(WorkspaceError) as err:
+        load_workspace(bad)
+    problems = "\n".join(err.value.problems)
+    for words in ("timezone: only a cron schedule has one", "expires: seconds must be a number above 0",
+                  "start_at: expected a time", "priority: must be from 0 to 255", "one_off: expected true or false"):
+        assert words in problems

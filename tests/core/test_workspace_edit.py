@@ -359,7 +359,7 @@ def test_a_value_toml_cannot_hold_is_refused(sample):
 
 
 @pytest.mark.parametrize("edit, problem", [
-    (lambda d: d.update_worker("main", concurrency=0), "concurrency: must be at least 1"),
+    (lambda d: d.update_worker("main", concurrency=0), "concurrency: must be from 1 to 256"),
     (lambda d: d.set(("flower", "port"), 6390), "also the broker's port"),
     (lambda d: d.set(("broker", "mode"), "kubernetes"), "'kubernetes' is not one of"),
     (lambda d: d.set(("project", "python"), "/nowhere/python"), "was not found"),

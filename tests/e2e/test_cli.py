@@ -146,7 +146,7 @@ def test_call_without_a_running_broker_says_to_start_the_stack(tmp_path):
     path = write_workspace(tmp_path)
     result = celerydesk("call", "celerydesk.sample.tasks.add", "-w", str(path), "--args", "[1, 2]")
     assert result.returncode == 2
-    assert "does not answer" in result.stderr and "celerydesk up" in result.stderr
+    assert "refused the connection: nothing listens on" in result.stderr and "celerydesk up" in result.stderr
 
 
 def test_call_wait_reports_a_failing_task_with_its_traceback(tmp_path):

@@ -106,7 +106,7 @@ def test_list_json_shows_workspace_and_project_schedules(commented):
     assert mine["enabled"] is True and mine["task"] == "celerydesk.sample.tasks.notify_customers"
     assert mine["cron"] == "*/15 * * * *" and mine["description"] == "Every 15 minutes"
     assert mine["total_run_count"] == 4 and mine["last_run_at"] == "2026-11-25T12:15:00+00:00"
-    assert listed[("from-settings", "project")]["every"] == 60.0
+    assert listed[("from-settings", "app")]["every"] == 60.0
     # Loaded through the introspector, the sample app has no beat_schedule of its own.
     introspected = json.loads(celerydesk("list", "-w", str(commented), "--json").stdout)
     assert [(s["name"], s["source"]) for s in introspected] == [("notify-every-15-minutes", "workspace")]
@@ -210,7 +210,7 @@ def test_storefront_beat_runs_the_live_scheduler_without_celerydesk_installed(tm
             time.sleep(0.2)
         for how in ([], ["--no-introspect"]):  # the app loaded by the introspector; what beat loaded
             listed = json.loads(celerydesk("list", "-w", str(path), "--json", *how).stdout)
-            project_ones = {s["name"]: s for s in listed if s["source"] == "project"}
+            project_ones = {s["name"]: s for s in listed if s["source"] == "app"}
             assert project_ones["notify_customers"]["cron"] == "30 7 * * 1", how
             assert project_ones["notify_customers"]["description"] == "At 07:30, only on Monday"
             assert project_ones["notify_customers_every_15_seconds"]["every"] == 15.0

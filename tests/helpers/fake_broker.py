@@ -4,7 +4,7 @@ interface, whose queues, workers and failures a test sets, and which records eve
 Hand it to ``DeskContext(stack, client=FakeBrokerClient())``: the window's services run their
 calls on it, off the GUI thread as they would on a real broker. It keeps what was sent (the
 messages' task, arguments and options), answers depths from its own queues, and raises a
-``DeskError`` made as the real client would (``broker_error``) for the methods told to fail.
+``DeskError`` made as the real client would (``call_error``) for the methods told to fail.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Iterator, Optional, Sequence
 
-from celerydesk.core.broker_client import BATCH_COPIES, QueueStats, SendOptions, broker_error, new_task_id
+from celerydesk.core.broker_client import BATCH_COPIES, QueueStats, SendOptions, call_error, new_task_id
 from celerydesk.core.errors import DeskError
 from celerydesk.core.urls import shown_url
 
@@ -35,9 +35,10 @@ class Sent:
 
 
 class FakeBrokerClient:
-    def __init__(self, url: str = "redis://:fake-pw@127.0.0.1:6399/0"):
+    def __init__(self, url: str = "redis://:fake-pw@127.0.0.1:6399/0", start_hint: str = "start the stack first"):
         self.url = url
         self.backend = None
+        self.start_hint = start_hint
         self.up = True  # False: answers() is False, require_answer raises as the real one
         self.queues: dict[str, int] = {}  # messages waiting, per queue
         self.workers: dict[str, list[str]] = {}  # registered task names, per worker
@@ -64,7 +65,7 @@ class FakeBrokerClient:
             self.calls.append(Call(method, args, threading.current_thread().name))
             exc = self.failing.get(method)
         if exc is not None:
-            raise broker_error(self.url, f"{method} (scripted)", exc)
+            raise call_error(self.url, f"{method} (scripted)", exc, self.start_hint)
 
     # -- the client's interface ---------------------------------------------------------------
 
@@ -89,9 +90,9 @@ class FakeBrokerClient:
         self._record("answers")
         return self.up
 
-    def require_answer(self, hint: str = "start the stack first", timeout: float = 2.0) -> None:
+    def require_answer(self, timeout: float = 2.0) -> None:
         if not self.answers(timeout):
-            raise DeskError(f"the broker at {self.shown_url} does not answer", hint=hint)
+            raise call_error(self.url, "asking", ConnectionRefusedError(111, "Connection refused"), self.start_hint)
 
     def send(self, name: str, args: Sequence = (), kwargs: Optional[dict] = None,
              options: SendOptions = SendOptions(), task_id: Optional[str] = None) -> str:

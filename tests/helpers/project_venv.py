@@ -46,6 +46,7 @@ __all__ = [
     "project_venv",
     "python_in",
     "run_in_venv",
+    "stores_venv",
     "storefront_venv",
     "venv_env",
     "venv_info",
@@ -121,12 +122,20 @@ def celery_version() -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# the three venvs the tests use
+# the venvs the tests use
 
 
 def storefront_venv() -> Path:
     """A Django project's venv: ``celery[redis]`` at celerydesk's celery version, and Django."""
     return project_venv([f"celery[redis]=={celery_version()}", "django>=4.2,<6"])
+
+
+def stores_venv() -> Path:
+    """Projects that keep their periodic tasks in a store: django-celery-beat (with Django) and
+    RedBeat, at the versions DESIGN.md names, beside ``celery[redis]`` at celerydesk's version;
+    and ``ephem``, which celery's solar schedules need (``celery[solar]``)."""
+    return project_venv([f"celery[redis]=={celery_version()}", "django>=4.2,<6", "django-celery-beat==2.9.0",
+                         "celery-redbeat==2.4.2", "ephem"])
 
 
 def bare_venv() -> Path:

@@ -4,7 +4,7 @@ Covers the container's labels, loopback-only publishing, named volume and AOF; a
 it; a clean stop; the reaper stopping it when ``celerydesk up`` is SIGKILLed; adoption (never a
 second container) of a stopped or a running container, with its data; queued tasks surviving a
 broker restart; a missing image reported in words without blocking; and the automatic restart
-of a container killed behind celerydesk's back.
+of a container killed behind celerydesk's back; a generated password that never shows in `ps`.
 
 Every test removes its workspace's containers (found by label) and volumes in a finalizer,
 even when it fails.
@@ -83,9 +83,9 @@ def _wait(predicate, seconds: float, what: str) -> None:
 
 
 def _wait_pong(ws, seconds: float = 30) -> None:
-    from celerydesk.core.broker_client import redis_ping
+    from celerydesk.core.broker_errors import answers
 
-    _wait(lambda: redis_ping(ws.broker_url()), seconds, f"redis answering at {ws.broker_url()}")
+    _wait(lambda: answers(ws.broker_url()) is None, seconds, f"redis answering at {ws.broker_url()}")
 
 
 def _descendants(pid: int) -> list[int]:
@@ -167,7 +167,7 @@ def test_docker_stack_container_is_labelled_loopback_persistent_and_stops_cleanl
 
         pids = stack_pids(stack)
         assert pids, "the worker has no process"
-        reaper_pid = stack._reaper.pid
+        reaper_pid = stack.records.reaper_pid
         assert reaper_pid is not None
     finally:
         stop_stack(qtbot, stack)
@@ -278,6 +278,60 @@ def test_a_container_started_by_hand_is_adopted_not_duplicated(tmp_path, docker_
         up.kill()
     # The stack it adopted is the stack's to stop: a clean stop stops it.
     assert _status(_only_container(ws.path)) == "exited"
+
+
+def test_a_generated_password_never_shows_in_ps_and_a_new_one_replaces_the_container(
+        tmp_path, docker_engine, docker_cleanup):
+    """The container's redis-server is a process of the host: its argv is in everyone's `ps`.
+    The password goes in a config file copied into the container instead. A workspace that
+    drops the password gets a new container (the old one required it), its volume kept."""
+    import socket
+    import subprocess
+
+    path = write_workspace(tmp_path, mode="docker", broker={"image": docker_engine, "password": "generate"},
+                           beat=False, flower=False, workers=ONE_WORKER)
+    ws = load_workspace(path)
+    docker_cleanup(ws.path)
+    up = UpProcess(path)
+    try:
+        up.wait_for("stack ready", timeout=120)
+        password = ws.broker_password()
+        argv = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        assert "redis-server" in argv and password not in argv
+        assert password not in "\n".join(up.lines)
+        with socket.create_connection(("127.0.0.1", ws.broker.port), timeout=5) as sock:
+            sock.sendall(b"PING\r\n")
+            assert sock.recv(100).startswith(b"-NOAUTH")
+        r = _redis(ws)  # the URL holds the password
+        r.set("celerydesk-test:before", "kept")
+        r.close()
+        app = _client(ws.broker_url())
+        assert app.send_task("celerydesk.sample.tasks.add", args=[1, 2]).get(timeout=60) == 3
+        app.close()
+        first = _only_container(ws.path)
+        assert first.labels[docker_redis.LABEL_AUTH] not in ("none", password)
+        up.signal(signal.SIGTERM)
+        assert up.finish(timeout=90) == 0, "\n".join(up.lines)
+    finally:
+        up.kill()
+
+    path.write_text(path.read_text().replace('password = "generate"\n', ""))
+    ws = load_workspace(path)
+    up = UpProcess(path)
+    try:
+        up.wait_for("stack ready", timeout=120)
+        log = (ws.runtime_dir / "logs" / "broker.log").read_text()
+        assert "has another image, port or password; replacing it" in log, log
+        assert any("created the Redis container" in line for line in up.lines)
+        container = _only_container(ws.path)
+        assert container.id != first.id and container.labels[docker_redis.LABEL_AUTH] == "none"
+        r = _redis(ws)
+        assert r.get("celerydesk-test:before") == "kept"  # the same volume
+        r.close()
+        up.signal(signal.SIGTERM)
+        assert up.finish(timeout=90) == 0, "\n".join(up.lines)
+    finally:
+        up.kill()
 
 
 # -- 3. queued tasks survive a restart of the container -------------------------------------------

@@ -12,6 +12,8 @@ comments kept; editing an existing schedule (and turning it into an interval); C
 
 from __future__ import annotations
 
+import html
+
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -327,3 +329,34 @@ def test_interval_preview_follows_the_timezone_choice(dialog):
     assert "UTC" in dialog.every_next.text()
     dialog.cron_editor.timezone.setCurrentText("Asia/Tokyo")
     assert "JST" in dialog.every_next.text() and "UTC" not in dialog.every_next.text()
+
+
+def test_the_options_are_saved_and_loaded_again_and_a_bad_time_is_refused(qtbot, dialog, workspace_file):
+    dialog.name.setText("tokyo-morning")
+    dialog.task.setCurrentText("playground.tasks.add")
+    dialog.cron_editor.set_expression("0 9 * * 1-5")
+    dialog.cron_editor.timezone.setCurrentText("Asia/Tokyo")
+    assert dialog.next_runs()[0].isoformat() == "2026-11-26T09:00:00+09:00"  # in the schedule's own zone
+    dialog.priority.setValue(5)
+    dialog.expires.setText("soon")
+    dialog.start_at.setText("2026-12-01T08:00")
+    dialog.one_off.setChecked(True)
+    press_ok(qtbot, dialog)
+    assert dialog.isVisible() and "expires: 'soon' is not a date and time" in html.unescape(dialog.banner.text())
+    dialog.expires.setText("3600")
+    with qtbot.waitSignal(dialog.saved, timeout=5000):
+        press_ok(qtbot, dialog)
+    saved = tomllib.loads(workspace_file.read_text())["schedules"][1]
+    assert {k: saved[k] for k in ("cron", "timezone", "priority", "expires", "start_at", "one_off")} == {
+        "cron": "0 9 * * 1-5", "timezone": "Asia/Tokyo", "priority": 5, "expires": 3600.0,
+        "start_at": "2026-12-01T08:00", "one_off": True}
+    view = [v for v in workspace_schedules(load_workspace(workspace_file)) if v.name == "tokyo-morning"][0]
+    again = open_dialog(qtbot, workspace_file, view)
+    assert (again.cron_editor.timezone_value(), again.priority.value(), again.expires.text(),
+            again.start_at.text(), again.one_off.isChecked()) == ("Asia/Tokyo", 5, "3600", "2026-12-01T08:00", True)
+    again.one_off.setChecked(False)
+    again.cron_editor.set_timezone(None)  # the app's timezone: the key goes
+    with qtbot.waitSignal(again.saved, timeout=5000):
+        press_ok(qtbot, again)
+    saved = tomllib.loads(workspace_file.read_text())["schedules"][1]
+    assert "timezone" not in saved and "one_off" not in saved and saved["priority"] == 5

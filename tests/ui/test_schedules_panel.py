@@ -252,15 +252,15 @@ def test_project_rows_are_read_only_and_copy_into_the_workspace(qtbot, storefron
     panel = QtSchedulesPanel(DeskContext(stack, parent=stack))  # the real introspector, in the background
     qtbot.addWidget(panel)
     panel.show()
-    qtbot.waitUntil(lambda: any(v.source == "project" for v in panel.views), timeout=180000)
+    qtbot.waitUntil(lambda: any(v.source == "app" for v in panel.views), timeout=180000)
     assert names(panel) == [("workspace", "nightly-report"), ("workspace", "poll"),
-                            ("project", "notify_customers"), ("project", "notify_customers_every_15_seconds")]
-    row = cell(panel, "notify_customers", SOURCE, "project")
-    assert row.text() == "project (settings)"
-    assert cell(panel, "notify_customers", 3, "project").text() == "At 07:30, only on Monday"
-    assert cell(panel, "notify_customers_every_15_seconds", 3, "project").text() == "Every 15 seconds"
-    assert not cell(panel, "notify_customers", ENABLED, "project").flags() & Qt.ItemFlag.ItemIsUserCheckable
-    panel.select("notify_customers", "project")
+                            ("app", "notify_customers"), ("app", "notify_customers_every_15_seconds")]
+    row = cell(panel, "notify_customers", SOURCE, "app")
+    assert row.text() == "app (settings)"
+    assert cell(panel, "notify_customers", 3, "app").text() == "At 07:30, only on Monday"
+    assert cell(panel, "notify_customers_every_15_seconds", 3, "app").text() == "Every 15 seconds"
+    assert not cell(panel, "notify_customers", ENABLED, "app").flags() & Qt.ItemFlag.ItemIsUserCheckable
+    panel.select("notify_customers", "app")
     assert not any(panel.buttons[k].isEnabled() for k in ("edit", "duplicate", "delete", "toggle"))
     assert panel.buttons["copy"].isEnabled() and panel.buttons["run"].isEnabled()
 
@@ -276,6 +276,6 @@ def test_project_rows_are_read_only_and_copy_into_the_workspace(qtbot, storefron
         "name": "notify_customers", "task": "playground.tasks.notify_customers", "cron": "30 8 * * 1",
         "args": ["Hello World"], "kwargs": {}, "enabled": True}
     assert cell(panel, "notify_customers", NAME).text() == "notify_customers"
-    replaced = cell(panel, "notify_customers", SOURCE, "project").text()
-    assert replaced == "project (settings), replaced by the workspace's"
-    assert cell(panel, "notify_customers", 4, "project").text() == "—"  # beat runs the workspace's instead
+    replaced = cell(panel, "notify_customers", SOURCE, "app").text()
+    assert replaced == "app (settings), replaced by the workspace's"
+    assert cell(panel, "notify_customers", 4, "app").text() == "—"  # beat runs the workspace's instead

@@ -268,7 +268,7 @@ def test_the_page_says_why_no_events_come_until_the_broker_is_up(qapp, tmp_path)
         assert page.connection.text() == f"Connecting to {url} for task events…"
         wait_for(lambda: "Not receiving" in page.connection.text(), 15, "the error to show")
         text = page.connection.text()
-        assert url in text and "ConnectionRefusedError" in text and "start the broker" in text
+        assert url in text and "refused the connection: nothing listens on" in text and "start the broker" in text
         assert "background" in page.connection.styleSheet()  # it stands out, unlike the quiet line
         stack.stackStopped.connect(lambda: outcome.append("stopped"))
         stack.start_service("broker")
@@ -278,6 +278,40 @@ def test_the_page_says_why_no_events_come_until_the_broker_is_up(qapp, tmp_path)
         page.shutdown()
         page.deleteLater()
         outcome.clear()
+        stack.stop_all()
+        wait_for(lambda: "stopped" in outcome or stack.state("broker") == ProcessState.STOPPED, 60,
+                 "the broker to stop")
+
+
+def test_the_page_reads_events_with_a_generated_password_and_names_a_wrong_one(qapp, tmp_path):
+    """The page's own Redis reader authenticates with the workspace's generated password; a
+    wrong password is named as such on its connection line, the password itself never."""
+    from celerydesk.services.stack import StackController
+
+    ws = make_workspace(tmp_path / "guarded", beat=False, flower=False, broker={"password": "generate"})
+    stack = StackController(ws)
+    page = QtTaskMonitor(DeskContext(stack, parent=stack), capacity=100)
+    outcome: list[str] = []
+    stack.stackStopped.connect(lambda: outcome.append("stopped"))
+    try:
+        stack.start_service("broker")
+        url = stack.broker_url()
+        assert "***" in page.connection.text() and ws.broker_password() not in page.connection.text()
+        wait_for(lambda: page.connection.text().startswith("Receiving task events from redis://:***@"), 60,
+                 "events to come with the password")
+        wrong = make_workspace(tmp_path / "wrong", mode="external", beat=False, flower=False,
+                               broker={"url": url.replace(ws.broker_password(), "not-the-password")})
+        other_stack = StackController(wrong)
+        other = QtTaskMonitor(DeskContext(other_stack, parent=other_stack), capacity=100)
+        try:
+            wait_for(lambda: "refused the password" in other.connection.text(), 30, "the wrong password named")
+            assert "not-the-password" not in other.connection.text()
+        finally:
+            other.shutdown()
+            other.deleteLater()
+    finally:
+        page.shutdown()
+        page.deleteLater()
         stack.stop_all()
         wait_for(lambda: "stopped" in outcome or stack.state("broker") == ProcessState.STOPPED, 60,
                  "the broker to stop")
