@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -316,6 +315,8 @@ class BrokerClient:
 
 def new_task_id() -> str:
     """A task id made before sending: the caller knows it before the broker does."""
+    import uuid  # here: the window's first paint does not need it
+
     return str(uuid.uuid4())
 
 
