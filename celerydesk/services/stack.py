@@ -1,32 +1,32 @@
-"""The stack of one workspace: broker, workers, beat and Flower, started and stopped in order.
+"""The stack of one workspace, with Qt: its services, processes, records and log files.
 
-Start: preflight off the Qt thread (ports, engine, interpreter, leftovers), then the broker,
-then workers, beat and Flower in parallel once the broker answers; beat also waits for the
-app's beat_scheduler (read from the project beside the preflight), which decides its command
-(core/project_scheduler.py). Stop: beat and Flower
-first (nothing new is scheduled or watched), then the workers (warm: running tasks finish),
-the broker last; from the moment it begins, nothing is restarted. A second request kills what
-is left at once, and a deadline (every layer's stop timeout, plus a margin) kills it anyway.
-Stopping never depends on a write: a log, the process record or a state file that cannot be
-written (a full disk, a read-only folder) is reported once, and the stop goes on.
+What to start, in which order, when to stop and what to kill is decided by a Qt-free machine
+(core/stack_machine.py, which says how the stack starts and stops). This class reports to it
+what happens (a request, a service's new state, a background check's answer, the deadline) and
+carries out the effects it returns: starting and stopping services, background checks (the
+preflight, the project's interpreter, the app's beat_scheduler), the signals. Stopping never
+depends on a write: a log, the process record or a state file that cannot be written (a full
+disk, a read-only folder) is reported once, and the stop goes on.
 The window and ``celerydesk up`` both drive this one class; everything the user must read goes
 out through ``message``, in words, in one place.
 """
 
 from __future__ import annotations
 
-import time
+from collections import deque
 from typing import TYPE_CHECKING, Optional
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from celerydesk.core import commands
-from celerydesk.core.commands import BEAT, BROKER, FLOWER, WORKER
+from celerydesk.core import stack_events as ev
+from celerydesk.core.commands import BEAT, BROKER, FLOWER
 from celerydesk.core.errors import DeskError
 from celerydesk.core.logtext import RotatingLogFile
 from celerydesk.core.runtime import Runtime, WriteFailures
+from celerydesk.core.stack_machine import StackMachine
 from celerydesk.core.stack_records import StackRecords
-from celerydesk.core.states import RUNNING_STATES, STOPPED_STATES, ProcessState
+from celerydesk.core.states import ProcessState, StackPhase
 from celerydesk.core.urls import masked, shown_url
 from celerydesk.core.workspace import Workspace
 from celerydesk.services.background import run_in_background
@@ -39,19 +39,13 @@ if TYPE_CHECKING:  # imported where used: the window's first paint should not wa
     from celerydesk.core.project_scheduler import ProjectScheduler
     from celerydesk.core.preflight import PreflightResult
 
-IDLE, PREFLIGHT, STARTING, RUNNING, STOPPING = "idle", "preflight", "starting", "running", "stopping"
-STOP_LAYERS = ((BEAT, FLOWER), (WORKER,), (BROKER,))
-
 
 class StackController(QObject):
-    # Beyond the layers' own stop timeouts, before whatever still runs is killed regardless.
-    stop_margin_s = 5.0
-
     serviceStateChanged = Signal(str, object)  # key, ProcessState
     serviceDetailsChanged = Signal(str)  # key: its pid or container changed
     linesReceived = Signal(str, object)  # key, [(text, channel)]: object, so PySide does not convert the list
     message = Signal(str, str)  # level (info | warning | error), text
-    phaseChanged = Signal(str)
+    phaseChanged = Signal(object)  # StackPhase
     servicesChanged = Signal()  # the broker service was (re)built for the resolved mode
     stackReady = Signal()
     stackStopped = Signal()
@@ -62,23 +56,20 @@ class StackController(QObject):
         self.runtime = Runtime(workspace.runtime_dir)
         self.services: dict[str, Service] = {}
         self.mode: Optional[str] = None
-        self.phase = IDLE
-        self._stop_requested = False
-        self._waiting_for: set[str] = set()  # what must be ready before workers, beat and Flower
+        self.machine = StackMachine()
+        self._phase = StackPhase.IDLE  # as carried out so far (the machine is ahead within a batch)
+        self._events: deque = deque()  # reported while effects are being carried out: handled next
+        self._dispatching = False
         self._log_files: dict[str, RotatingLogFile] = {}
-        self._wanted: set[str] = set()  # the services this start brings up
         self._flower_credentials: tuple[str, str] = ("", "")
         # The app's beat scheduler, read from the project when the stack starts (beat waits for it).
         self.project_scheduler: Optional[ProjectScheduler] = None
-        self._beat_waits = False
-        self.started_at: Optional[float] = None
         self._carried: dict[str, list] = {}  # log lines of a previous stack, for services not yet built
         self.write_failures = WriteFailures(lambda problem: self.message.emit("error", str(problem)))
         self.records = StackRecords(self.runtime, self.write_failures)
-        self._killing = False  # a second stop request, or the stop deadline: no more waiting
         self.last_stop_clean = True  # nothing had to be killed and every write succeeded
-        self._stop_deadline = QTimer(self, singleShot=True)
-        self._stop_deadline.timeout.connect(self._on_stop_overdue)
+        self._deadline_timer = QTimer(self, singleShot=True)
+        self._deadline_timer.timeout.connect(lambda: self._dispatch(ev.DeadlinePassed()))
         # Beat's schedule mirror follows the workspace file while the stack runs (live schedules).
         self.schedule_sync = ScheduleSync(workspace.path, self.runtime.dir, parent=self)
         self.schedule_sync.message.connect(self.message)
@@ -88,6 +79,19 @@ class StackController(QObject):
         self._build_project_services()
 
     # -- the public face --------------------------------------------------------------------------
+
+    @property
+    def phase(self) -> StackPhase:
+        return self._phase
+
+    @property
+    def stop_margin_s(self) -> float:
+        """Beyond the layers' own stop timeouts, before whatever still runs is killed regardless."""
+        return self.machine.stop_margin
+
+    @stop_margin_s.setter
+    def stop_margin_s(self, seconds: float) -> None:
+        self.machine.stop_margin = seconds
 
     def broker_url(self) -> str:
         return self.ws.broker_url()
@@ -112,167 +116,166 @@ class StackController(QObject):
 
     def start_all(self, only: Optional[set[str]] = None) -> None:
         """Start the stack; ``only`` limits it to those services (the broker always comes)."""
-        if self.phase != IDLE:
-            return
-        self._wanted = set(self.enabled_keys()) if only is None else {BROKER, *only}
-        self._stop_requested = False
-        self._killing = False
-        self.write_failures.reset()
-        self.project_scheduler = None  # read again: the app's settings may have changed
-        self._beat_waits = False
-        self.started_at = time.monotonic()
-        try:
-            self.runtime.acquire_lock()
-        except DeskError as exc:
-            self._fail([exc])
-            return
-        self.schedule_sync.start()  # before beat starts: it reads the mirror at once
-        if BEAT in self._wanted and BEAT in self.services:
-            self._read_scheduler()  # beside the preflight, which mostly waits
-        # Now rather than with the broker: the reaper's own start-up (a Python interpreter) then
-        # runs beside the preflight instead of taking CPU from the services while they start.
-        self.records.open()
-        self._set_phase(PREFLIGHT)
-        self.message.emit("info", f"checking {self.ws.path} ...")
-        from celerydesk.core.preflight import run_preflight
-
-        run_in_background(lambda: run_preflight(self.ws, self.runtime), self._on_preflight, self)
+        self._dispatch(ev.StartRequested(frozenset(self.enabled_keys() if only is None else only)))
 
     def stop_all(self) -> None:
-        if self.phase in (IDLE, STOPPING):
-            if self.phase == IDLE:
-                self.stackStopped.emit()
-            return
-        if self.phase == PREFLIGHT:
-            self._stop_requested = True  # acted on when the preflight returns
-            return
-        self._begin_stopping()
-        self._advance_stop()
+        self._dispatch(ev.StopRequested())
 
     def kill_all(self) -> None:
         """No more waiting: kill every child's process group now (a second Ctrl-C)."""
-        if self.phase == PREFLIGHT:
-            self._stop_requested = True  # nothing runs yet; acted on when the preflight returns
-            return
-        if self.phase not in (IDLE, STOPPING):
-            self._begin_stopping()
-        self._killing = True
-        if self.phase == STOPPING:  # what a SIGKILL does not end within the margin, the reaper ends
-            self._stop_deadline.start(int(self.stop_margin_s * 1000))
-        for service in self.services.values():
-            kill = getattr(service, "kill_now", None)
-            if kill is not None:
-                kill()
-            else:  # a container or an external broker: its stop is as quick as it gets
-                service.hold()
-                service.stop()
-        self._advance_stop()
+        self._dispatch(ev.KillRequested())
 
     def flower_credentials(self) -> tuple[str, str]:
         """The (user, password) Flower was started with: what a client must send."""
         return self._flower_credentials
 
     def start_service(self, key: str) -> None:
-        if self.phase == IDLE:
-            self.start_all(only={key})
-        elif self.phase == PREFLIGHT or (self.phase == STARTING and self._waiting_for):
-            self._wanted.add(key)  # started in order, once the broker and interpreter are good
-        elif key == BEAT and self.project_scheduler is None:
-            self._wanted.add(key)
-            self._read_scheduler()  # started once the app's scheduler is known
-        elif key in self.services:
-            self._wanted.add(key)
-            self.services[key].start()
+        self._dispatch(ev.ServiceStartRequested(key))
 
     def stop_service(self, key: str) -> None:
         if key in self.services:
             self.services[key].stop()
 
     def restart_service(self, key: str) -> None:
-        if self.phase == IDLE:
-            self.start_all(only={key})
-        elif key == BEAT and self.project_scheduler is None:
-            self.start_service(key)
-        elif key in self.services:
-            self.services[key].restart()
+        self._dispatch(ev.ServiceRestartRequested(key))
+
+    # -- the machine's events in, its effects out -------------------------------------------------
+
+    def _dispatch(self, event) -> None:
+        """Hand ``event`` to the machine and carry out its effects. What happens while they are
+        carried out (a service's state changes as it is stopped) is handled after them, in order,
+        so the machine never decides in the middle of its own list."""
+        self._events.append(event)
+        if self._dispatching:
+            return
+        self._dispatching = True
+        try:
+            while self._events:
+                for effect in self.machine.handle(self._events.popleft()):
+                    self._carry_out(effect)
+        finally:
+            self._dispatching = False
+            self._arm_deadline()
+
+    def _carry_out(self, effect) -> None:
+        match effect:
+            case ev.PrepareRun():
+                self._prepare_run()
+            case ev.RunPreflight():
+                self.message.emit("info", f"checking {self.ws.path} ...")
+                from celerydesk.core.preflight import run_preflight
+
+                run_in_background(lambda: run_preflight(self.ws, self.runtime), self._on_preflight, self)
+            case ev.ReadScheduler():
+                from celerydesk.core import project_scheduler
+
+                run_in_background(lambda: project_scheduler.for_workspace(self.ws), self._on_scheduler_read, self)
+            case ev.UseBroker(mode):
+                if mode != self.mode or BROKER not in self.services:
+                    self.mode = mode
+                    self._build_broker()
+            case ev.CheckInterpreter():
+                from celerydesk.core.preflight import check_project_interpreter
+
+                run_in_background(lambda: check_project_interpreter(self.ws), self._on_interpreter_checked, self)
+            case ev.AdoptScheduler(scheduler):
+                self.project_scheduler = scheduler
+                self.services[BEAT].replace_spec(commands.beat_spec(self.ws, self.broker_url(), self.runtime.dir,
+                                                                    scheduler))
+            case ev.StartService(key):
+                self.services[key].start()
+            case ev.StopService(key):
+                self.services[key].stop()
+            case ev.RestartService(key):
+                self.services[key].restart()
+            case ev.HoldAll():
+                for service in self.services.values():
+                    service.hold()
+            case ev.KillAll():
+                self._kill_services()
+            case ev.Say(level, text):
+                self.message.emit(level, text)
+            case ev.SetPhase(phase):
+                self._show_phase(phase)
+            case ev.AnnounceReady():
+                self.stackReady.emit()
+            case ev.LeaveToReaper(keys):
+                left = ", ".join(self.label(key) + (f" (pid {self.services[key].pid})"
+                                                    if key in self.services and self.services[key].pid else "")
+                                 for key in keys)
+                self.message.emit("error", f"{left} did not end even when killed; leaving them to the reaper")
+            case ev.FinishStop(forced):
+                self._finish_stop(forced)
+            case ev.EndRun():
+                self._end_run()
+            case ev.AnnounceStopped():
+                self.stackStopped.emit()
+            case _:
+                raise TypeError(f"not an effect of the stack machine: {effect!r}")
+
+    def _arm_deadline(self) -> None:
+        deadline = self.machine.deadline
+        if deadline is None:
+            self._deadline_timer.stop()
+        else:  # a millisecond late rather than early: an early timer would be ignored
+            self._deadline_timer.start(max(0, int((deadline - self.machine.clock()) * 1000) + 1))
+
+    def _show_phase(self, phase: StackPhase) -> None:
+        if phase != self._phase:
+            self._phase = phase
+            self.phaseChanged.emit(phase)
 
     # -- starting ---------------------------------------------------------------------------------
 
+    def _prepare_run(self) -> None:
+        self.write_failures.reset()
+        self.project_scheduler = None
+        try:
+            self.runtime.acquire_lock()
+        except DeskError as exc:
+            self._dispatch(ev.RunRefused((str(exc),)))
+            return
+        self.schedule_sync.start()  # before beat starts: it reads the mirror at once
+        # Now rather than with the broker: the reaper's own start-up (a Python interpreter) then
+        # runs beside the preflight instead of taking CPU from the services while they start.
+        self.records.open()
+        self._dispatch(ev.RunPrepared())
+
     def _on_preflight(self, result: Optional[PreflightResult], error: Optional[BaseException]) -> None:
         if error is not None:
-            self._fail([error if isinstance(error, DeskError) else DeskError(masked(f"preflight failed: {error!r}"))])
+            problem = error if isinstance(error, DeskError) else DeskError(masked(f"preflight failed: {error!r}"))
+            self._dispatch(ev.PreflightFailed((str(problem),)))
             return
         for note in result.notes:
             self.message.emit("info", note)
         if result.problems:
-            self._fail(result.problems)
+            self._dispatch(ev.PreflightFailed(tuple(str(problem) for problem in result.problems)))
             return
-        if self._stop_requested:
-            self._finish_stop()
-            return
-        if result.mode != self.mode or BROKER not in self.services:
-            self.mode = result.mode
-            self._build_broker()
-        from celerydesk.core.preflight import check_project_interpreter
-
-        self._set_phase(STARTING)
-        self.message.emit("info", f"broker: {self.mode} at {shown_url(self.broker_url())}")
-        # The interpreter check costs a celery import: it runs while the broker starts.
-        self._waiting_for = {BROKER, "interpreter"}
-        run_in_background(lambda: check_project_interpreter(self.ws), self._on_interpreter_checked, self)
-        self.services[BROKER].start()
+        self._dispatch(ev.PreflightPassed(result.mode, f"broker: {result.mode} at {shown_url(self.broker_url())}"))
 
     def _on_interpreter_checked(self, info: Optional[InterpreterInfo], error: Optional[BaseException]) -> None:
-        if self.phase != STARTING:
-            return
         if error is not None:
-            self.message.emit("error", str(error) if isinstance(error, DeskError) else f"interpreter check failed: {error!r}")
-            self.stop_all()  # only the broker runs: stop it, start nothing else
+            text = str(error) if isinstance(error, DeskError) else f"interpreter check failed: {error!r}"
+            self._dispatch(ev.InterpreterChecked(False, text))
             return
-        self.message.emit("info", f"project interpreter {self.ws.project.python}: "
-                                  f"Python {info.python}, celery {info.celery}, redis {info.redis}")
-        self._passed("interpreter")
-
-    def _read_scheduler(self) -> None:
-        """Beat's command depends on the app's beat_scheduler: beat alone waits for the answer."""
-        if self._beat_waits:
-            return
-        self._beat_waits = True
-        from celerydesk.core import project_scheduler
-
-        run_in_background(lambda: project_scheduler.for_workspace(self.ws), self._on_scheduler_read, self)
+        self._dispatch(ev.InterpreterChecked(True, f"project interpreter {self.ws.project.python}: "
+                                                   f"Python {info.python}, celery {info.celery}, redis {info.redis}"))
 
     def _on_scheduler_read(self, scheduler: Optional[ProjectScheduler], error: Optional[BaseException]) -> None:
-        if self.phase in (IDLE, STOPPING) or not self._beat_waits:
-            return
+        """Beat's command depends on the app's beat_scheduler: beat alone waits for the answer."""
+        notes = ()
         if error is not None:
             from celerydesk.core.project_scheduler import STOCK_SCHEDULER
 
             text = error.message if isinstance(error, DeskError) else repr(error)
-            self.message.emit("warning", f"beat: the app's beat_scheduler could not be read, so beat runs "
-                                         f"celerydesk's live scheduler alone ({text})")
+            notes = (("warning", f"beat: the app's beat_scheduler could not be read, so beat runs "
+                                 f"celerydesk's live scheduler alone ({text})"),)
             scheduler = STOCK_SCHEDULER
         elif not scheduler.sends_workspace_schedules:
-            self.message.emit("warning", scheduler.describe())
+            notes = (("warning", scheduler.describe()),)
         elif scheduler.wrapped:
-            self.message.emit("info", scheduler.describe())
-        self.project_scheduler = scheduler
-        self.services[BEAT].replace_spec(commands.beat_spec(self.ws, self.broker_url(), self.runtime.dir, scheduler))
-        self._beat_waits = False
-        if self.phase in (STARTING, RUNNING) and not self._waiting_for and BEAT in self._wanted:
-            self.services[BEAT].start()
-
-    def _passed(self, gate: str) -> None:
-        """Workers, beat and Flower start, in parallel, once the broker and interpreter are good
-        (beat also once the app's scheduler is known)."""
-        if gate not in self._waiting_for:
-            return
-        self._waiting_for.discard(gate)
-        if not self._waiting_for:
-            for service in self.services.values():
-                if service.key != BROKER and service.key in self._wanted and not (
-                        service.key == BEAT and self._beat_waits):
-                    service.start()
+            notes = (("info", scheduler.describe()),)
+        self._dispatch(ev.SchedulerRead(scheduler, notes))
 
     def _build_project_services(self) -> None:
         url = self.broker_url()
@@ -338,6 +341,7 @@ class StackController(QObject):
 
     def _connect(self, service: Service) -> None:
         self._take_carried(service)
+        self.machine.add_service(service.key, service.kind, service.label, service.stop_timeout)
         service.stateChanged.connect(self._on_state_changed)
         service.linesReceived.connect(self.linesReceived)
         service.detailsChanged.connect(self.serviceDetailsChanged)
@@ -354,85 +358,36 @@ class StackController(QObject):
                 else f"Its log: {self.runtime.log_path(key)}"
             self.message.emit("error", masked(f"{service.label} failed: {service.supervision.message}. "
                                               + (f"It said: {cause.rstrip('.')}. " if cause else "") + where))
-        if self.phase == STARTING:
-            if key == BROKER and state == ProcessState.RUNNING:
-                self._passed(BROKER)
-            elif key == BROKER and state == ProcessState.FATAL:
-                self.message.emit("error", "the broker did not start, so nothing else was started")
-                self.stop_all()  # leave the starting phase: `up` exits, the window shows it stopped
-            if all(self.state(key) == ProcessState.RUNNING for key in self._wanted):
-                self._set_phase(RUNNING)
-                took = time.monotonic() - (self.started_at or time.monotonic())
-                self.message.emit("info", f"stack ready in {took:.2f} s")
-                self.stackReady.emit()
-        elif self.phase == STOPPING:
-            self._advance_stop()
+        self._dispatch(ev.ServiceChanged(key, state))
 
     # -- stopping ---------------------------------------------------------------------------------
 
-    def _begin_stopping(self) -> None:
-        """From now on nothing restarts; the whole stop has a deadline."""
-        self._set_phase(STOPPING)
+    def _kill_services(self) -> None:
         for service in self.services.values():
-            service.hold()
-        layers = [[s.stop_timeout for s in self.services.values() if s.kind in kinds] for kinds in STOP_LAYERS]
-        self._stop_deadline.start(int((sum(max(layer) for layer in layers if layer) + self.stop_margin_s) * 1000))
+            kill = getattr(service, "kill_now", None)
+            if kill is not None:
+                kill()
+            else:  # a container or an external broker: its stop is as quick as it gets
+                service.hold()
+                service.stop()
 
-    def _advance_stop(self) -> None:
-        """Stop in layers; each layer starts once the one before has fully stopped (killing: all at once)."""
-        if self.phase != STOPPING:
-            return
-        if not self._killing:
-            for kinds in STOP_LAYERS:
-                layer = [s for s in self.services.values() if s.kind in kinds]
-                for service in layer:
-                    if service.state in RUNNING_STATES:
-                        service.stop()
-                if any(s.state not in STOPPED_STATES for s in layer):
-                    return
-        if all(s.state in STOPPED_STATES for s in self.services.values()):
-            self._finish_stop()
-
-    def _on_stop_overdue(self) -> None:
-        """The stop took longer than every layer's timeout: kill what is left; if even that does
-        not end it (a process that ignores SIGKILL in uninterruptible sleep), finish anyway, and the
-        reaper, told we are done, kills the groups still registered."""
-        if self.phase != STOPPING:
-            return
-        if not self._killing:
-            left = ", ".join(s.label for s in self.services.values() if s.state not in STOPPED_STATES)
-            self.message.emit("error", f"the stop took too long ({left} still running): killing them now")
-            self.kill_all()
-            return
-        left = ", ".join(s.label + (f" (pid {s.pid})" if s.pid else "") for s in self.services.values()
-                         if s.state not in STOPPED_STATES)
-        self.message.emit("error", f"{left} did not end even when killed; leaving them to the reaper")
-        self._finish_stop()
-
-    def _finish_stop(self) -> None:
-        self._stop_deadline.stop()
+    def _finish_stop(self, forced: bool) -> None:
         killed = [s for s in self.services.values() if getattr(s, "killed", False)]
-        if not self._killing:
+        if not forced:
             for service in killed:
                 self.message.emit("warning", f"{service.label} did not stop within its {service.stop_timeout:g} s "
                                              "stop timeout: its process group was killed")
-        self.last_stop_clean = not self._killing and not self.write_failures.seen and not killed
+        self.last_stop_clean = not forced and not self.write_failures.seen and not killed
         self.records.forget_processes()
-        self._end()
 
-    def _fail(self, problems: list[DeskError]) -> None:
-        for problem in problems:
-            self.message.emit("error", str(problem))
-        self._end()
-
-    def _end(self) -> None:
+    def _end_run(self) -> None:
         """Back to IDLE, whatever fails on the way: a stop always ends."""
         try:
             self.records.close()
             self.schedule_sync.stop()
         finally:
             self.runtime.release_lock()
-            self._set_phase(IDLE)
+            self._show_phase(StackPhase.IDLE)
             self.stackStopped.emit()
 
     # -- what the reaper and the runtime record must know -----------------------------------------
@@ -440,8 +395,3 @@ class StackController(QObject):
     def _on_container_started(self, container_id: str, what: str) -> None:
         self.message.emit("info", f"broker: {what}")
         self.records.container_started(container_id)
-
-    def _set_phase(self, phase: str) -> None:
-        if phase != self.phase:
-            self.phase = phase
-            self.phaseChanged.emit(phase)

@@ -19,9 +19,10 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 from celerydesk import __version__
 from celerydesk.core.errors import DeskError
 from celerydesk.core.resources import resource_path
+from celerydesk.core.states import StackPhase
 from celerydesk.core.workspace import Workspace, load_workspace
 from celerydesk.services.context import DeskContext
-from celerydesk.services.stack import IDLE, StackController
+from celerydesk.services.stack import StackController
 from celerydesk.services.unix_signals import SignalWatcher
 from celerydesk.ui.collector import tune_collector
 from celerydesk.ui.main_window import QtMainWindow
@@ -99,7 +100,7 @@ class DeskApplication:
         return self.window
 
     def _open_path(self, path: Path) -> None:
-        if self.stack is not None and self.stack.phase != IDLE:
+        if self.stack is not None and self.stack.phase != StackPhase.IDLE:
             answer = QMessageBox.question(self.window, "Open workspace",
                                           f"Stop the running stack of {self.stack.ws.name} first?")
             if answer != QMessageBox.StandardButton.Yes:
@@ -140,7 +141,7 @@ class DeskApplication:
         if not saved:
             return
         restart = False
-        if self.stack.phase != IDLE:
+        if self.stack.phase != StackPhase.IDLE:
             restart = QMessageBox.question(
                 self.window, "Apply the settings",
                 "The stack runs with the settings it was started with. Restart it now with the new ones?\n\n"
@@ -153,7 +154,7 @@ class DeskApplication:
         Idle, at once (the next start uses them). Running: stopped and started again with them if
         ``restart``, else reopened when it next stops, so a start from then on uses them.
         """
-        if self.stack.phase == IDLE:
+        if self.stack.phase == StackPhase.IDLE:
             self._reopen(path, "Workspace saved; the next start uses it")
         elif restart:
             self.stack.stackStopped.connect(lambda: self._reopen(path, "Restarted with the saved settings", start=True))
@@ -199,7 +200,7 @@ class DeskApplication:
         self._quitting = True
         if self.window is not None:
             self.window.save_layout(self.settings)
-        if self.stack is None or self.stack.phase == IDLE:
+        if self.stack is None or self.stack.phase == StackPhase.IDLE:
             self._finish()
         else:
             self.stack.stop_all()
@@ -218,7 +219,7 @@ class DeskApplication:
 
     def _last_chance(self) -> None:
         """The loop is ending (e.g. QApplication.quit from elsewhere): kill what still runs."""
-        if self.stack is not None and self.stack.phase != IDLE:
+        if self.stack is not None and self.stack.phase != StackPhase.IDLE:
             self.stack.kill_all()
         self.signals.close()
 

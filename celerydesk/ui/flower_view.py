@@ -32,8 +32,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QMenu, QPushButton, QStacked
                                QToolButton, QVBoxLayout, QWidget)
 
 from celerydesk.core.commands import FLOWER
-from celerydesk.core.states import STARTABLE_STATES, ProcessState
-from celerydesk.services.stack import PREFLIGHT, STARTING, STOPPING
+from celerydesk.core.states import BUSY_PHASES, STARTABLE_STATES, ProcessState, StackPhase
 from celerydesk.ui import defs
 from celerydesk.ui.webengine_setup import prepare_webengine  # noqa: F401  (re-exported)
 
@@ -197,7 +196,7 @@ class QtFlowerView(QWidget):
             self._loading = False
         self._refresh()
 
-    def _on_phase_changed(self, _phase: str) -> None:
+    def _on_phase_changed(self, _phase: StackPhase) -> None:
         self._refresh()
 
     def showEvent(self, event) -> None:
@@ -352,7 +351,7 @@ class QtFlowerView(QWidget):
             if self._load_error:
                 return "Flower's page did not load.", self._load_error, "retry"
             return "Loading Flower…", self.url().toString(), ""
-        if state == ProcessState.STOPPED and self.stack.phase in (PREFLIGHT, STARTING, STOPPING):
+        if state == ProcessState.STOPPED and self.stack.phase in BUSY_PHASES:
             return "The stack is busy.", "Flower follows when the broker answers.", ""
         if state == ProcessState.STARTING:
             return "Flower is starting…", "", ""
@@ -379,7 +378,7 @@ class QtFlowerView(QWidget):
             # Not while the stack preflights or stops: start_service would bypass its order.
             self.start_button.setEnabled(
                 action == "start" and self.stack.state(FLOWER) in STARTABLE_STATES
-                and self.stack.phase not in (PREFLIGHT, STOPPING))
+                and self.stack.phase not in (StackPhase.PREFLIGHT, StackPhase.STOPPING))
             self.retry_button.setVisible(action == "retry")
         self.pages.setCurrentIndex(PAGE if show_page else PLACEHOLDER)
         self.reload_button.setEnabled(running and not self._unavailable)

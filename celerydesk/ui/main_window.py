@@ -17,14 +17,11 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QMainWindow, QMessageBox, QP
                                QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
 from celerydesk.core.commands import BROKER, WORKER
-from celerydesk.core.states import RUNNING_STATES, ProcessState
+from celerydesk.core.states import BUSY_PHASES, RUNNING_STATES, ProcessState, StackPhase
 from celerydesk.core.urls import shown_url
-from celerydesk.services.stack import IDLE, PREFLIGHT, STARTING, STOPPING
 from celerydesk.ui import defs
 from celerydesk.ui.lazy_tab import QtLazyTab
 from celerydesk.ui.service_table import QtServiceTable
-
-BUSY_PHASES = (PREFLIGHT, STARTING, STOPPING)
 
 
 class QtBanner(QWidget):
@@ -282,11 +279,11 @@ class QtMainWindow(QMainWindow):
         if launch.options.queue:
             self.tasks.watch_queue(launch.options.queue)
 
-    def _on_phase(self, phase: str) -> None:
+    def _on_phase(self, phase: StackPhase) -> None:
         self.busy.setVisible(phase in BUSY_PHASES)
-        self.start_all_action.setEnabled(phase == IDLE)
-        self.stop_all_action.setEnabled(phase != IDLE)
-        if phase == STARTING:
+        self.start_all_action.setEnabled(phase == StackPhase.IDLE)
+        self.stop_all_action.setEnabled(phase != StackPhase.IDLE)
+        if phase == StackPhase.STARTING:
             self.banner.hide()
 
     def _refresh_status(self, *_) -> None:
@@ -340,7 +337,7 @@ class QtMainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Closing with the stack running asks: stop it, or keep it running in the tray."""
-        if self.stack.phase == IDLE:
+        if self.stack.phase == StackPhase.IDLE:
             event.accept()
             self.quitRequested.emit()
             return

@@ -85,6 +85,14 @@ def test_events_in_any_order_and_across_batches_become_one_row_and_its_timeline(
     assert search_index_problems(reader.path) == []
 
 
+def test_sent_leads_the_timeline_though_celery_stamps_it_after_publishing(writer, runtime):
+    sent_late, received, started, succeeded = task("t-2", T)
+    sent_late = dict(sent_late, timestamp=T + 0.015)  # emitted after the worker took the message
+    write(writer, [received, sent_late, started, succeeded])
+    reader = HistoryReader(runtime)
+    assert [s for _, s in reader.timeline("t-2")] == ["SENT", "RECEIVED", "STARTED", "SUCCESS"]
+
+
 def test_a_batch_is_one_transaction_a_reader_sees_none_or_all_of_it(runtime):
     w = HistoryWriter(runtime, interval=0.5, max_batch=100_000)
     w.start()

@@ -64,8 +64,9 @@ def test_schedule_options_read_what_users_type():
     assert schedule_options.parse_expires("2026-12-31T18:00:00+01:00") == "2026-12-31T18:00:00+01:00"
     assert schedule_options.parse_time(" 2026-12-24 18:00 ", "start") == "2026-12-24 18:00"
     assert schedule_options.parse_priority("7") == 7 and schedule_options.parse_timezone("Asia/Tokyo") == "Asia/Tokyo"
-    for call, words in [(lambda: schedule_options.parse_expires("-5"), "above 0"),
-                        (lambda: schedule_options.parse_expires("nan"), "above 0"),
+    for call, words in [(lambda: schedule_options.parse_expires("-5"), "from 0.001 to 31536000 seconds"),
+                        (lambda: schedule_options.parse_expires("nan"), "finite"),
+                        (lambda: schedule_options.parse_expires("1e300"), "from 0.001 to 31536000 seconds"),
                         (lambda: schedule_options.parse_expires("soon"), "not a date and time"),
                         (lambda: schedule_options.parse_time("2026-12-24", "start"), "not a date and time"),
                         (lambda: schedule_options.parse_priority("256"), "0 to 255"),

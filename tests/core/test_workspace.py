@@ -497,6 +497,6 @@ one_off = "yes"
     with pytest.raises(WorkspaceError) as err:
         load_workspace(bad)
     problems = "\n".join(err.value.problems)
-    for words in ("timezone: only a cron schedule has one", "expires: seconds must be a number above 0",
+    for words in ("timezone: only a cron schedule has one", "expires: must be from 0.001 to 31536000 seconds",
                   "start_at: expected a time", "priority: must be from 0 to 255", "one_off: expected true or false"):
         assert words in problems

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from celerydesk.core.ports import free_ports
+from celerydesk.core.states import StackPhase
 from celerydesk.core.workspace import load_workspace
 
 
@@ -80,7 +81,7 @@ def start_stack_expecting_failure(qtbot, ws, timeout_ms: int = 60000) -> list:
 
 
 def stop_stack(qtbot, stack, timeout_ms: int = 60000) -> None:
-    if stack.phase == "idle":
+    if stack.phase == StackPhase.IDLE:
         return
     with qtbot.waitSignal(stack.stackStopped, timeout=timeout_ms):
         stack.stop_all()

@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from celerydesk.core import docker_redis
-from celerydesk.core.states import ProcessState
+from celerydesk.core.states import ProcessState, StackPhase
 from celerydesk.core.workspace import load_workspace
 from tests.helpers.stack import UpProcess, alive, make_workspace, stack_pids, start_stack, stop_stack, write_workspace
 
@@ -405,7 +405,7 @@ def test_missing_image_is_reported_with_the_fix_and_never_blocks(qtbot, tmp_path
         stack.start_all()
         # start_all only schedules: the engine is asked in the background, so the window
         # returns to its event loop before anything is known.
-        assert stack.phase == "preflight"
+        assert stack.phase == StackPhase.PREFLIGHT
         assert not [m for m in messages if m[0] == "error"]
         qtbot.waitUntil(lambda: bool(outcome), timeout=120000)
         assert "ready" not in outcome, messages
@@ -421,7 +421,7 @@ def test_missing_image_is_reported_with_the_fix_and_never_blocks(qtbot, tmp_path
         assert any("could not be pulled" in text for text, _ in broker.history), broker.history
     finally:
         stop_stack(qtbot, stack)
-    assert stack.phase == "idle"
+    assert stack.phase == StackPhase.IDLE
 
 
 # A registry that knows the image but has lost its layer: the engine's pull starts (progress

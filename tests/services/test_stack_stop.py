@@ -10,9 +10,10 @@ stopped answering would: the state machine, timers and the stack are the real on
 from __future__ import annotations
 
 from celerydesk.core.commands import BROKER
+from celerydesk.core.states import StackPhase
 from celerydesk.core.supervision import RestartPolicy
 from celerydesk.services.service import Service
-from celerydesk.services.stack import RUNNING, StackController
+from celerydesk.services.stack import StackController
 from tests.helpers.stack import make_workspace
 
 
@@ -31,18 +32,20 @@ class HungBroker(Service):
 
 
 def test_a_stop_that_never_completes_ends_at_the_deadline(qtbot, tmp_path):
-    stack = StackController(make_workspace(tmp_path, beat=False, flower=False))
+    # The worker is never started; its stop timeout still counts in the deadline (every layer's).
+    stack = StackController(make_workspace(tmp_path, beat=False, flower=False,
+                                           workers=[{"name": "main", "stop_timeout": 0}]))
     stack.stop_margin_s = 0.3
     hung = HungBroker(stack)
     stack.services = {BROKER: hung}  # the workers were never started: only the hung broker runs
     stack._connect(hung)
     hung.start()
-    stack._set_phase(RUNNING)
+    stack.machine.phase = StackPhase.RUNNING  # as if started: the stop is the point here
     messages: list = []
     stack.message.connect(lambda level, text: messages.append((level, text)))
     with qtbot.waitSignal(stack.stackStopped, timeout=10000):
         stack.stop_all()
-    assert stack.phase == "idle" and not stack.last_stop_clean
+    assert stack.phase == StackPhase.IDLE and not stack.last_stop_clean
     errors = [text for level, text in messages if level == "error"]
     assert errors == ["the stop took too long (broker still running): killing them now",
                       "broker did not end even when killed; leaving them to the reaper"]

@@ -18,7 +18,7 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from celerydesk.core.commands import BROKER, worker_key
-from celerydesk.services.stack import IDLE
+from celerydesk.core.states import StackPhase
 from celerydesk.ui.app import DeskApplication
 from celerydesk.ui.log_model import PLAIN
 from celerydesk.ui.log_view import QtLogsWidget
@@ -32,7 +32,7 @@ def desk(qapp, qtbot, tmp_path):
     desk = DeskApplication(qapp, QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     desk.open(make_workspace(tmp_path / "proj", beat=False, flower=False))
     yield desk
-    if desk.stack.phase != IDLE:
+    if desk.stack.phase != StackPhase.IDLE:
         with qtbot.waitSignal(desk.stack.stackStopped, timeout=60000, raising=False):
             desk.stack.stop_all()
     desk.window.shutdown()
@@ -69,7 +69,7 @@ def test_saved_while_running_and_restarted_the_new_worker_uses_it(qtbot, desk):
     assert worker_nice(desk) == 5
     old_pid = desk.stack.services[worker_key("main")].pid
     desk.apply_saved_settings(save_nice(desk, 3), restart=True)
-    qtbot.waitUntil(lambda: desk.stack.ws.project.nice == 3 and desk.stack.phase == "running", timeout=90000)
+    qtbot.waitUntil(lambda: desk.stack.ws.project.nice == 3 and desk.stack.phase == StackPhase.RUNNING, timeout=90000)
     assert desk.stack.services[worker_key("main")].pid != old_pid
     assert worker_nice(desk) == 3
     # The log panes go on from the first run's lines, as after a restart of one service.

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtGui import QIcon
 
+from celerydesk.core.states import StackPhase
 from celerydesk.services.context import DeskContext
-from celerydesk.services.stack import IDLE
 from celerydesk.ui.main_window import QtMainWindow
 from celerydesk.ui.tray import QtTray
 from tests.helpers.stack import make_workspace
@@ -23,7 +23,7 @@ def stack(qtbot, tmp_path):
 
     stack = StackController(make_workspace(tmp_path, beat=False, flower=False))
     yield stack
-    if stack.phase != IDLE:  # a failed test must not leave the stack running
+    if stack.phase != StackPhase.IDLE:  # a failed test must not leave the stack running
         with qtbot.waitSignal(stack.stackStopped, timeout=60000, raising=False):
             stack.stop_all()
     stack.deleteLater()

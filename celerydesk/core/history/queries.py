@@ -259,9 +259,13 @@ class HistoryReader:
         return self._row(values) if values else None
 
     def timeline(self, task_id: str) -> list[tuple[float, str]]:
-        """Each state change of the task with its time, oldest first."""
+        """Each state change of the task with its time, oldest first; SENT always first.
+
+        Celery emits task-sent after it has published the message, so a worker on the same
+        broker can stamp task-received a fraction of a millisecond earlier: the clocks are right,
+        the order of the story is not."""
         return self.db.execute("SELECT l.at, l.state FROM timeline l JOIN tasks t ON t.seq = l.task "
-                               "WHERE t.id = ? ORDER BY l.at", (task_id,)).fetchall()
+                               "WHERE t.id = ? ORDER BY l.state != 'SENT', l.at", (task_id,)).fetchall()
 
     def children(self, task_id: str) -> list[dict]:
         rows = self.db.execute(f"SELECT {_ROW} FROM tasks t WHERE t.parent_id = ? ORDER BY t.seen_at, t.seq",
