@@ -23,8 +23,10 @@ bytecode: $(STAMP)
 run: bytecode
 	$(BIN)/celerydesk gui --sample
 
-# The whole test suite. On CI (.ci/run) CELERYDESK_STRICT=1 turns Docker/Xvfb skips into failures.
+# The layering contracts (pyproject.toml [tool.importlinter]), then the whole test suite. On CI
+# (.ci/run) CELERYDESK_STRICT=1 turns Docker/Xvfb skips into failures.
 test: bytecode
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The PyInstaller onedir build, dist/celerydesk/celerydesk (see build.spec); about a minute.

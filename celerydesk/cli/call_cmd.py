@@ -1,7 +1,7 @@
 """``celerydesk call TASK``: send a task by name to the workspace's broker, optionally wait.
 
 Arguments are parsed as JSON (never evaluated) and refused before anything is sent. The task
-is sent by name with a bare Celery client: the project's code is never imported here. With
+is sent by name with celerydesk's broker client: the project's code is never imported here. With
 ``--wait``, the result comes from the worker's task events (workers run with ``-E``), so it
 works whatever result backend the project has, or none.
 
@@ -74,15 +74,15 @@ def readable_result(text: Optional[str]) -> str:
     return value if isinstance(value, str) else str(text)
 
 
-def registered_on_workers(app, expected: int) -> Optional[tuple[set, list]]:
+def registered_on_workers(client, expected: int) -> Optional[tuple[set, list]]:
     """(task names, worker names) the running workers registered; None when none answers.
 
     ``limit`` returns as soon as the workspace's workers have all replied instead of always
     waiting out the timeout; celery leaves its own ``celery.*`` tasks out of these lists.
     """
     try:
-        replies = app.control.inspect(timeout=1.0, limit=expected or None).registered()
-    except Exception:  # a broker that drops the connection: judged by the project instead
+        replies = client.registered(timeout=1.0, limit=expected or None)
+    except DeskError:  # a broker that drops the connection: judged by the project instead
         return None
     if not replies:
         return None
@@ -92,12 +92,12 @@ def registered_on_workers(app, expected: int) -> Optional[tuple[set, list]]:
     return names, sorted(replies)
 
 
-def refuse_bad_call(ws, app, name: str, args: list, kwargs: dict) -> None:
+def refuse_bad_call(ws, client, name: str, args: list, kwargs: dict) -> None:
     """Raise a DeskError saying what is wrong with the call, before anything is sent."""
     with ThreadPoolExecutor(1) as pool:
         # Loading the project (cached, else about a second) overlaps the workers' replies.
         project = pool.submit(introspect, ws)
-        on_workers = registered_on_workers(app, len(ws.workers))
+        on_workers = registered_on_workers(client, len(ws.workers))
         try:
             found, load_error = project.result(), None
         except DeskError as exc:
@@ -183,42 +183,33 @@ def run(args) -> int:
     ws = load_workspace(args.workspace)
     url = ws.broker_url()
 
-    from celery import Celery
-
-    from celerydesk.core.broker_errors import answers, broker_error
+    from celerydesk.core.broker_client import BrokerClient, SendOptions, new_task_id
+    from celerydesk.core.broker_errors import broker_error
 
     start = None if ws.broker.mode == "external" else \
         f"start the stack first: celerydesk up{f' -w {args.workspace}' if args.workspace else ''}"
-    trouble = answers(url, timeout=2.0)
-    if trouble is not None:
-        raise trouble.error(url, start)
-    app = Celery("celerydesk-call", broker=url, set_as_current=False)
+    client = BrokerClient(url, start_hint=start)
+    client.require_answer()
     if not args.no_check:
-        refuse_bad_call(ws, app, args.task, task_args, task_kwargs)
+        refuse_bad_call(ws, client, args.task, task_args, task_kwargs)
     waiter = None
     if wait is not None:
-        waiter = _ResultWaiter(app)
+        waiter = _ResultWaiter(client.app)
         waiter.start()
         if not waiter.listening.wait(10) or waiter.error:
             if waiter.error is not None:
                 raise broker_error(waiter.error, url, start)
             raise DeskError("could not listen for task events within 10 s", hint="is the broker overloaded?")
-    options = {}
-    if args.queue:
-        options["queue"] = args.queue
-    if countdown is not None:
-        options["countdown"] = countdown
-    try:
-        result = app.send_task(args.task, args=task_args, kwargs=task_kwargs, **options)
-    except Exception as exc:  # kombu's OperationalError around the transport's (MISCONF: a full disk)
-        raise broker_error(exc, url, start) from None
-    if waiter is not None:
-        waiter.task_id = result.id
-    print(f"sent {args.task}[{result.id}]", flush=True)
+    task_id = new_task_id()
+    if waiter is not None:  # before the send: a quick task's events may come before it returns
+        waiter.task_id = task_id
+    client.send(args.task, task_args, task_kwargs, SendOptions(queue=args.queue, countdown=countdown),
+                task_id=task_id)
+    print(f"sent {args.task}[{task_id}]", flush=True)
     if waiter is None:
         return 0
     if not waiter.finished.wait(wait + (countdown or 0)):
-        print(f"celerydesk: no result for {result.id} within {wait:g} s; is a worker consuming "
+        print(f"celerydesk: no result for {task_id} within {wait:g} s; is a worker consuming "
               f"queue {args.queue or 'celery'} and is {args.task} registered on it? (celerydesk logs worker)",
               file=sys.stderr)
         return EXIT_TIMEOUT
@@ -227,9 +218,9 @@ def run(args) -> int:
         print(readable_result(event.get("result")))
         return 0
     if event["type"] == "task-failed":
-        print(f"{args.task}[{result.id}] failed: {event.get('exception')}", file=sys.stderr)
+        print(f"{args.task}[{task_id}] failed: {event.get('exception')}", file=sys.stderr)
         if event.get("traceback"):
             print(event["traceback"].rstrip(), file=sys.stderr)
         return EXIT_FAILED
-    print(f"{args.task}[{result.id}] was {event['type'][5:]}", file=sys.stderr)
+    print(f"{args.task}[{task_id}] was {event['type'][5:]}", file=sys.stderr)
     return EXIT_FAILED

@@ -4,6 +4,8 @@ The check runs a few lines in that interpreter (celerydesk is not installed ther
 what fails into a sentence with the command that fixes it. It costs a celery import (a few
 hundred ms), so a passing result is remembered, keyed on the interpreter and the modification
 times of its site-packages: installing or removing a package there invalidates it.
+``check_project`` adds the app's own import, as ``celery -A APP`` would do it (the Settings
+dialog's Check button).
 """
 
 from __future__ import annotations
@@ -107,3 +109,31 @@ def check_interpreter(python: Path, cwd: Path, env: dict, cache_file: Optional[P
         except OSError:
             pass
     return info
+
+
+# celery's own lookup of `-A APP`, so the check fails exactly where the worker would.
+_FIND_APP = "import sys\nfrom celery.app.utils import find_app\nfind_app(sys.argv[1])\n"
+
+
+def check_project(python: Path, app: str, workdir: Path, env: dict, timeout: float = 60.0) -> str:
+    """A one-line summary if ``python`` can run a worker for ``app``; else DeskError with the fix."""
+    info = check_interpreter(python, workdir, env, timeout=timeout)
+    summary = f"Python {info.python}, celery {info.celery}, redis {info.redis}"
+    if not app:
+        return summary
+    try:
+        proc = subprocess.run([str(python), "-c", _FIND_APP, app], cwd=workdir, env=env,
+                              capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DeskError(f"importing the app {app!r} with {python} failed: {exc}") from None
+    if proc.returncode != 0:
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        last = lines[-1] if lines else f"exit code {proc.returncode}"
+        top = app.split(".")[0].split(":")[0]
+        if f"No module named '{top}'" in last:
+            hint = (f"check the app (the value of `celery -A`) and the project folder: "
+                    f"{top!r} is imported from {workdir}")
+        else:
+            hint = f"run `{python} -c \"import {app.split(':')[0]}\"` in {workdir} to see the whole traceback"
+        raise DeskError(f"{summary}, but the app {app!r} cannot be imported: {last}", hint=hint)
+    return f"{summary}; the app {app!r} imports"

@@ -12,8 +12,8 @@ schedule that beat sends every second), starts ``celerydesk up`` on it as a chil
 5. ``up`` stops everything on SIGTERM, exits 0, and leaves no process and no port behind.
 
 Each check prints one line; the first failure stops the run (the stack is stopped all the
-same) and the scratch folder with its logs is kept for the user to read. Only celery (as a
-client) and the standard library are used here: no Qt.
+same) and the scratch folder with its logs is kept for the user to read. Only celerydesk's
+broker client (celery as a client) and the standard library are used here: no Qt.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ class SelfTest:
         self.say = say
         self.folder = Path(tempfile.mkdtemp(prefix="celerydesk-self-test-"))
         self.up: Optional[UpProcess] = None
-        self.app = None
+        self.client = None
 
     # -- setting up --------------------------------------------------------------------------------
 
@@ -141,20 +141,19 @@ class SelfTest:
         self.up.wait_for("stack ready", self.options.timeout)
         return "broker, worker main, beat and flower are RUNNING"
 
-    def celery_app(self, url: str):
-        from celery import Celery  # a client only: the sample's code is not imported here
+    def broker_client(self, url: str):
+        from celerydesk.core.broker_client import BrokerClient  # the sample's code is not imported here
 
-        self.app = Celery("celerydesk-self-test", broker=url, backend=url, set_as_current=False)
-        return self.app
+        self.client = BrokerClient(url, backend=url)
+        return self.client
 
-    def send(self, name: str, **options):
-        """send_task, with a broker that refuses named (a wrong password, a full disk ...)."""
-        from celerydesk.core.broker_errors import broker_error
+    def send(self, name: str, args=(), kwargs=None):
+        """The task's AsyncResult; a broker that refuses is named (a wrong password, a full disk ...)."""
+        from celerydesk.core.errors import DeskError
 
         try:
-            return self.app.send_task(name, **options)
-        except Exception as exc:  # kombu's OperationalError around the transport's own
-            problem = broker_error(exc, self.app.conf.broker_url)
+            return self.client.result(self.client.send(name, args, kwargs))
+        except DeskError as problem:  # the client's words (core.broker_errors names the cause)
             raise CheckFailed(problem.message, hint=problem.hint) from None
 
     def check_notify(self) -> str:
@@ -181,7 +180,7 @@ class SelfTest:
         except Exception as exc:  # a timeout, the task's own exception, or the backend's trouble
             from celerydesk.core.broker_errors import OTHER, classify
 
-            trouble = classify(exc, self.app.conf.broker_url)
+            trouble = classify(exc, self.client.url)
             if trouble.kind != OTHER:  # the result backend (the same Redis) could not be read
                 raise CheckFailed(f"{name} [{result.id}]: the result backend {trouble.reason}",
                                   hint=trouble.hint) from None
@@ -262,7 +261,7 @@ class SelfTest:
             ws = load_workspace(self.folder)
             runtime = Runtime(self.folder / RUNTIME_DIR_NAME)
             self.step("stack", lambda: self.check_stack_up(self.folder))
-            self.celery_app(ws.broker_url())
+            self.broker_client(ws.broker_url())
             self.step("notify_customers", self.check_notify)
             self.step("process_video", self.check_process_video)
             beat, flower = self.check_beat_and_flower(ws.flower.port, runtime.flower_credentials())
@@ -277,8 +276,8 @@ class SelfTest:
                 self.say(f"       → {failure.hint}")
             self._show_logs()
         finally:
-            if self.app is not None:
-                self.app.close()
+            if self.client is not None:
+                self.client.close()
             if self.up is not None and self.up.proc.poll() is None:
                 try:
                     self.up.stop()

@@ -30,8 +30,8 @@ STARTED or PROGRESS in the store, off the Qt thread, every ``PROGRESS_POLL_MS`` 
 needs no change to the user's tasks (custom events would) and costs nothing while no task runs.
 It assumes a Redis result backend (the broker URL unless told otherwise), as the stack runs.
 
-Control (revoke, terminate, retry, inspect, purge) goes through a bare Celery app that knows
-only the broker URL: it never imports the user's code.
+Sending and control (revoke, terminate, retry, inspect, purge) are not here: they go through
+the window's one broker client (``services.broker``).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from typing import Optional
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from celerydesk.core.broker_errors import classify
-from celerydesk.core.queues import PRIORITY_SEPARATOR, PRIORITY_STEPS
+from celerydesk.core.resp import RespReader, command
 from celerydesk.core.task_store import PROGRESS, TaskStore
 from celerydesk.services.background import run_in_background
 
@@ -71,23 +71,6 @@ GIL_SHARE_S = 0.0002  # the consumer thread lets a waiting GUI thread have the G
 READ_PAUSE_S = 0.02  # ... and reads the broker at most this often, each time all that came
 
 
-def purge_queue(url: str, queue: str) -> int:
-    """Delete every waiting message of ``queue``, its priority lists included; return how many."""
-    import redis
-
-    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        keys = [queue] + [f"{queue}{PRIORITY_SEPARATOR}{step}" for step in PRIORITY_STEPS]
-        pipe = client.pipeline(transaction=True)
-        for key in keys:
-            pipe.llen(key)
-        pipe.delete(*keys)
-        counts = pipe.execute()
-        return sum(counts[:len(keys)])
-    finally:
-        client.close()
-
-
 def read_progress(client, task_ids: list[str]) -> dict[str, dict]:
     """``{id: meta}`` of the tasks a Redis result backend holds in the PROGRESS state.
 
@@ -102,64 +85,6 @@ def read_progress(client, task_ids: list[str]) -> dict[str, dict]:
             if meta.get("status") == "PROGRESS":
                 out[task_id] = meta.get("result")
     return out
-
-
-def _command(*args) -> bytes:
-    """One Redis command in RESP."""
-    out = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        data = arg.encode() if isinstance(arg, str) else bytes(arg)
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(out)
-
-
-class _RespReader:
-    """Just enough RESP2 for a subscriber: arrays, bulk and simple strings, integers, errors."""
-
-    def __init__(self):
-        self.buf = b""
-
-    def feed(self, chunk: bytes) -> list:
-        buf = self.buf + chunk if self.buf else chunk
-        replies, pos = [], 0
-        while True:
-            parsed = self._parse(buf, pos)
-            if parsed is None:
-                break
-            pos, reply = parsed
-            replies.append(reply)
-        self.buf = buf[pos:]
-        return replies
-
-    def _parse(self, buf: bytes, pos: int):
-        eol = buf.find(b"\r\n", pos)
-        if eol < 0:
-            return None
-        kind = buf[pos]
-        if kind == 42:  # '*': an array
-            count = int(buf[pos + 1:eol])
-            items = []
-            pos = eol + 2
-            for _ in range(count):
-                parsed = self._parse(buf, pos)
-                if parsed is None:
-                    return None
-                pos, item = parsed
-                items.append(item)
-            return pos, items
-        if kind == 36:  # '$': a bulk string
-            size = int(buf[pos + 1:eol])
-            if size < 0:
-                return eol + 2, None
-            end = eol + 2 + size
-            if len(buf) < end + 2:
-                return None
-            return end + 2, buf[eol + 2:end]
-        if kind == 58:  # ':': an integer
-            return eol + 2, int(buf[pos + 1:eol])
-        if kind == 45:  # '-': an error (a wrong password, a broker refusing us)
-            raise ConnectionError(buf[pos + 1:eol].decode(errors="replace"))
-        return eol + 2, buf[pos + 1:eol]  # '+': a simple string
 
 
 class _Consumer(threading.Thread):
@@ -204,7 +129,7 @@ class _Consumer(threading.Thread):
         Kombu publishes an event to the PUB/SUB channel ``/<db>.celeryev/<routing key>``, as a
         JSON envelope whose first field is the base64 body. Pattern subscriptions on ``task.*``
         and ``worker.*`` let Redis do the filtering. The replies are read off a plain socket
-        with a minimal RESP reader: redis-py's parser (and kombu's poller above it) cost more
+        with a minimal RESP reader (``core.resp``): redis-py's parser (and kombu's poller above it) cost more
         per event than the decoding itself (measured: ≈1.1 ms of CPU per no-op task through
         redis-py on this machine, most of it parsing); ``rediss://`` and ``unix://`` URLs,
         which need its TLS and socket handling, still go through redis-py.
@@ -218,11 +143,11 @@ class _Consumer(threading.Thread):
             return self._run_redis_py(patterns)
         sock = socket.create_connection((params.get("host", "localhost"), params.get("port", 6379)), timeout=3)
         try:
-            reader = _RespReader()
+            reader = RespReader()
             if params.get("password"):
                 auth = [params["username"], params["password"]] if params.get("username") else [params["password"]]
-                sock.sendall(_command("AUTH", *auth))
-            sock.sendall(_command("PSUBSCRIBE", *patterns))
+                sock.sendall(command("AUTH", *auth))
+            sock.sendall(command("PSUBSCRIBE", *patterns))
             sock.settimeout(0.25)
             decode, share, count = self._decode, self._share_gil, 0
             while not self.stopping.is_set():
@@ -345,7 +270,6 @@ class EventMonitor(QObject):
         self._status = (False, "")  # (connected, error) as connectionChanged last told it
         self._polling = False
         self._backend = None
-        self._app = None
         self.longest_flush_ms = 0.0  # the slowest slice applied so far (store + model): a stall's share
         self._changed: set = set()  # applied since the table last heard: the next ``updated``
         self._applied = 0
@@ -453,28 +377,3 @@ class EventMonitor(QObject):
         changed = {i for i, meta in readings.items() if self.store.set_progress(i, PROGRESS, meta)}
         if changed:
             self.updated.emit(changed)
-
-    # -- control: through a bare app that knows only the broker --------------------------------
-
-    def app(self):
-        if self._app is None:
-            from celery import Celery
-
-            self._app = Celery("celerydesk-monitor", broker=self.broker_url, backend=self.backend_url,
-                               set_as_current=False)
-            self._app.conf.update(task_serializer="json", accept_content=["json"],
-                                  task_send_sent_event=True, broker_connection_retry_on_startup=True)
-        return self._app
-
-    def revoke(self, task_id: str, terminate: bool = False) -> None:
-        app = self.app()
-        run_in_background(lambda: app.control.revoke(task_id, terminate=terminate, signal="SIGTERM"),
-                          lambda *_: None, self)
-
-    def send(self, name: str, args=(), kwargs=None, **options) -> str:
-        """Send a task by name (the sender emits task-sent, so it shows at once); return its id."""
-        return self.app().send_task(name, args=list(args), kwargs=dict(kwargs or {}), **options).id
-
-    def registered(self, timeout: float = 1.0) -> dict[str, list[str]]:
-        """Blocking: task names registered on each running worker (call it off the Qt thread)."""
-        return self.app().control.inspect(timeout=timeout).registered() or {}

@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlparse
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from celerydesk.core.commands import Readiness
+from celerydesk.core.errors import DeskError
 from celerydesk.services.background import run_in_background
 
 
@@ -57,16 +58,14 @@ def http_ok(url: str, timeout: float = 0.5) -> bool:
 
 
 def celery_ping(broker_url: str, node_prefix: str, timeout: float = 1.0) -> bool:
-    from celery import Celery
+    from celerydesk.core.broker_client import BrokerClient
 
-    app = Celery(broker=broker_url, set_as_current=False)
-    try:
-        replies = app.control.ping(timeout=timeout) or []
-    except Exception:  # any broker trouble means "not yet"
-        return False
-    finally:
-        app.close()
-    return any(node.startswith(node_prefix) for reply in replies for node in reply)
+    with BrokerClient(broker_url) as client:
+        try:
+            nodes = client.ping(timeout=timeout)
+        except DeskError:  # any broker trouble means "not yet"
+            return False
+    return any(node.startswith(node_prefix) for node in nodes)
 
 
 def check_for(readiness: Readiness) -> Callable[[], bool]:

@@ -1,1 +1,2 @@
-"""The widgets: they react to the stack controller's signals and never touch QProcess or Celery."""
+"""The widgets: they get the window's services in one ``DeskContext`` (services/context.py),
+react to their signals, and never touch QProcess, a subprocess or a broker themselves."""

@@ -21,6 +21,7 @@ from celerydesk.core.errors import DeskError
 from celerydesk.core.resources import resource_path
 from celerydesk.core.states import StackPhase
 from celerydesk.core.workspace import Workspace, load_workspace
+from celerydesk.services.context import DeskContext
 from celerydesk.services.stack import StackController
 from celerydesk.services.unix_signals import SignalWatcher
 from celerydesk.ui.collector import tune_collector
@@ -44,12 +45,13 @@ def create_application(argv: Optional[list[str]] = None) -> QApplication:
 
 
 class DeskApplication:
-    """Owns the current workspace's stack, window and tray."""
+    """Owns the current workspace's stack, its context (the services the window shares), window and tray."""
 
     def __init__(self, app: QApplication, settings: Optional[QSettings] = None):
         self.app = app
         self.settings = settings or QSettings()
         self.stack: Optional[StackController] = None
+        self.context: Optional[DeskContext] = None
         self.window: Optional[QtMainWindow] = None
         self.tray = None  # a QtTray where the desktop has a tray
         self._quitting = False
@@ -74,12 +76,13 @@ class DeskApplication:
         if carry_from is not None:
             self.stack.carry_history(carry_from)
         self.stack.stackStopped.connect(self._maybe_finish_quit)
+        self.context = DeskContext(self.stack, parent=self.stack)
         self.tray = None
         if QSystemTrayIcon.isSystemTrayAvailable():
             from celerydesk.ui.tray import QtTray  # here: a desktop without a tray never needs it
 
             self.tray = QtTray(self.stack, self.app.windowIcon())
-        self.window = QtMainWindow(self.stack, tray_available=self.tray is not None)
+        self.window = QtMainWindow(self.context, tray_available=self.tray is not None)
         self.window.restore_layout(self.settings)
         self.window.quitRequested.connect(self.quit)
         self.window.openRequested.connect(self._choose_and_open)
@@ -128,7 +131,7 @@ class DeskApplication:
         from celerydesk.ui.settings_dialog import QtSettingsDialog
 
         try:
-            dialog = QtSettingsDialog(self.stack.ws.path, self.window)
+            dialog = QtSettingsDialog(self.stack.ws.path, self.context.interpreter, self.window)
         except DeskError as exc:  # the file broke since it was opened: say so, keep it as it is
             self.window.banner.show_message("error", str(exc))
             return

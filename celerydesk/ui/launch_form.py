@@ -1,38 +1,37 @@
 """The Tasks tab's launch panel: pick a task, fill its form, set the options, send, run again.
 
-The task list comes from the project's introspection (run on the background pool, in the
-project's interpreter), refreshed when the stack starts and on Refresh. Each parameter gets the
-editor ``core.task_forms`` chooses; every keystroke re-validates the whole form there, and Send
-stays disabled, with the reason beside it, until the call would bind to the task's signature and
-the broker runs. Sending goes through ``services.launcher.Launcher``, off the Qt thread.
+The task list comes from the window's project introspection (``services.project_introspection``:
+the project's interpreter, off the GUI thread), asked again when the stack starts and on
+Refresh. Each parameter gets the editor ``core.task_forms`` chooses; every keystroke
+re-validates the whole form there, and Send stays disabled, with the reason beside it, until the
+call would bind to the task's signature and the broker runs. The task list (``task_picker``),
+the options (``launch_options``) and the history (``launch_history``) are widgets of their
+own. Sending goes through the window's ``Launcher``, off the Qt thread.
 """
 
 from __future__ import annotations
 
 import functools
-import time
-from datetime import datetime, timezone
 from typing import Optional
 
-from PySide6.QtCore import QDateTime, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDateTimeEdit, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
-                               QPlainTextEdit, QProgressBar, QPushButton, QSizePolicy, QSpinBox, QSplitter, QTextEdit,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                               QPlainTextEdit, QProgressBar, QPushButton, QSizePolicy,
+                               QSplitter, QTextEdit, QVBoxLayout, QWidget)
 
 from celerydesk.core import task_forms as tf
+from celerydesk.core.broker_client import SendOptions
 from celerydesk.core.commands import BROKER
 from celerydesk.core.errors import DeskError
-from celerydesk.core.introspection import Introspection, introspect
+from celerydesk.core.introspection import Introspection
 from celerydesk.core.states import ProcessState
-from celerydesk.services.background import run_in_background
-from celerydesk.services.launcher import Launch, Launcher, LaunchOptions
+from celerydesk.services.launcher import Launch
 from celerydesk.ui import defs
+from celerydesk.ui.launch_history import QtLaunchHistory
+from celerydesk.ui.launch_options import QtLaunchOptions
+from celerydesk.ui.task_picker import QtTaskPicker
 
-NameRole = Qt.ItemDataRole.UserRole + 1
-LaunchRole = Qt.ItemDataRole.UserRole + 2
-NOW, COUNTDOWN, ETA = range(3)
 ERROR_STYLE = "color: #c0392b;"
 
 
@@ -43,9 +42,10 @@ class QtLaunchPanel(QWidget):
     taskSelected = Signal(str)  # the task whose form is shown
     tasksLoaded = Signal()  # the task list was (re)filled from introspection
 
-    def __init__(self, stack, parent=None):
+    def __init__(self, context, parent=None):
         super().__init__(parent)
-        self.stack = stack
+        self.stack = stack = context.stack
+        self.introspection = context.introspection
         self.tasks: dict = {}
         self.current: Optional[str] = None
         self.specs: list[tf.FieldSpec] = []
@@ -53,8 +53,9 @@ class QtLaunchPanel(QWidget):
         self.error_labels: dict[str, QLabel] = {}
         self.file_dialog: Optional[QFileDialog] = None
         self._loading = False
-        self.launcher = Launcher(stack.broker_url, parent=self)
+        self.launcher = context.launcher
         self._build()
+        self.introspection.finished.connect(self._on_introspected)
         self.launcher.progress.connect(self._on_progress)
         self.launcher.finished.connect(self._on_finished)
         self.launcher.busyChanged.connect(self._on_busy_changed)
@@ -66,28 +67,14 @@ class QtLaunchPanel(QWidget):
     # -- building --------------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.filter_edit = QLineEdit(placeholderText="Filter tasks…", clearButtonEnabled=True)
-        self.filter_edit.textChanged.connect(self._apply_filter)
-        self.show_internal = QCheckBox("Show celery's internal tasks")
-        self.show_internal.toggled.connect(self._fill_task_list)
-        self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.clicked.connect(self._on_refresh_clicked)
-        self.task_list = QListWidget()
-        self.task_list.currentItemChanged.connect(self._on_task_item)
-        picker = QWidget()
-        pl = QVBoxLayout(picker)
-        pl.setContentsMargins(0, 0, 0, 0)
-        top = QHBoxLayout()
-        top.addWidget(self.filter_edit, 1)
-        top.addWidget(self.refresh_button)
-        pl.addLayout(top)
-        pl.addWidget(self.show_internal)
-        pl.addWidget(self.task_list, 1)
+        self.picker = QtTaskPicker()
+        self.picker.taskChosen.connect(self._on_task_chosen)
+        self.picker.refreshClicked.connect(self._on_refresh_clicked)
 
         self.doc_label = QLabel(wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
         self.form_box = QGroupBox("Arguments")
         self.form = QFormLayout(self.form_box)
-        self.options_box = self._build_options()
+        self.options_box = QtLaunchOptions()
         self.send_button = QPushButton("Send")
         self.send_button.clicked.connect(self.send)
         self.reason_label = QLabel(wordWrap=True)
@@ -111,56 +98,19 @@ class QtLaunchPanel(QWidget):
         fl.addWidget(self.status_label)
         fl.addStretch(1)
 
-        self.history_list = QListWidget()
-        self.history_list.currentItemChanged.connect(self._update_history_buttons)
-        self.run_again_button = QPushButton("Run again", enabled=False)
-        self.run_again_button.clicked.connect(self.run_again)
-        self.edit_again_button = QPushButton("Edit and run again", enabled=False)
-        self.edit_again_button.clicked.connect(self.edit_again)
-        history = QGroupBox("History")
-        hl = QVBoxLayout(history)
-        hl.addWidget(self.history_list, 1)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_again_button)
-        buttons.addWidget(self.edit_again_button)
-        buttons.addStretch(1)
-        hl.addLayout(buttons)
+        self.history = QtLaunchHistory()
+        self.history.selectionChanged.connect(self._update_history_buttons)
+        self.history.runAgainClicked.connect(self.run_again)
+        self.history.editAgainClicked.connect(self.edit_again)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        for w in (picker, form_side, history):
+        for w in (self.picker, form_side, self.history):
             splitter.addWidget(w)
         splitter.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(defs.MARGIN, defs.MARGIN, defs.MARGIN, defs.MARGIN)
         layout.addWidget(splitter)
         self._update_send()
-
-    def _build_options(self) -> QGroupBox:
-        box = QGroupBox("Options")
-        form = QFormLayout(box)
-        self.queue_edit = QLineEdit(placeholderText="celery (the task's route)")
-        self.timing_combo = QComboBox()
-        self.timing_combo.addItems(["now", "after a countdown", "at a time (ETA)"])
-        self.timing_combo.currentIndexChanged.connect(self._on_timing_changed)
-        self.countdown_spin = QDoubleSpinBox(minimum=0.0, maximum=7 * 86400.0, decimals=1, suffix=" s", visible=False)
-        self.eta_edit = QDateTimeEdit(QDateTime.currentDateTime().addSecs(60), calendarPopup=True, visible=False)
-        self.eta_edit.setDisplayFormat("yyyy-MM-dd HH:mm:ss")
-        timing = QHBoxLayout()
-        for w in (self.timing_combo, self.countdown_spin, self.eta_edit):
-            timing.addWidget(w)
-        timing.addStretch(1)
-        # 0 reads "never": a task that has waited longer than `expires` is revoked, not run.
-        self.expires_spin = QDoubleSpinBox(minimum=0.0, maximum=30 * 86400.0, decimals=1, suffix=" s",
-                                           specialValueText="never")
-        # -1 reads "default": the message then carries no priority at all.
-        self.priority_spin = QSpinBox(minimum=-1, maximum=9, value=-1, specialValueText="default")
-        self.copies_spin = QSpinBox(minimum=1, maximum=1_000_000, value=1)
-        form.addRow("Queue", self.queue_edit)
-        form.addRow("When", timing)
-        form.addRow("Expires after", self.expires_spin)
-        form.addRow("Priority (0–9)", self.priority_spin)
-        form.addRow("Send copies", self.copies_spin)
-        return box
 
     # -- the task list -------------------------------------------------------------------------
 
@@ -169,9 +119,8 @@ class QtLaunchPanel(QWidget):
         if self._loading:
             return
         self._loading = True
-        self.refresh_button.setEnabled(False)
-        ws = self.stack.ws
-        run_in_background(lambda: introspect(ws, refresh=force), self._on_introspected, self)
+        self.picker.refresh_button.setEnabled(False)
+        self.introspection.request(force)
 
     def _on_refresh_clicked(self) -> None:
         self.refresh(force=True)
@@ -181,7 +130,7 @@ class QtLaunchPanel(QWidget):
 
     def _on_introspected(self, result: Optional[Introspection], error: Optional[BaseException]) -> None:
         self._loading = False
-        self.refresh_button.setEnabled(True)
+        self.picker.refresh_button.setEnabled(True)
         if error is not None:
             text = f"{error.message}\n{error.hint}" if isinstance(error, DeskError) else f"{error!r}"
             self._status(f"The project's tasks could not be listed: {text}", error=True)
@@ -196,53 +145,25 @@ class QtLaunchPanel(QWidget):
 
     def _fill_task_list(self) -> None:
         keep = self.current
-        self.task_list.blockSignals(True)
-        self.task_list.clear()
-        # The project's tasks first, celery's own after them, and only when asked for.
-        ordered = sorted(self.tasks.values(), key=lambda t: (t.internal, t.name))
-        for task in ordered:
-            if task.internal and not self.show_internal.isChecked():
-                continue
-            item = QListWidgetItem(task.name)
-            item.setData(NameRole, task.name)
-            item.setToolTip(f"{task.name}{task.signature()}")
-            if task.internal:
-                item.setForeground(QColor("#7f8c8d"))
-            self.task_list.addItem(item)
-        self.task_list.blockSignals(False)
-        self._apply_filter(self.filter_edit.text())
+        self.picker.set_tasks(self.tasks)
         if keep in self.tasks:
             self.select_task(keep)
         elif self.current is not None:
             self._show_form(None)
 
-    def _apply_filter(self, text: str) -> None:
-        words = text.lower().split()
-        for row in range(self.task_list.count()):
-            item = self.task_list.item(row)
-            item.setHidden(not all(w in item.text().lower() for w in words))
-
     def task_names(self, visible_only: bool = True) -> list[str]:
-        items = (self.task_list.item(r) for r in range(self.task_list.count()))
-        return [i.data(NameRole) for i in items if not (visible_only and i.isHidden())]
+        return self.picker.task_names(visible_only)
 
     def select_task(self, name: str) -> bool:
-        task = self.tasks.get(name)
-        if task is None:
+        if not self.picker.select(name):
             return False
-        if task.internal and not self.show_internal.isChecked():
-            self.show_internal.setChecked(True)  # refills the list
-        for row in range(self.task_list.count()):
-            if self.task_list.item(row).data(NameRole) == name:
-                self.task_list.setCurrentRow(row)
-                if self.current != name:
-                    self._show_form(name)
-                return True
-        return False
+        if self.current != name:
+            self._show_form(name)
+        return True
 
-    def _on_task_item(self, item: Optional[QListWidgetItem], _previous=None) -> None:
-        if item is not None and item.data(NameRole) != self.current:
-            self._show_form(item.data(NameRole))
+    def _on_task_chosen(self, name: str) -> None:
+        if name != self.current:
+            self._show_form(name)
 
     # -- the form --------------------------------------------------------------------------------
 
@@ -260,7 +181,7 @@ class QtLaunchPanel(QWidget):
             doc = (task.doc or "").strip()
             self.doc_label.setText(f"<b>{task.name}</b><tt>{_html(task.signature())}</tt>"
                                    + (f"<br>{_html(doc)}" if doc else ""))
-            self.queue_edit.setPlaceholderText(f"{task.queue or 'celery'} (the task's route)")
+            self.options_box.set_route(task.queue)
             if task.params_error:
                 self._status(f"The signature could not be read ({task.params_error}): arguments are not checked.")
         for spec in self.specs:
@@ -397,35 +318,11 @@ class QtLaunchPanel(QWidget):
 
     # -- options, sending ------------------------------------------------------------------------
 
-    def _on_timing_changed(self, index: int) -> None:
-        self.countdown_spin.setVisible(index == COUNTDOWN)
-        self.eta_edit.setVisible(index == ETA)
+    def options(self) -> SendOptions:
+        return self.options_box.options()
 
-    def options(self) -> LaunchOptions:
-        timing = self.timing_combo.currentIndex()
-        eta = None
-        if timing == ETA:
-            eta = datetime.fromtimestamp(self.eta_edit.dateTime().toSecsSinceEpoch(), tz=timezone.utc)
-        return LaunchOptions(
-            queue=self.queue_edit.text().strip() or None,
-            countdown=self.countdown_spin.value() if timing == COUNTDOWN else None,
-            eta=eta, expires=self.expires_spin.value() or None,
-            priority=None if self.priority_spin.value() < 0 else self.priority_spin.value(),
-            copies=self.copies_spin.value())
-
-    def set_options(self, options: LaunchOptions) -> None:
-        self.queue_edit.setText(options.queue or "")
-        if options.eta is not None:
-            self.timing_combo.setCurrentIndex(ETA)
-            self.eta_edit.setDateTime(QDateTime.fromSecsSinceEpoch(int(options.eta.timestamp())))
-        elif options.countdown:
-            self.timing_combo.setCurrentIndex(COUNTDOWN)
-            self.countdown_spin.setValue(options.countdown)
-        else:
-            self.timing_combo.setCurrentIndex(NOW)
-        self.expires_spin.setValue(options.expires or 0.0)
-        self.priority_spin.setValue(-1 if options.priority is None else options.priority)
-        self.copies_spin.setValue(options.copies)
+    def set_options(self, options: SendOptions) -> None:
+        self.options_box.set_options(options)
 
     def send_blocker(self) -> Optional[str]:
         """Why Send is disabled, or None when it is enabled."""
@@ -484,30 +381,18 @@ class QtLaunchPanel(QWidget):
     # -- history ---------------------------------------------------------------------------------
 
     def _on_history_changed(self) -> None:
-        self.history_list.clear()
-        for launch in self.launcher.history:
-            when = time.strftime("%H:%M:%S", time.localtime(launch.time))
-            call = ", ".join([_short(a) for a in launch.args] + [f"{k}={_short(v)}" for k, v in launch.kwargs.items()])
-            extra = launch.options.describe()
-            outcome = f"{len(launch.ids)} sent" if launch.ok else f"failed: {launch.error}"
-            item = QListWidgetItem(f"{when}  {launch.task.rsplit('.', 1)[-1]}({call})"
-                                   + (f" [{extra}]" if extra else "") + f"  → {outcome}")
-            item.setData(LaunchRole, launch)
-            item.setToolTip(launch.task + ("\n" + "\n".join(launch.ids[:5]) if launch.ids else ""))
-            self.history_list.addItem(item)
-        self.history_list.setCurrentRow(0)
+        self.history.show_launches(self.launcher.history)
 
     def selected_launch(self) -> Optional[Launch]:
-        item = self.history_list.currentItem()
-        return item.data(LaunchRole) if item is not None else None
+        return self.history.selected_launch()
 
     def _update_history_buttons(self, *_):
-        launch = self.selected_launch() if hasattr(self, "history_list") else None
+        if not hasattr(self, "history"):
+            return
+        launch = self.selected_launch()
         can_send = (launch is not None and not self.launcher.busy
                     and self.stack.state(BROKER) == ProcessState.RUNNING)
-        if hasattr(self, "run_again_button"):
-            self.run_again_button.setEnabled(can_send)
-            self.edit_again_button.setEnabled(launch is not None and launch.task in self.tasks)
+        self.history.enable(can_send, launch is not None and launch.task in self.tasks)
 
     def run_again(self) -> Optional[Launch]:
         launch = self.selected_launch()
@@ -522,11 +407,6 @@ class QtLaunchPanel(QWidget):
             return
         self.set_values(tf.values_from_call(self.tasks[launch.task], launch.args, launch.kwargs))
         self.set_options(launch.options)
-
-
-def _short(value, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _html(text: str) -> str:

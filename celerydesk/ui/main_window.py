@@ -1,8 +1,10 @@
 """The main window of one workspace: services on top, logs beside the embedded Flower below.
 
 It owns no process: every button goes to the StackController, every change comes back as its
-signals. Errors arrive in one place (the controller's ``message``) and are shown in the banner
-at the top, in the words the controller chose; info goes to the status bar.
+signals. The window's shared services come in one ``DeskContext`` (the stack, the broker
+service, the queue-depth poll...), handed on to each panel. Errors arrive in one place (the
+context's ``message``: the stack's and the broker service's) and are shown in the banner at the
+top, in the words their sender chose; info goes to the status bar.
 """
 
 from __future__ import annotations
@@ -14,11 +16,9 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar,
                                QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
-from celerydesk.core.commands import WORKER
-from celerydesk.core.queues import queue_depths
+from celerydesk.core.commands import BROKER, WORKER
 from celerydesk.core.states import BUSY_PHASES, RUNNING_STATES, ProcessState, StackPhase
 from celerydesk.core.urls import shown_url
-from celerydesk.services.background import run_in_background
 from celerydesk.ui import defs
 from celerydesk.ui.lazy_tab import QtLazyTab
 from celerydesk.ui.service_table import QtServiceTable
@@ -59,9 +59,10 @@ class QtMainWindow(QMainWindow):
     recentRequested = Signal(str)
     panelsBuilt = Signal()  # the panes built after the first paint exist now
 
-    def __init__(self, stack, tray_available: bool = False, parent=None):
+    def __init__(self, context, tray_available: bool = False, parent=None):
         super().__init__(parent)
-        self.stack = stack
+        self.context = context
+        self.stack = stack = context.stack
         self.tray_available = tray_available
         self.keep_in_tray = False
         self.setWindowTitle(f"celerydesk — {stack.ws.name}")
@@ -107,13 +108,10 @@ class QtMainWindow(QMainWindow):
         self.services.install_shortcuts(self)
         self.services.selectedServiceChanged.connect(self._show_service_logs)
 
-        stack.message.connect(self._on_message)
+        context.message.connect(self._on_message)
         stack.phaseChanged.connect(self._on_phase)
         stack.serviceStateChanged.connect(self._refresh_status)  # a bound method: dropped with the window
-        self._queue_timer = QTimer(self, interval=2000)
-        self._queue_timer.timeout.connect(self._poll_queues)
-        self._queue_timer.start()
-        self._queue_poll_in_flight = False
+        context.depths.depthsChanged.connect(self._show_queue_depths)
         self._on_phase(stack.phase)
         self._refresh_status()
         self._late_builds_started = False
@@ -206,7 +204,7 @@ class QtMainWindow(QMainWindow):
     def _make_task_monitor(self, parent) -> QWidget:
         from celerydesk.ui.task_monitor import QtTaskMonitor
 
-        monitor = QtTaskMonitor(self.stack, parent)
+        monitor = QtTaskMonitor(self.context, parent)
         monitor.message.connect(self._on_message)
         monitor.set_tray(self._tray)
         return monitor
@@ -214,14 +212,14 @@ class QtMainWindow(QMainWindow):
     def _make_launch_panel(self, parent) -> QWidget:
         from celerydesk.ui.launch_form import QtLaunchPanel
 
-        panel = QtLaunchPanel(self.stack, parent)
+        panel = QtLaunchPanel(self.context, parent)
         panel.launched.connect(self._on_launched)
         return panel
 
     def _make_schedules_panel(self, parent) -> QWidget:
         from celerydesk.ui.schedules_panel import QtSchedulesPanel
 
-        panel = QtSchedulesPanel(self.stack, parent)
+        panel = QtSchedulesPanel(self.context, parent)
         panel.message.connect(self._on_message)
         return panel
 
@@ -293,21 +291,15 @@ class QtMainWindow(QMainWindow):
         workers = [k for k in self.stack.enabled_keys() if k.startswith(f"{WORKER}-")]
         running = sum(self.stack.state(k) == ProcessState.RUNNING for k in workers)
         self.workers_label.setText(f"workers {running}/{len(workers)}")
+        if self.stack.state(BROKER) not in RUNNING_STATES:
+            self.queue_label.setText("")
 
-    def _poll_queues(self) -> None:
-        if self._queue_poll_in_flight or self.stack.state("broker") != ProcessState.RUNNING:
-            if self.stack.state("broker") not in RUNNING_STATES:
-                self.queue_label.setText("")
+    def _show_queue_depths(self, depths: dict) -> None:
+        """The workers' queues, from the window's one depth poll (the Tasks page lists them all)."""
+        if self.stack.state(BROKER) not in RUNNING_STATES:
             return
-        queues = sorted({q for w in self.stack.ws.workers for q in w.queues})
-        url = self.stack.broker_url()
-        self._queue_poll_in_flight = True
-        run_in_background(lambda: queue_depths(url, queues), self._on_queue_depths, self)
-
-    def _on_queue_depths(self, depths: Optional[dict], error) -> None:
-        self._queue_poll_in_flight = False
-        if error is None and depths is not None:
-            self.queue_label.setText("queued " + ", ".join(f"{q}: {n}" for q, n in depths.items()))
+        ours = {q for w in self.stack.ws.workers for q in w.queues}
+        self.queue_label.setText("queued " + ", ".join(f"{q}: {n}" for q, n in depths.items() if q in ours))
 
     # -- window state -----------------------------------------------------------------------------
 
@@ -337,12 +329,11 @@ class QtMainWindow(QMainWindow):
             self.tasks_tab.widget.set_tray(tray)
 
     def shutdown(self) -> None:
-        """Stop the threads and children the window's panels run (the task monitor's event
-        consumer, the schedules' store agent)."""
-        if self.tasks_tab.widget is not None:
-            self.tasks_tab.widget.shutdown()
+        """Stop the threads, timers and children of the window's services and panels (the event
+        consumer, the depth poll, the schedules' store agent)."""
         if self.schedules_tab.widget is not None:
             self.schedules_tab.widget.shutdown()
+        self.context.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Closing with the stack running asks: stop it, or keep it running in the tray."""

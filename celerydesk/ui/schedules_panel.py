@@ -13,9 +13,10 @@ window's banner, once) says that the workspace's schedules are not sent.
 
 Every edit goes through the schedule editor (``QtScheduleDialog``), a WorkspaceDocument (the
 file keeps its comments and is replaced atomically) or the store agent (the project's own
-models and API). "Run now" sends the task once by name to the stack's broker with a bare
-Celery client, off the GUI thread; it never imports the user's code. What the user must read
-goes out through ``message``, the stack's channel.
+models and API). "Run now" sends the task once by name through the window's broker service,
+off the GUI thread; it never imports the user's code. The project's schedules come from the
+window's introspection service. What the user must read goes out through ``message``, the
+stack's channel.
 """
 
 from __future__ import annotations
@@ -28,13 +29,12 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHB
                                QMessageBox, QPlainTextEdit, QPushButton, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
+from celerydesk.core.broker_client import SendOptions
 from celerydesk.core.errors import DeskError, WorkspaceError
 from celerydesk.core.project_scheduler import ProjectScheduler, classify
 from celerydesk.core.schedules import WORKSPACE, ScheduleView, export_snippet, load_schedules, store_views
-from celerydesk.core.urls import shown_url
 from celerydesk.core.workspace import load_workspace
 from celerydesk.core.workspace_edit import WorkspaceDocument
-from celerydesk.services.background import run_in_background
 from celerydesk.ui import defs
 from celerydesk.ui.schedule_dialog import QtScheduleDialog
 
@@ -50,20 +50,11 @@ def default_confirm(parent: QWidget, text: str) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
-def send_once(url: str, view: ScheduleView) -> str:
-    """Send the schedule's task once, by name, to the broker at ``url``; the task id."""
-    from celery import Celery
-
-    from celerydesk.services.external_broker import broker_answers
-
-    if not broker_answers(url, timeout=2.0):
-        raise DeskError(f"the broker at {shown_url(url)} does not answer", hint="start the stack first")
-    app = Celery("celerydesk-run-now", broker=url, set_as_current=False)
-    try:
-        options = {"queue": view.queue} if view.queue else {}
-        return app.send_task(view.task, args=list(view.args), kwargs=dict(view.kwargs), **options).id
-    finally:
-        app.close()
+def send_once(client, view: ScheduleView) -> str:
+    """Send the schedule's task once, by name, through ``client``; the task id."""
+    if not client.answers(timeout=2.0):
+        raise DeskError(f"the broker at {client.shown_url} does not answer", hint="start the stack first")
+    return client.send(view.task, view.args, view.kwargs, SendOptions(queue=view.queue or None))
 
 
 class QtSchedulesPanel(QWidget):
@@ -74,13 +65,14 @@ class QtSchedulesPanel(QWidget):
     sent = Signal(str, str)
     refreshed = Signal()
 
-    def __init__(self, stack, parent: Optional[QWidget] = None, *, introspector: Optional[Callable] = None,
+    def __init__(self, context, parent: Optional[QWidget] = None, *,
                  confirm: Optional[Callable[[QWidget, str], bool]] = None, refresh_ms: int = REFRESH_MS,
                  store_agent: Optional[Callable] = None):
         super().__init__(parent)
-        self.stack = stack
+        self.stack = stack = context.stack
+        self.broker = context.broker
+        self.introspection = context.introspection
         self.path = stack.ws.path
-        self._introspector = introspector or self._introspect
         self._confirm = confirm or default_confirm
         self._make_agent = store_agent or self._default_agent  # (workspace, source) -> a store agent
         self.agent = None  # the store agent, when the app's beat keeps its entries in a store
@@ -136,6 +128,7 @@ class QtSchedulesPanel(QWidget):
         layout.addWidget(self.status)
 
         stack.schedule_sync.mirrorWritten.connect(self.refresh)
+        self.introspection.finished.connect(self._on_introspected)
         # The file is watched with its folder: editors and atomic saves replace it (a new inode).
         self._watcher = QFileSystemWatcher([str(self.path), str(self.path.parent)], self)
         self._watcher.fileChanged.connect(self._on_file_changed)
@@ -152,15 +145,7 @@ class QtSchedulesPanel(QWidget):
     def introspect(self) -> None:
         """Load the project's tasks and beat_schedule off the GUI thread (cached by the core)."""
         self.status.setText("reading the project's tasks and schedules…")
-        ws = self._load_workspace()
-        if ws is not None:
-            run_in_background(lambda: self._introspector(ws), self._on_introspected, self)
-
-    @staticmethod
-    def _introspect(ws):
-        from celerydesk.core.introspection import introspect
-
-        return introspect(ws, timeout=120.0)
+        self.introspection.request()
 
     @staticmethod
     def _default_agent(ws, source: str):
@@ -435,9 +420,8 @@ class QtSchedulesPanel(QWidget):
         view = self.selected()
         if view is None or not view.task:
             return
-        url = self.stack.broker_url()
-        run_in_background(lambda: send_once(url, view), lambda task_id, error: self._on_sent(view, task_id, error),
-                          self)
+        self.broker.call(lambda client: send_once(client, view),
+                         lambda task_id, error: self._on_sent(view, task_id, error), owner=self)
 
     def _on_sent(self, view: ScheduleView, task_id: Optional[str], error: Optional[BaseException]) -> None:
         if error is not None:

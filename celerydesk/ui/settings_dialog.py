@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTabWidget, QVB
 
 from celerydesk.core.errors import WorkspaceError
 from celerydesk.core.workspace_edit import WorkspaceConflict, WorkspaceDocument
+from celerydesk.services.interpreter_check import InterpreterCheck
 from celerydesk.ui import defs
 from celerydesk.ui.settings_pages import QtBrokerPage, QtEnvPage, QtServicesPage
 from celerydesk.ui.settings_project import QtProjectPage
@@ -38,7 +39,9 @@ class QtSettingsDialog(QDialog):
 
     saved = Signal(str)
 
-    def __init__(self, document: Union[WorkspaceDocument, str, os.PathLike], parent: Optional[QWidget] = None):
+    def __init__(self, document: Union[WorkspaceDocument, str, os.PathLike], checker: InterpreterCheck,
+                 parent: Optional[QWidget] = None):
+        """``checker`` runs the Project page's interpreter check (the window's context has one)."""
         super().__init__(parent)
         # A path is loaded here: WorkspaceError (BrokenWorkspaceFile included) reaches the caller.
         self._document = document if isinstance(document, WorkspaceDocument) else WorkspaceDocument.load(document)
@@ -56,7 +59,7 @@ class QtSettingsDialog(QDialog):
         self.banner.hide()
 
         self.env_page = QtEnvPage()
-        self.project_page = QtProjectPage(self._document.path, self.env_page.env)
+        self.project_page = QtProjectPage(self._document.path, self.env_page.env, checker)
         self.broker_page = QtBrokerPage()
         self.workers_page = QtWorkersPage()
         self.services_page = QtServicesPage()

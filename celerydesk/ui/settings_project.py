@@ -3,15 +3,15 @@
 It also holds the services' CPU priority (``[project] nice``, core/priority.py).
 
 Workers, beat and the introspector run in the *project's* interpreter, so the page can check
-it before anything starts: ``check_interpreter`` (celery with Redis support), then celery's own
-``find_app`` on the app, in the project folder with the workspace's environment. Both run an
-interpreter for up to a second or more, so they run off the GUI thread (``run_in_background``)
-and the answer, versions or the error with its fix, replaces the status line.
+it before anything starts: ``core.interpreter.check_project`` (celery with Redis support, then
+celery's own ``find_app`` on the app, in the project folder with the workspace's environment).
+It runs an interpreter for a second or more, so the page asks the window's
+``InterpreterCheck`` service, and the answer, versions or the error with its fix, replaces the
+status line.
 """
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 from typing import Callable, Optional
@@ -21,42 +21,15 @@ from PySide6.QtWidgets import (QFileDialog, QFormLayout, QHBoxLayout, QLabel, QL
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from celerydesk.core.errors import DeskError
-from celerydesk.core.interpreter import check_interpreter
 from celerydesk.core.priority import DEFAULT_NICE, MAX_NICE
 from celerydesk.core.selfcmd import child_environ
 from celerydesk.core.workspace import _resolve_python, detect_python
 from celerydesk.core.workspace_edit import WorkspaceDocument
-from celerydesk.services.background import run_in_background
+from celerydesk.services.interpreter_check import InterpreterCheck
 from celerydesk.ui import defs
 from celerydesk.ui.settings_pages import hint_label
 
-# celery's own lookup of `-A APP`, so the check fails exactly where the worker would.
-_FIND_APP = "import sys\nfrom celery.app.utils import find_app\nfind_app(sys.argv[1])\n"
 OK_STYLE, ERROR_STYLE = "color: #1e8449;", "color: #c0392b;"
-
-
-def check_project(python: Path, app: str, workdir: Path, env: dict, timeout: float = 60.0) -> str:
-    """A one-line summary if ``python`` can run a worker for ``app``; else DeskError with the fix."""
-    info = check_interpreter(python, workdir, env, timeout=timeout)
-    summary = f"Python {info.python}, celery {info.celery}, redis {info.redis}"
-    if not app:
-        return summary
-    try:
-        proc = subprocess.run([str(python), "-c", _FIND_APP, app], cwd=workdir, env=env,
-                              capture_output=True, text=True, timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise DeskError(f"importing the app {app!r} with {python} failed: {exc}") from None
-    if proc.returncode != 0:
-        lines = (proc.stderr or proc.stdout).strip().splitlines()
-        last = lines[-1] if lines else f"exit code {proc.returncode}"
-        top = app.split(".")[0].split(":")[0]
-        if f"No module named '{top}'" in last:
-            hint = (f"check the app (the value of `celery -A`) and the project folder: "
-                    f"{top!r} is imported from {workdir}")
-        else:
-            hint = f"run `{python} -c \"import {app.split(':')[0]}\"` in {workdir} to see the whole traceback"
-        raise DeskError(f"{summary}, but the app {app!r} cannot be imported: {last}", hint=hint)
-    return f"{summary}; the app {app!r} imports"
 
 
 def _browse_row(edit: QLineEdit, *buttons: QPushButton) -> QHBoxLayout:
@@ -71,10 +44,12 @@ def _browse_row(edit: QLineEdit, *buttons: QPushButton) -> QHBoxLayout:
 class QtProjectPage(QWidget):
     """``[project]`` app, workdir and python; ``env`` is its own page, read here for the check."""
 
-    def __init__(self, workspace_file: Path, env: Callable[[], dict], parent=None):
+    def __init__(self, workspace_file: Path, env: Callable[[], dict], checker: InterpreterCheck, parent=None):
         super().__init__(parent)
         self._root = Path(workspace_file).parent
         self._env = env  # the Env page's current rows: the check uses what the user is editing
+        self._checker = checker
+        checker.finished.connect(self._on_checked)
         self.workdir = QLineEdit()
         self.workdir.setPlaceholderText(". (this file's folder)")
         self.app = QLineEdit()
@@ -113,7 +88,7 @@ class QtProjectPage(QWidget):
         layout.addLayout(form)
         layout.addStretch(1)
         self._initial: dict = {}
-        self._generation = 0  # the latest check; an older one's answer is dropped
+        self._check_number = 0  # the latest check; an older one's answer is dropped
         self._set_status("Not checked yet.", "")
 
     def _priority_field(self) -> QVBoxLayout:
@@ -214,16 +189,12 @@ class QtProjectPage(QWidget):
         env = child_environ()
         env.update(self._env())
         env.pop("PYTHONHOME", None)  # as for the workers: the project interpreter's own home
-        app, workdir = self.app.text().strip(), self.workdir_path()
-        self._generation += 1
-        generation = self._generation
         self.check_button.setEnabled(False)
         self._set_status(f"Checking {python} …", "")
-        run_in_background(lambda: check_project(python, app, workdir, env),
-                          lambda summary, error: self._on_checked(generation, summary, error), owner=self)
+        self._check_number = self._checker.check(python, self.app.text().strip(), self.workdir_path(), env)
 
-    def _on_checked(self, generation: int, summary: Optional[str], error: Optional[BaseException]) -> None:
-        if generation != self._generation:
+    def _on_checked(self, number: int, summary: Optional[str], error: Optional[BaseException]) -> None:
+        if number != self._check_number:
             return
         self.check_button.setEnabled(True)
         if error is None:

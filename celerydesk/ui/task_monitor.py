@@ -1,35 +1,35 @@
-"""The live task monitor: tasks from worker events, workers (remote ones too), queue depths.
+"""The Tasks page: tasks from worker events, workers (remote ones too), queue depths.
 
-The table (``celerydesk.ui.task_table``) shows the store of an :class:`EventMonitor`, filtered
-and newest first, kept in step batch by batch without resets, so a burst of thousands of tasks
-costs what a screenful costs. ``QtTaskMonitor`` adds the filters, search, detail pane, revoke /
-terminate / retry (``task_retry``), the workers list, queue depths with purge, the "unregistered
-task" warning, notifications for the tasks the user launched, and a line saying where the events
-come from or why none come.
+The page puts together the table (``task_table``: the store of the window's
+:class:`EventMonitor`, filtered and newest first, kept in step batch by batch), its filter row
+(``task_filters``), the selected task's details with revoke / terminate / retry
+(``task_details``, ``task_retry``), the workers list (``workers_list``) and the queues with purge
+(``queues_panel``). It adds the "unregistered task" warning, notifications for the tasks the user
+launched, and a line saying where the events come from or why none come. Everything it sends or
+asks goes through the window's broker service; the queue depths come from the window's one poll.
 """
 
 from __future__ import annotations
 
 import re
-import socket
 from typing import Optional
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFrame, QHBoxLayout, QLabel,
-                               QLineEdit, QMessageBox, QPlainTextEdit, QPushButton, QSpinBox, QSplitter,
-                               QSystemTrayIcon, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QSplitter, QSystemTrayIcon,
+                               QVBoxLayout, QWidget)
 
 from celerydesk.core import commands
-from celerydesk.core.queues import queue_depths
-from celerydesk.core.task_store import FINISHED_STATES, STATES, SUCCESS
+from celerydesk.core.broker_client import SendOptions
+from celerydesk.core.task_store import FINISHED_STATES, SUCCESS
 from celerydesk.core.urls import shown_url
-from celerydesk.services.background import run_in_background
-from celerydesk.services.event_monitor import EventMonitor, purge_queue
 from celerydesk.ui import defs
+from celerydesk.ui.queues_panel import QtQueuesPanel
+from celerydesk.ui.task_details import QtTaskDetails
+from celerydesk.ui.task_filters import QtTaskFilters
 from celerydesk.ui.task_retry import RetryDialog, parse_repr
 from celerydesk.ui.task_table import IdRole, QtTaskTableView, TaskTableModel
+from celerydesk.ui.workers_list import QtWorkersList
 
-ALL = "(all)"
 # A broker being started refuses connections for a moment: that is said only if it lasts.
 TROUBLE_AFTER_MS = 3000
 _CONNECTED_STYLE = "QLabel { color: palette(mid); }"
@@ -45,10 +45,12 @@ class QtTaskMonitor(QWidget):
     unregisteredTask = Signal(str)  # a task name no running worker has registered
     message = Signal(str, str)  # level, text: errors of actions, for the window's message area
 
-    def __init__(self, stack, parent=None, capacity: int = 10_000, monitor: Optional[EventMonitor] = None):
+    def __init__(self, context, parent=None, capacity: int = 10_000):
         super().__init__(parent)
-        self.stack = stack
-        self.monitor = monitor or EventMonitor(stack.broker_url(), capacity=capacity, parent=self)
+        self.context = context
+        self.stack = context.stack
+        self.broker = context.broker
+        self.monitor = context.event_monitor(capacity)
         self.store = self.monitor.store
         self.model = TaskTableModel(self.monitor, self)
         self.tray: Optional[QSystemTrayIcon] = None
@@ -56,18 +58,15 @@ class QtTaskMonitor(QWidget):
         self._registered: set[str] = set()
         self._checking: set[str] = set()
         self._checked: set[str] = set()
-        self._depths: dict[str, int] = {}
-        self._extra_queues: set[str] = set()
         self._build()
         # Bound methods, not lambdas: Qt drops the connections when this widget is deleted.
         self.monitor.updated.connect(self._on_updated)
         self.monitor.workersAppeared.connect(self._refresh_registered)
         self.monitor.connectionChanged.connect(self._on_connection)
-        stack.linesReceived.connect(self._on_lines)
-        self._slow = QTimer(self, interval=2000)  # workers list and queue depths
-        self._slow.timeout.connect(self._on_slow_tick)
+        self.stack.linesReceived.connect(self._on_lines)
+        self._slow = QTimer(self, interval=2000)  # the workers list (from the store: no I/O)
+        self._slow.timeout.connect(self.workers.refresh)
         self._slow.start()
-        self.monitor.start()
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -91,64 +90,30 @@ class QtTaskMonitor(QWidget):
         self._trouble_timer = QTimer(self, singleShot=True, interval=TROUBLE_AFTER_MS)
         self._trouble_timer.timeout.connect(self._show_connection)
 
-        self.state_filter, self.name_filter, self.worker_filter = QComboBox(self), QComboBox(self), QComboBox(self)
-        self.state_filter.addItems([ALL, *STATES])
-        for combo, key in ((self.state_filter, "state"), (self.name_filter, "name"), (self.worker_filter, "worker")):
-            combo.setProperty("filter_key", key)
-            combo.currentTextChanged.connect(self._on_filter_changed)
-        self.search = QLineEdit(self, placeholderText="search id, name, args, result ...")
-        self.search.textChanged.connect(self._on_search)
-        self.capacity = QSpinBox(self, minimum=100, maximum=1_000_000, singleStep=1000, value=self.store.capacity)
-        self.capacity.setToolTip("How many recent tasks are kept")
-        self.capacity.valueChanged.connect(self.set_capacity)
-        filters = QHBoxLayout()
-        for label, widget in (("State", self.state_filter), ("Task", self.name_filter),
-                              ("Worker", self.worker_filter), ("", self.search), ("Keep", self.capacity)):
-            if label:
-                filters.addWidget(QLabel(label, self))
-            filters.addWidget(widget, 1 if widget is self.search else 0)
+        self.filters = QtTaskFilters(self.model, self.store, self)
+        self.filters.filtersChanged.connect(self._keep_selection)
+        self.filters.capacityChanged.connect(self.set_capacity)
 
         self.view = QtTaskTableView(self.model, self)
         self.view.clicked.connect(self._on_clicked)
         self._selected: Optional[str] = None
 
-        self.detail = QPlainTextEdit(self, readOnly=True)
-        self.detail.setFont(defs.monospace_font())
-        self.revoke_button, self.terminate_button, self.retry_button = (
-            QPushButton("Revoke", self), QPushButton("Terminate", self), QPushButton("Retry…", self))
-        self.revoke_button.clicked.connect(self._on_revoke)
-        self.terminate_button.clicked.connect(self._on_terminate)
-        self.retry_button.clicked.connect(self._on_retry)
-        actions = QHBoxLayout()
-        for button in (self.revoke_button, self.terminate_button, self.retry_button):
-            actions.addWidget(button)
-        actions.addStretch(1)
-        detail_box = QWidget(self)
-        detail_layout = QVBoxLayout(detail_box)
-        detail_layout.setContentsMargins(0, 0, 0, 0)
-        detail_layout.addLayout(actions)
-        detail_layout.addWidget(self.detail)
+        self.details = QtTaskDetails(self)
+        self.details.revokeClicked.connect(self._on_revoke)
+        self.details.retryClicked.connect(self._on_retry)
 
-        self.workers = QTableWidget(0, 5, self)
-        self.workers.setHorizontalHeaderLabels(["Worker", "Where", "Status", "Active", "Processed"])
-        self.queues = QTableWidget(0, 2, self)
-        self.queues.setHorizontalHeaderLabels(["Queue", "Waiting"])
-        self.purge_button = QPushButton("Purge queue…", self)
-        self.purge_button.clicked.connect(self._on_purge)
-        for table in (self.workers, self.queues):
-            table.verticalHeader().hide()
-            table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-            table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-            table.horizontalHeader().setStretchLastSection(True)
+        self.workers = QtWorkersList(self.stack, self.store, self)
+        self.queues = QtQueuesPanel(self.context, self)
         side = QWidget(self)
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
-        for widget in (QLabel("Workers", self), self.workers, QLabel("Queues", self), self.queues, self.purge_button):
-            side_layout.addWidget(widget)
+        for widget, stretch in ((QLabel("Workers", self), 0), (self.workers, 1), (QLabel("Queues", self), 0),
+                                (self.queues, 1)):
+            side_layout.addWidget(widget, stretch)
 
         tasks_split = QSplitter(Qt.Orientation.Vertical, self)
         tasks_split.addWidget(self.view)
-        tasks_split.addWidget(detail_box)
+        tasks_split.addWidget(self.details)
         main_split = QSplitter(Qt.Orientation.Horizontal, self)
         main_split.addWidget(tasks_split)
         main_split.addWidget(side)
@@ -158,7 +123,7 @@ class QtTaskMonitor(QWidget):
         layout.setSpacing(defs.SPACING)
         layout.addWidget(self.warning)
         layout.addWidget(self.connection)
-        layout.addLayout(filters)
+        layout.addWidget(self.filters)
         layout.addWidget(main_split, 1)
 
         self.toast = QLabel(self)  # the in-window notification when no tray exists
@@ -181,8 +146,7 @@ class QtTaskMonitor(QWidget):
 
     def watch_queue(self, queue: str) -> None:
         """Show this queue's depth too (the workers' queues and those tasks went to always are)."""
-        self._extra_queues.add(queue)
-        self._on_slow_tick()
+        self.context.depths.watch(queue)
 
     def set_tray(self, tray: Optional[QSystemTrayIcon]) -> None:
         self.tray = tray
@@ -203,18 +167,18 @@ class QtTaskMonitor(QWidget):
         return self._selected
 
     def revoke(self, task_id: str, terminate: bool = False) -> None:
-        self.monitor.revoke(task_id, terminate=terminate)
+        self.broker.revoke(task_id, terminate=terminate)
 
     def retry(self, task_id: str, args=None, kwargs=None) -> Optional[str]:
-        """Send a finished task again, with its original arguments unless given; return the new id."""
+        """Send a finished task again, with its original arguments unless given; return the new id
+        (known at once; the sending happens off the GUI thread, and a failure reaches the banner)."""
         record = self.store.tasks.get(task_id)
         if record is None or not record.name:
             self.message.emit("error", f"task {task_id} is no longer in the monitor: launch it again from its form")
             return None
         args = parse_repr(record.args, []) if args is None else args
         kwargs = parse_repr(record.kwargs, {}) if kwargs is None else kwargs
-        new_id = self.monitor.send(record.name, args=args, kwargs=kwargs,
-                                   queue=record.queue if record.queue else None)
+        new_id = self.broker.send(record.name, args, kwargs, SendOptions(queue=record.queue or None))
         self.note_launched(new_id, name=record.name)
         return new_id
 
@@ -226,7 +190,7 @@ class QtTaskMonitor(QWidget):
         self._registered.clear()
 
     def shutdown(self) -> None:
-        """Stop the event consumer thread (the window calls this on close; the test fixtures too)."""
+        """Stop the event consumer thread (the window's context does it on close; test fixtures here)."""
         self.monitor.stop()
 
     # -- events ----------------------------------------------------------------------------------
@@ -253,15 +217,7 @@ class QtTaskMonitor(QWidget):
         self.connection.setStyleSheet(_TROUBLE_STYLE if self._trouble_shown else _CONNECTED_STYLE)
 
     def _on_updated(self, changed) -> None:
-        for combo, values in ((self.name_filter, self.store.names()),
-                              (self.worker_filter, sorted(self.store.workers))):
-            if combo.count() != len(values) + 1:
-                current = combo.currentText()
-                combo.blockSignals(True)
-                combo.clear()
-                combo.addItems([ALL, *values])
-                combo.setCurrentText(current)
-                combo.blockSignals(False)
+        self.filters.refresh_choices()
         for task_id in changed:
             record = self.store.tasks.get(task_id)
             if record is None:
@@ -277,6 +233,8 @@ class QtTaskMonitor(QWidget):
 
     def _keep_selection(self) -> None:
         """The selected task's row stays selected (rows move as tasks come; a filter rebuilds)."""
+        if not self._selected:
+            return
         row = self.model.row_of(self._selected)
         if row >= 0 and self.view.currentIndex().row() != row:
             self.view.selectRow(row)
@@ -295,9 +253,8 @@ class QtTaskMonitor(QWidget):
         if name in self._registered or name in self._checking:
             return
         self._checking.add(name)
-        monitor = self.monitor
-        run_in_background(lambda: monitor.registered(timeout=1.5),
-                          lambda replies, error: self._on_registered(name, replies, error), self)
+        self.broker.call(lambda client: client.registered(timeout=1.5),
+                         lambda replies, error: self._on_registered(name, replies, error), owner=self)
 
     def _on_registered(self, name: str, replies, error) -> None:
         self._checking.discard(name)
@@ -337,40 +294,15 @@ class QtTaskMonitor(QWidget):
 
     # -- widgets' handlers -----------------------------------------------------------------------
 
-    def _on_filter_changed(self, text: str) -> None:
-        self.model.set_filter(self.sender().property("filter_key"), None if text == ALL else text)
-        if self._selected:
-            self._keep_selection()
-
-    def _on_search(self, text: str) -> None:
-        self.model.set_filter("search", text)
-        if self._selected:
-            self._keep_selection()
-
     def _on_clicked(self, index: QModelIndex) -> None:
         self.select_task(index.data(IdRole))
 
     def _show_detail(self) -> None:
-        record = self.store.tasks.get(self._selected or "")
-        if record is None:
-            self.detail.setPlainText("")
-            return
-        lines = [f"{k}: {getattr(record, k)}" for k in ("id", "name", "state", "worker", "queue", "args", "kwargs",
-                                                        "retries", "runtime", "result", "exception")
-                 if getattr(record, k) not in (None, "")]
-        if record.progress_meta:
-            lines.append(f"progress: {record.progress_meta}")
-        if record.traceback:
-            lines += ["", record.traceback]
-        self.detail.setPlainText("\n".join(lines))
+        self.details.show_record(self.store.tasks.get(self._selected or ""))
 
-    def _on_revoke(self) -> None:
+    def _on_revoke(self, terminate: bool) -> None:
         if self._selected:
-            self.revoke(self._selected)
-
-    def _on_terminate(self) -> None:
-        if self._selected:
-            self.revoke(self._selected, terminate=True)
+            self.revoke(self._selected, terminate=terminate)
 
     def _on_retry(self) -> None:
         record = self.store.tasks.get(self._selected or "")
@@ -385,54 +317,6 @@ class QtTaskMonitor(QWidget):
                 return
             self.retry(record.id, args, kwargs)
 
-    def _on_purge(self) -> None:
-        row = self.queues.currentRow()
-        if row < 0:
-            return
-        queue = self.queues.item(row, 0).text()
-        answer = QMessageBox.question(self, "Purge queue",
-                                      f"Delete the {self._depths.get(queue, 0)} waiting messages of {queue!r}? "
-                                      f"They cannot be brought back.")
-        if answer == QMessageBox.StandardButton.Yes:
-            url = self.stack.broker_url()
-            run_in_background(lambda: purge_queue(url, queue), self._on_purged, self)
-
-    def _on_purged(self, count, error) -> None:
-        if error is not None:
-            self.message.emit("error", f"purge failed: {error}; is the broker running?")
-        else:
-            self.message.emit("info", f"purged {count} messages")
-        self._on_slow_tick()
-
-    def _on_slow_tick(self) -> None:
-        self._fill_workers()
-        queues = sorted({q for w in self.stack.ws.workers for q in w.queues} |
-                        {r.queue for r in self.store.tasks.values() if r.queue} | {"celery"} | self._extra_queues)
-        url = self.stack.broker_url()
-        run_in_background(lambda: queue_depths(url, queues), self._on_depths, self)
-
-    def _on_depths(self, depths, error) -> None:
-        if error is not None:
-            return  # the broker is down: the services table says so
-        self._depths = depths
-        self.queues.setRowCount(len(depths))
-        for row, (queue, count) in enumerate(sorted(depths.items())):
-            self.queues.setItem(row, 0, QTableWidgetItem(queue))
-            self.queues.setItem(row, 1, QTableWidgetItem(str(count)))
-
-    def _fill_workers(self) -> None:
-        own_pids = {s.pid for s in self.stack.services.values() if getattr(s, "kind", None) == commands.WORKER and s.pid}
-        workers = sorted(self.store.workers.values(), key=lambda w: w.hostname)
-        this_host = socket.gethostname()
-        self.workers.setRowCount(len(workers))
-        for row, w in enumerate(workers):
-            # One of our children: its pid and this machine's name (a pid alone may repeat elsewhere).
-            ours = w.pid in own_pids and w.hostname.rpartition("@")[2] == this_host
-            where = "this stack" if ours else "remote"
-            status = "online" if w.alive() else "offline"
-            for column, text in enumerate((w.hostname, where, status, w.active, w.processed)):
-                self.workers.setItem(row, column, QTableWidgetItem("" if text is None else str(text)))
-
     def worker_rows(self) -> list[tuple[str, str, str]]:
         """(hostname, where, status) of each row of the workers list, for the window and tests."""
-        return [tuple(self.workers.item(r, c).text() for c in range(3)) for r in range(self.workers.rowCount())]
+        return self.workers.rows()

@@ -87,16 +87,18 @@ def idle_gap(seconds: float = 1.0) -> float:
 
 def desk_once(url: str) -> tuple[float, float]:
     """(tasks per second, longest event-loop gap in ms) of the launcher's N copies."""
-    from celerydesk.services.launcher import Launcher, LaunchOptions
+    from celerydesk.core.broker_client import BrokerClient, SendOptions
+    from celerydesk.services.broker import BrokerService
+    from celerydesk.services.launcher import Launcher
 
-    launcher = Launcher(url)
+    launcher = Launcher(BrokerService(BrokerClient(url)))
     loop, meter = QEventLoop(), GapMeter()
     done: list = []
     launcher.finished.connect(done.append)
     launcher.finished.connect(loop.quit)
     meter.start()
     start = time.perf_counter()
-    launcher.send(NAME, [], {}, LaunchOptions(copies=TASKS))
+    launcher.send(NAME, [], {}, SendOptions(copies=TASKS))
     loop.exec()
     took = time.perf_counter() - start  # from the click to the result on the Qt thread
     stall = meter.stop()

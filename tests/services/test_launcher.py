@@ -1,4 +1,5 @@
-"""The launcher's N copies against a real redis-server (celerydesk/services/launcher.py).
+"""The launcher's N copies against a real redis-server (celerydesk/services/launcher.py, sending
+through core/broker_client.py's ``send_batches``).
 
 Copies go in batches of publishes (one Redis pipeline per ``BATCH_COPIES``): every copy must
 still arrive once, in order, with its options (queue, priority); a cancelled launch keeps what it
@@ -13,7 +14,9 @@ import signal
 
 import pytest
 
-from celerydesk.services.launcher import BATCH_COPIES, Launcher, LaunchOptions
+from celerydesk.core.broker_client import BATCH_COPIES, BrokerClient, SendOptions
+from celerydesk.services.broker import BrokerService
+from celerydesk.services.launcher import Launcher
 from tests.helpers.redis_server import start_redis_server
 
 pytestmark = pytest.mark.slow
@@ -34,7 +37,7 @@ def redis_url(tmp_path):
 
 def send(qtbot, launcher: Launcher, copies: int, **options):
     with qtbot.waitSignal(launcher.finished, timeout=120000) as finished:
-        launcher.send(NAME, [1, "two"], {"three": 3}, LaunchOptions(copies=copies, **options))
+        launcher.send(NAME, [1, "two"], {"three": 3}, SendOptions(copies=copies, **options))
     return finished.args[0]
 
 
@@ -45,7 +48,7 @@ def queued_ids(client, queue: str) -> list[str]:
 
 def test_every_copy_arrives_once_in_order(qtbot, redis_url):
     url, client, _proc = redis_url
-    launcher = Launcher(url)
+    launcher = Launcher(BrokerService(BrokerClient(url)))
     copies = 2 * BATCH_COPIES + 17  # whole batches and a part of one
     progress = []
     launcher.progress.connect(lambda sent, total: progress.append((sent, total)))
@@ -60,7 +63,7 @@ def test_every_copy_arrives_once_in_order(qtbot, redis_url):
 
 def test_options_reach_every_copy(qtbot, redis_url):
     url, client, _proc = redis_url
-    launcher = Launcher(url)
+    launcher = Launcher(BrokerService(BrokerClient(url)))
     launch = send(qtbot, launcher, 30, queue="other", priority=3)
     assert launch.ok and client.llen("celery") == 0
     priority_lists = [key.decode() for key in client.keys("other*")]
@@ -72,7 +75,7 @@ def test_options_reach_every_copy(qtbot, redis_url):
 
 def test_a_cancelled_launch_keeps_what_it_sent(qtbot, redis_url):
     url, client, _proc = redis_url
-    launcher = Launcher(url)
+    launcher = Launcher(BrokerService(BrokerClient(url)))
     launcher.progress.connect(lambda sent, total: launcher.cancel())
     launch = send(qtbot, launcher, 50 * BATCH_COPIES)
     assert launch.error and launch.error.startswith("cancelled after")
@@ -83,7 +86,7 @@ def test_a_cancelled_launch_keeps_what_it_sent(qtbot, redis_url):
 
 def test_a_broker_lost_mid_launch_leaves_only_queued_ids(qtbot, redis_url):
     url, client, proc = redis_url
-    launcher = Launcher(url)
+    launcher = Launcher(BrokerService(BrokerClient(url)))
     sent_before = []
 
     def kill_broker(sent, _total):

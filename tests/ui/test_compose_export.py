@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from celerydesk.services.context import DeskContext
 from celerydesk.ui import compose_export
 from celerydesk.ui.compose_export import export_compose
 from tests.helpers.stack import make_workspace
@@ -70,7 +71,8 @@ def test_main_window_menu_action_exports(qtbot, tmp_path, monkeypatch):
     from celerydesk.ui.main_window import QtMainWindow
 
     ws = make_workspace(tmp_path / "shop", beat=False, flower=False)
-    window = QtMainWindow(StackController(ws))
+    stack = StackController(ws)
+    window = QtMainWindow(DeskContext(stack, parent=stack))
     qtbot.addWidget(window)
     target = tmp_path / "shop" / "docker-compose.yml"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a: (str(target), ""))

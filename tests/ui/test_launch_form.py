@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QCheckBox, QLineEdit, QPlainTextEdit, QPushButton
 
 from celerydesk.core.introspection import Introspection, TaskInfo
 from celerydesk.core.states import ProcessState
+from celerydesk.services.context import DeskContext
 from celerydesk.ui.launch_form import QtLaunchPanel
 from tests.helpers.stack import make_workspace, start_stack, stop_stack
 
@@ -19,7 +20,7 @@ SAMPLE = "celerydesk.sample.tasks."
 
 
 def make_panel(qtbot, stack):
-    panel = QtLaunchPanel(stack)
+    panel = QtLaunchPanel(DeskContext(stack, parent=stack))
     qtbot.addWidget(panel)
     panel.resize(1100, 700)
     panel.show()
@@ -71,14 +72,14 @@ def test_picker_lists_project_tasks_first_and_hides_celerys_own(idle_panel):
     panel = idle_panel
     names = panel.task_names()
     assert names == sorted(SAMPLE + n for n in ("add", "noop", "notify_customers", "process_video"))
-    panel.show_internal.setChecked(True)
+    panel.picker.show_internal.setChecked(True)
     names = panel.task_names()
     assert names[:4] == sorted(SAMPLE + n for n in ("add", "noop", "notify_customers", "process_video"))
     assert len(names) > 4 and all(n.startswith("celery.") for n in names[4:])
-    panel.filter_edit.setText("VIDEO")
+    panel.picker.filter_edit.setText("VIDEO")
     assert panel.task_names() == [SAMPLE + "process_video"]
-    panel.show_internal.setChecked(False)
-    panel.filter_edit.clear()
+    panel.picker.show_internal.setChecked(False)
+    panel.picker.filter_edit.clear()
     assert len(panel.task_names()) == 4
 
 
@@ -168,19 +169,19 @@ def test_tailored_forms_send_and_return_results(qtbot, live, tmp_path):
     assert result["bytes"] == video.stat().st_size and result["chunks"] == 5
 
     # History: newest first; run again sends the same call anew.
-    assert panel.history_list.count() == 2
-    panel.history_list.setCurrentRow(1)  # the notify_customers launch
-    assert panel.run_again_button.isEnabled()
+    assert panel.history.history_list.count() == 2
+    panel.history.history_list.setCurrentRow(1)  # the notify_customers launch
+    assert panel.history.run_again_button.isEnabled()
     with qtbot.waitSignal(panel.launched, timeout=60000) as blocker:
-        qtbot.mouseClick(panel.run_again_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(panel.history.run_again_button, Qt.MouseButton.LeftButton)
     again = blocker.args[0]
     assert again.task == SAMPLE + "notify_customers" and again.ids[0] != launch.ids[0]
     assert client.AsyncResult(again.ids[0]).get(timeout=60).startswith("Sent 'Hello World'")
-    assert panel.history_list.count() == 3
+    assert panel.history.history_list.count() == 3
 
     # Edit and run again: the form gets the launch back, to change and send.
-    panel.history_list.setCurrentRow(1)  # the process_video launch
-    qtbot.mouseClick(panel.edit_again_button, Qt.MouseButton.LeftButton)
+    panel.history.history_list.setCurrentRow(1)  # the process_video launch
+    qtbot.mouseClick(panel.history.edit_again_button, Qt.MouseButton.LeftButton)
     assert panel.current == SAMPLE + "process_video"
     assert panel.editors["path"].text() == str(video) and panel.editors["chunk_size"].text() == "65536"
     panel.editors["chunk_size"].setText("100000")
@@ -201,18 +202,18 @@ def test_send_n_copies_and_options(qtbot, live):
     panel.select_task(SAMPLE + "add")
     panel.editors["x"].setText("2")
     panel.editors["y"].setText("3")
-    panel.copies_spin.setValue(250)
+    panel.options_box.copies_spin.setValue(250)
     launch = send_and_wait(qtbot, panel)
     assert len(launch.ids) == len(set(launch.ids)) == 250
     assert r.llen("celery") - before == 250
     assert panel.progress_bar.value() == 250
 
     # Options reach the message: another queue, a countdown, an expiry.
-    panel.copies_spin.setValue(1)
-    panel.queue_edit.setText("other")
-    panel.timing_combo.setCurrentIndex(1)
-    panel.countdown_spin.setValue(30)
-    panel.expires_spin.setValue(600)
+    panel.options_box.copies_spin.setValue(1)
+    panel.options_box.queue_edit.setText("other")
+    panel.options_box.timing_combo.setCurrentIndex(1)
+    panel.options_box.countdown_spin.setValue(30)
+    panel.options_box.expires_spin.setValue(600)
     launch = send_and_wait(qtbot, panel)
     assert r.llen("other") == 1
     import json

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
+from celerydesk.services.context import DeskContext
 from celerydesk.ui.main_window import QtMainWindow
 from tests.helpers.stack import make_workspace
 
@@ -20,7 +21,7 @@ def window(qtbot, tmp_path):
     from celerydesk.services.stack import StackController
 
     stack = StackController(make_workspace(tmp_path, beat=False, flower=False))
-    window = QtMainWindow(stack)
+    window = QtMainWindow(DeskContext(stack, parent=stack))
     qtbot.addWidget(window)
     yield window
     window.shutdown()
@@ -84,7 +85,7 @@ def test_the_status_bar_shows_the_broker_without_its_password(qtbot, tmp_path):
     ws = make_workspace(tmp_path, mode="external", beat=False, flower=False,
                         broker={"url": "redis://:s3cret@127.0.0.1:6399/0"})
     stack = StackController(ws)
-    window = QtMainWindow(stack)
+    window = QtMainWindow(DeskContext(stack, parent=stack))
     qtbot.addWidget(window)
     try:
         text = window.broker_label.text()

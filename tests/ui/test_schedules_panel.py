@@ -31,6 +31,7 @@ from celerydesk.core.introspection import Introspection
 from celerydesk.core.schedule_mirror import state_path
 from celerydesk.core.workspace import load_workspace
 from celerydesk.core.workspace_edit import WorkspaceDocument
+from celerydesk.services.context import DeskContext
 from celerydesk.services.stack import StackController
 from celerydesk.ui.schedules_panel import ENABLED, LAST, NAME, RUNS, SOURCE, QtSchedulesPanel
 from tests.helpers.stack import write_workspace
@@ -52,15 +53,14 @@ kwargs = { x = 1, y = 2 }
 """
 
 
-def no_project(ws):
+def no_project(ws, force=False):
     """An introspector for tests not about the project's own schedules: no tasks, no schedules."""
     return Introspection(app={}, tasks={}, beat_schedule=[])
 
 
-def make_panel(qtbot, path: Path, **kwargs) -> QtSchedulesPanel:
+def make_panel(qtbot, path: Path, introspector=no_project, **kwargs) -> QtSchedulesPanel:
     stack = StackController(load_workspace(path))
-    kwargs.setdefault("introspector", no_project)
-    panel = QtSchedulesPanel(stack, **kwargs)
+    panel = QtSchedulesPanel(DeskContext(stack, introspect=introspector, parent=stack), **kwargs)
     panel.test_messages = []
     panel.message.connect(lambda level, text: panel.test_messages.append((level, text)))
     qtbot.addWidget(panel)
@@ -249,7 +249,7 @@ def storefront(tmp_path) -> Path:
 
 def test_project_rows_are_read_only_and_copy_into_the_workspace(qtbot, storefront):
     stack = StackController(load_workspace(storefront))
-    panel = QtSchedulesPanel(stack)  # the real introspector, in the background
+    panel = QtSchedulesPanel(DeskContext(stack, parent=stack))  # the real introspector, in the background
     qtbot.addWidget(panel)
     panel.show()
     qtbot.waitUntil(lambda: any(v.source == "app" for v in panel.views), timeout=180000)

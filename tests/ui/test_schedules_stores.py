@@ -19,6 +19,7 @@ from PySide6.QtCore import Qt
 
 from celerydesk.core import schedule_store
 from celerydesk.core.workspace import load_workspace
+from celerydesk.services.context import DeskContext
 from celerydesk.services.stack import StackController
 from celerydesk.ui.schedules_panel import ENABLED, NEXT, RUNS, SOURCE, WHEN, QtSchedulesPanel
 from tests.helpers.beat_stores import add_redbeat_entry, django_shell, redbeat_project, shop_project
@@ -35,7 +36,8 @@ cron = "0 * * * *"
 
 
 def open_panel(qtbot, path):
-    panel = QtSchedulesPanel(StackController(load_workspace(path)), refresh_ms=1000)
+    stack = StackController(load_workspace(path))
+    panel = QtSchedulesPanel(DeskContext(stack, parent=stack), refresh_ms=1000)
     panel.test_messages = []
     panel.message.connect(lambda level, text: panel.test_messages.append((level, text)))
     qtbot.addWidget(panel)

@@ -28,6 +28,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from celerydesk.services.interpreter_check import InterpreterCheck
 from celerydesk.ui.settings_dialog import QtSettingsDialog
 from celerydesk.ui.settings_workers import CONCURRENCY, NAME, QUEUES
 from celerydesk.ui.workspaces import (MAX_RECENT, QtWorkspaceFileDialog, add_recent, new_workspace,
@@ -61,7 +62,7 @@ def workspace_file(tmp_path) -> Path:
 
 @pytest.fixture
 def dialog(qtbot, workspace_file):
-    dialog = QtSettingsDialog(str(workspace_file))
+    dialog = QtSettingsDialog(str(workspace_file), InterpreterCheck())
     qtbot.addWidget(dialog)
     dialog.show()
     qtbot.waitExposed(dialog)
@@ -120,7 +121,7 @@ def test_the_services_cpu_priority_is_saved_only_when_changed_and_read_back(qtbo
     with qtbot.waitSignal(dialog.saved, timeout=5000):
         press_ok(qtbot, dialog)
     assert tomllib.loads(workspace_file.read_text())["project"]["nice"] == 0
-    again = QtSettingsDialog(str(workspace_file))
+    again = QtSettingsDialog(str(workspace_file), InterpreterCheck())
     qtbot.addWidget(again)
     assert again.project_page.nice.value() == 0
 
@@ -128,7 +129,7 @@ def test_the_services_cpu_priority_is_saved_only_when_changed_and_read_back(qtbo
 def test_a_nice_of_true_is_shown_as_the_default_and_rewritten(qtbot, workspace_file):
     workspace_file.write_text(workspace_file.read_text().replace('app = "celerydesk.sample"',
                                                                  'app = "celerydesk.sample"\nnice = true'))
-    dialog = QtSettingsDialog(str(workspace_file))
+    dialog = QtSettingsDialog(str(workspace_file), InterpreterCheck())
     qtbot.addWidget(dialog)
     assert dialog.project_page.nice.value() == 5
     dialog.project_page.nice.setValue(1)  # equal to true, but an int: written all the same

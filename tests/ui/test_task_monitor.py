@@ -10,32 +10,23 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
-from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtCore import Qt
 
+from celerydesk.core.broker_client import SendOptions
 from celerydesk.core.states import ProcessState
 from celerydesk.core.task_store import FAILURE, PROGRESS, SUCCESS
+from celerydesk.services.context import DeskContext
 from celerydesk.ui.task_monitor import QtTaskMonitor
 from celerydesk.ui.task_retry import RetryDialog, parse_repr
 from celerydesk.ui.task_table import ARGS, NAME, PROGRESS as PROGRESS_COLUMN, RESULT, RUNTIME, STATE, ProgressRole
+from tests.helpers.qt_wait import wait_for
 from tests.helpers.stack import make_workspace
 
 pytestmark = pytest.mark.slow
 ADD = "celerydesk.sample.tasks.add"
 VIDEO = "celerydesk.sample.tasks.process_video"
-
-
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        QCoreApplication.processEvents()
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +41,7 @@ def desk(qapp, tmp_path_factory):
     stack.start_all()
     wait_for(lambda: outcome, 120, "the stack")
     assert outcome[0] == "ready"
-    monitor = QtTaskMonitor(stack, capacity=1000)
+    monitor = QtTaskMonitor(DeskContext(stack, parent=stack), capacity=1000)
     monitor.resize(1200, 700)
     monitor.show()
     wait_for(monitor.monitor.is_connected, 15, "the event consumer")
@@ -61,6 +52,11 @@ def desk(qapp, tmp_path_factory):
     stack.stop_all()
     wait_for(lambda: outcome, 60, "the stack to stop")
     monitor.deleteLater()
+
+
+def send(desk, name, args=(), kwargs=None, **options):
+    """Straight through the window's broker client (blocking, from the test): the task's id."""
+    return desk.broker.client.send(name, args, kwargs, SendOptions(**options))
 
 
 def record(desk, task_id):
@@ -79,7 +75,7 @@ def cell(desk, task_id, column):
 
 
 def test_a_succeeded_task_shows_result_and_runtime(desk):
-    task_id = desk.monitor.send(ADD, args=[2, 3])
+    task_id = send(desk, ADD, args=[2, 3])
     rec = wait_state(desk, task_id, SUCCESS)
     assert rec.worker.startswith("main@")
     assert cell(desk, task_id, STATE) == SUCCESS
@@ -91,7 +87,7 @@ def test_a_succeeded_task_shows_result_and_runtime(desk):
 
 def test_a_failed_task_shows_its_traceback_and_notifies(desk, qtbot, tmp_path):
     missing = str(tmp_path / "no-such-video.mp4")
-    task_id = desk.monitor.send(VIDEO, args=[missing])
+    task_id = send(desk, VIDEO, args=[missing])
     with qtbot.waitSignal(desk.notified, timeout=30000) as notified:
         desk.note_launched(task_id, name=VIDEO)
     wait_state(desk, task_id, FAILURE)
@@ -99,7 +95,7 @@ def test_a_failed_task_shows_its_traceback_and_notifies(desk, qtbot, tmp_path):
     assert desk.toast.isVisible()  # no tray here: the in-window toast
     assert "FileNotFoundError" in cell(desk, task_id, RESULT)
     desk.select_task(task_id)
-    text = desk.detail.toPlainText()
+    text = desk.details.text.toPlainText()
     assert "Traceback (most recent call last)" in text and "no such video file" in text
     desk.failed_id = task_id  # the retry test sends it again
 
@@ -132,7 +128,7 @@ def test_process_video_reports_progress(desk, tmp_path):
         # One byte at a time, ~130 ns a byte here: 3 s or more of work, for several polls of the
         # backend (every 500 ms, once the task-started event is in). 3 MB took ~0.4 s: one poll
         # at best, and a run with no reading at all.
-        task_id = desk.monitor.send(VIDEO, args=[str(video)], kwargs={"chunk_size": 1})
+        task_id = send(desk, VIDEO, args=[str(video)], kwargs={"chunk_size": 1})
         wait_state(desk, task_id, SUCCESS, timeout=120)
     finally:
         desk.monitor.updated.disconnect(watch)
@@ -142,23 +138,23 @@ def test_process_video_reports_progress(desk, tmp_path):
 
 
 def test_revoke_a_countdown_task(desk):
-    task_id = desk.monitor.send(ADD, args=[1, 1], countdown=4)
+    task_id = send(desk, ADD, args=[1, 1], countdown=4)
     wait_for(lambda: record(desk, task_id) and record(desk, task_id).state == "RECEIVED", 30, "received")
     desk.select_task(task_id)
-    desk.revoke_button.click()
+    desk.details.revoke_button.click()
     rec = wait_state(desk, task_id, "REVOKED", timeout=30)
     assert rec.result is None
     assert cell(desk, task_id, STATE) == "REVOKED"
 
 
 def test_filters_and_search(desk):
-    desk.state_filter.setCurrentText(FAILURE)
+    desk.filters.state_filter.setCurrentText(FAILURE)
     assert desk.model.rowCount() >= 1
     assert all(desk.model.index(r, STATE).data() == FAILURE for r in range(desk.model.rowCount()))
-    desk.state_filter.setCurrentText("(all)")
-    desk.search.setText("small.mp4")
+    desk.filters.state_filter.setCurrentText("(all)")
+    desk.filters.search.setText("small.mp4")
     assert desk.model.rowCount() == 1 and desk.model.index(0, NAME).data() == VIDEO
-    desk.search.setText("")
+    desk.filters.search.setText("")
     assert desk.model.rowCount() == len(desk.store.tasks)
 
 
@@ -183,7 +179,7 @@ def test_a_remote_worker_appears_in_the_workers_list(desk, tmp_path):
 def test_an_unregistered_task_warns_and_offers_a_restart(desk, qtbot):
     name = "celerydesk.sample.tasks.not_written_yet"
     with qtbot.waitSignal(desk.unregisteredTask, timeout=30000) as warned:
-        desk.monitor.send(name)
+        send(desk, name)
     assert warned.args == [name]
     assert desk.warning.isVisible() and name in desk.warning_label.text()
     stack = desk.stack
@@ -196,9 +192,9 @@ def test_an_unregistered_task_warns_and_offers_a_restart(desk, qtbot):
 
 def test_capacity_bounds_the_table(desk):
     before = desk.store.counts.get("task-succeeded", 0)
-    desk.capacity.setValue(100)  # the spin box's minimum
+    desk.filters.capacity.setValue(100)  # the spin box's minimum
     assert len(desk.store.tasks) <= 100
-    ids = [desk.monitor.send(ADD, args=[i, i]) for i in range(120)]
+    ids = [send(desk, ADD, args=[i, i]) for i in range(120)]
     wait_for(lambda: desk.store.counts.get("task-succeeded", 0) >= before + 120, 120, "120 tasks")
     wait_for(lambda: desk.model.rowCount() == 100, 5, "the table to refresh")
     assert len(desk.store.tasks) == 100 and ids[-1] in desk.store.tasks and ids[0] not in desk.store.tasks
@@ -215,14 +211,14 @@ def test_purge_asks_first_and_empties_the_priority_lists_too(desk, qtbot):
     desk.watch_queue("purge-test")
 
     def depth_row():
-        for row in range(desk.queues.rowCount()):
-            if desk.queues.item(row, 0).text() == "purge-test":
-                return row, desk.queues.item(row, 1).text()
+        for row in range(desk.queues.table.rowCount()):
+            if desk.queues.table.item(row, 0).text() == "purge-test":
+                return row, desk.queues.table.item(row, 1).text()
         return None
 
     row, depth = wait_for(depth_row, 10, "the queue's depth")
     assert depth == "5"
-    desk.queues.selectRow(row)
+    desk.queues.table.selectRow(row)
     answered = []
 
     def answer(button):
@@ -236,10 +232,10 @@ def test_purge_asks_first_and_empties_the_priority_lists_too(desk, qtbot):
     from PySide6.QtCore import QTimer
 
     QTimer.singleShot(50, lambda: answer(QMessageBox.StandardButton.No))
-    desk.purge_button.click()
+    desk.queues.purge_button.click()
     assert "5 waiting messages" in answered[0] and client.llen("purge-test") == 3  # No: nothing deleted
     QTimer.singleShot(50, lambda: answer(QMessageBox.StandardButton.Yes))
-    desk.purge_button.click()
+    desk.queues.purge_button.click()
     wait_for(lambda: client.llen("purge-test") + client.llen("purge-test\x06\x163") == 0, 10, "the purge")
     wait_for(lambda: (depth_row() or (0, ""))[1] == "0", 10, "the depth to show 0")
     client.close()
@@ -262,7 +258,7 @@ def test_the_page_says_why_no_events_come_until_the_broker_is_up(qapp, tmp_path)
 
     ws = make_workspace(tmp_path, beat=False, flower=False)
     stack = StackController(ws)
-    page = QtTaskMonitor(stack, capacity=100)
+    page = QtTaskMonitor(DeskContext(stack, parent=stack), capacity=100)
     outcome: list[str] = []
     try:
         url = stack.broker_url()
@@ -294,7 +290,7 @@ def test_the_page_reads_events_with_a_generated_password_and_names_a_wrong_one(q
 
     ws = make_workspace(tmp_path / "guarded", beat=False, flower=False, broker={"password": "generate"})
     stack = StackController(ws)
-    page = QtTaskMonitor(stack, capacity=100)
+    page = QtTaskMonitor(DeskContext(stack, parent=stack), capacity=100)
     outcome: list[str] = []
     stack.stackStopped.connect(lambda: outcome.append("stopped"))
     try:
@@ -305,7 +301,8 @@ def test_the_page_reads_events_with_a_generated_password_and_names_a_wrong_one(q
                  "events to come with the password")
         wrong = make_workspace(tmp_path / "wrong", mode="external", beat=False, flower=False,
                                broker={"url": url.replace(ws.broker_password(), "not-the-password")})
-        other = QtTaskMonitor(StackController(wrong), capacity=100)
+        other_stack = StackController(wrong)
+        other = QtTaskMonitor(DeskContext(other_stack, parent=other_stack), capacity=100)
         try:
             wait_for(lambda: "refused the password" in other.connection.text(), 30, "the wrong password named")
             assert "not-the-password" not in other.connection.text()

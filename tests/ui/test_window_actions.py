@@ -11,6 +11,7 @@ import pytest
 from PySide6.QtGui import QIcon
 
 from celerydesk.core.states import StackPhase
+from celerydesk.services.context import DeskContext
 from celerydesk.ui.main_window import QtMainWindow
 from celerydesk.ui.tray import QtTray
 from tests.helpers.stack import make_workspace
@@ -30,7 +31,7 @@ def stack(qtbot, tmp_path):
 
 @pytest.fixture
 def window(qtbot, stack):
-    window = QtMainWindow(stack)
+    window = QtMainWindow(DeskContext(stack, parent=stack))
     qtbot.addWidget(window)
     yield window
     window.shutdown()

@@ -1,0 +1,63 @@
+"""What one window's widgets share, in one object handed to each of them (as git-cola's
+``ApplicationContext`` is): the stack, the broker service, the launcher, the queue-depth poll,
+the project's introspection, the interpreter check and the event monitor.
+
+Widgets take the context in their constructor and build none of these: no widget makes a
+broker client, a Celery app, a subprocess or a poller of its own. ``message`` is the one path
+to the window's banner: the stack's messages and the broker service's come out of it.
+The context is made per workspace (with its stack) and shut down with the window.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from PySide6.QtCore import QObject, Signal
+
+from celerydesk.core.broker_client import BrokerClient
+from celerydesk.services.broker import BrokerService
+from celerydesk.services.interpreter_check import InterpreterCheck
+from celerydesk.services.launcher import Launcher
+from celerydesk.services.project_introspection import ProjectIntrospection
+from celerydesk.services.queue_depths import QueueDepths
+
+MONITOR_CAPACITY = 10_000  # tasks the monitor keeps until the user sets another number
+
+
+class DeskContext(QObject):
+    message = Signal(str, str)  # level (info | warning | error), text: the banner's one source
+
+    def __init__(self, stack, *, client: Optional[BrokerClient] = None,
+                 introspect: Optional[Callable] = None, parent=None):
+        """``client`` and ``introspect`` are for tests (a scripted client, a canned project);
+        by default the stack's broker URL and the project's own interpreter."""
+        super().__init__(parent)
+        self.stack = stack
+        start = None if stack.ws.broker.mode == "external" else "start the stack first (Start all, Ctrl+Shift+S)"
+        self.broker = BrokerService(client or BrokerClient(stack.broker_url(), start_hint=start), parent=self)
+        self.launcher = Launcher(self.broker, parent=self)
+        self.depths = QueueDepths(stack, self.broker, parent=self)
+        self.introspection = ProjectIntrospection(stack.ws, introspect, parent=self)
+        self.interpreter = InterpreterCheck(parent=self)
+        self._monitor = None
+        stack.message.connect(self.message)
+        self.broker.message.connect(self.message)
+
+    def event_monitor(self, capacity: int = MONITOR_CAPACITY):
+        """The window's event monitor, made and started on first use (the Tasks page's build);
+        ``capacity`` counts only then."""
+        if self._monitor is None:
+            from celerydesk.services.event_monitor import EventMonitor  # here: not on the first paint's path
+
+            self._monitor = EventMonitor(self.stack.broker_url(), capacity=capacity, parent=self)
+            self._monitor.start()
+            store = self._monitor.store  # the depth poll also asks for the queues tasks went to
+            self.depths.add_source(lambda: {r.queue for r in store.tasks.values() if r.queue})
+        return self._monitor
+
+    def shutdown(self) -> None:
+        """Stop the threads and timers (the event consumer, the depth poll); close the client."""
+        self.depths.stop()
+        if self._monitor is not None:
+            self._monitor.stop()
+        self.broker.client.close()
