@@ -83,6 +83,7 @@ class StackMachine:
         self._stop_pending = False  # asked to stop during PREFLIGHT
         self._killing = False  # no more waiting for layers
         self._asked_to_stop: set[str] = set()  # StopService sent, no news of the service since
+        self._announced = False  # this run's "stack ready" was said
 
     def add_service(self, key: str, kind: str, label: str, stop_timeout: float) -> None:
         """Register a service (STOPPED). A key registered again (the broker, built again for
@@ -140,6 +141,7 @@ class StackMachine:
         self.scheduler = Scheduler.UNKNOWN  # read again: the app's settings may have changed
         self._stop_pending = False
         self._killing = False
+        self._announced = False
         self.started_at = self.clock()
         self._preparing = True
         return [PrepareRun()]
@@ -214,17 +216,41 @@ class StackMachine:
                 effects += self._pass(Gate.BROKER)
             elif key == BROKER and state is ProcessState.FATAL:
                 # Leave the starting phase: `up` exits, the window shows it stopped.
-                effects += [Say("error", "the broker did not start, so nothing else was started")] + self._stop()
-            if self.phase is P.STARTING and all(self.state(k) is ProcessState.RUNNING for k in self.wanted):
-                took = self.clock() - self.started_at
+                said = ("the broker did not start, so nothing else was started" if Gate.BROKER in self.gates
+                        else "the broker stopped and could not be started again, so the stack stops")
+                effects += [Say("error", said)] + self._stop()
+            if self.phase is P.STARTING and self._all_wanted_running():
                 # STARTING -> RUNNING
-                effects += self._to(P.RUNNING) + [Say("info", f"stack ready in {took:.2f} s"), AnnounceReady()]
+                effects += self._to(P.RUNNING) + self._ready()
+            elif self.phase is P.STARTING and self._settled_with_failures():
+                # STARTING -> RUNNING: nothing is on its way any more, so the window stops showing
+                # a start in progress; ready is announced once the failed ones run (a restart).
+                failed = ", ".join(self.units[k].label for k in sorted(self.wanted) if self.state(k) is ProcessState.FATAL)
+                effects += self._to(P.RUNNING) + [Say("warning", f"{failed} could not be started; the other "
+                                                                 "services run without it")]
             return effects
         if self.phase is P.STOPPING:
             return self._advance_stop()
+        if self.phase is P.RUNNING and not self._announced and self._all_wanted_running():
+            return self._ready()  # the service that had failed runs now
         # IDLE, PREFLIGHT, RUNNING: a service that exits, dies or ends FATAL is its supervision's
         # business (restart, backoff, give up); the stack does not stop for it, nor for the broker.
         return []
+
+    def _all_wanted_running(self) -> bool:
+        return all(self.state(k) is ProcessState.RUNNING for k in self.wanted)
+
+    def _settled_with_failures(self) -> bool:
+        """Every wanted service runs or has been given up on (FATAL), and one has."""
+        if self.gates:
+            return False  # workers, beat and Flower have not even been started
+        states = [self.state(k) for k in self.wanted]
+        return ProcessState.FATAL in states and all(s in (ProcessState.RUNNING, ProcessState.FATAL) for s in states)
+
+    def _ready(self) -> list:
+        self._announced = True
+        took = self.clock() - self.started_at
+        return [Say("info", f"stack ready in {took:.2f} s"), AnnounceReady()]
 
     # -- requests for one service -----------------------------------------------------------------
 

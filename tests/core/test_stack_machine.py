@@ -33,6 +33,7 @@ INTERPRETER = "project interpreter .venv/bin/python: Python 3.11.7, celery 5.5.3
 NO_CELERY = "the project interpreter .venv/bin/python cannot import celery"
 SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"  # opaque to the machine
 READY = [SetPhase(P.RUNNING), Say("info", "stack ready in 2.50 s"), AnnounceReady()]
+WITHOUT_WORKER = "worker main could not be started; the other services run without it"
 REFUSED = "the stack is stopping, so worker main was not started; start it again once the stack has stopped"
 
 
@@ -101,11 +102,23 @@ HISTORIES = {
         (InterpreterChecked(True, INTERPRETER), [Say("info", INTERPRETER), StartService(W), StartService(FLOWER)]),
         changed(FLOWER, S.STARTING), changed(FLOWER, S.RUNNING),
         changed(W, S.STARTING), changed(W, S.BACKOFF), changed(W, S.STARTING),
-        changed(W, S.FATAL),  # its supervision gave up: the stack neither stops nor is ready
-        # The user fixes it and restarts it: now everything wanted runs.
+        # Its supervision gave up: nothing is on its way any more, so the stack is up (the window
+        # stops showing a start in progress), without it, and says so; it is not "ready".
+        changed(W, S.FATAL, [SetPhase(P.RUNNING), Say("warning", WITHOUT_WORKER)]),
+        # The user fixes it and restarts it: now everything wanted runs, and that is "ready".
         (ServiceRestartRequested(W), [RestartService(W)]),
-        changed(W, S.STARTING), 2.5, changed(W, S.RUNNING, READY),
+        changed(W, S.STARTING), 2.5, changed(W, S.RUNNING, READY[1:]),
+        changed(W, S.EXITED), changed(W, S.RUNNING),  # ready is said once a run
     ], P.RUNNING),
+
+    "the broker dies for good after its gate passed": (up_to_starting(W, FLOWER) + [
+        changed(BROKER, S.STARTING), changed(BROKER, S.RUNNING),
+        (InterpreterChecked(True, INTERPRETER), [Say("info", INTERPRETER), StartService(W), StartService(FLOWER)]),
+        changed(W, S.STARTING), changed(FLOWER, S.STARTING),
+        changed(BROKER, S.BACKOFF), changed(BROKER, S.STARTING),
+        changed(BROKER, S.FATAL, [Say("error", "the broker stopped and could not be started again, so the stack stops"),
+                                  SetPhase(P.STOPPING), HoldAll(), StopService(FLOWER)]),
+    ], P.STOPPING),
 
     "stop during PREFLIGHT: nothing starts": (up_to_starting(W, FLOWER)[:2] + [
         (StopRequested(), []),
