@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
@@ -124,6 +125,19 @@ class HistoryReader:
 
     def close(self) -> None:
         self.db.close()
+
+    @contextmanager
+    def snapshot(self):
+        """Reads within one view of the file: a count and the pages shown with it agree."""
+        self.db.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            self.db.execute("COMMIT")
+
+    def data_version(self) -> int:
+        """A number that moves whenever another connection (a writer) commits to the file."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0]
 
     # -- labels ----------------------------------------------------------------------------------
 

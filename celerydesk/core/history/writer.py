@@ -4,8 +4,9 @@ Whoever watches the stack (the window's event monitor, ``celerydesk up``, a head
 makes a :class:`HistoryWriter`, ``start()``s it and hands it lists of celery event dicts with
 ``submit()``, which never blocks and never raises. The writer's thread wakes every
 ``interval`` seconds and commits all that came meanwhile (up to ``max_batch`` events) in one
-transaction (``batch.py``); it also takes in the senders' records (``sent.py``) and prunes old
-tasks (``retention.py``), a little at a time.
+transaction (``batch.py``); it also takes in the senders' records (``sent.py``, from their spool
+folder, or handed over with ``submit_records``: arguments read from the result backend) and
+prunes old tasks (``retention.py``), a little at a time.
 
 One writer per workspace: ``start()`` takes ``.celerydesk/history.lock`` (the kernel drops it
 with the process, however it dies) and raises :class:`HistoryBusy` when another process holds
@@ -86,6 +87,7 @@ class HistoryWriter:
         self.prune_after, self.clock = prune_after, clock
         self.stats = WriterStats()
         self._pending: deque = deque()
+        self._pending_records: deque = deque()
         self._submit_lock = threading.Lock()
         self._done = threading.Condition()
         self._submitted = 0  # events handed to submit() and accepted
@@ -139,6 +141,16 @@ class HistoryWriter:
         if len(self._pending) >= self.max_batch:
             self._wake.set()
 
+    def submit_records(self, records: Iterable[dict]) -> None:
+        """Hand over records shaped as the senders' (``sent.sent_record``; ``via`` may be None:
+        then they fill in arguments without saying who sent the task). Never blocks or raises."""
+        records = [r for r in records if isinstance(r, dict) and isinstance(r.get("id"), str)]
+        if not records or self._thread is None or self._stopping.is_set():
+            return
+        with self._submit_lock:
+            self._pending_records.extend(records)
+            self._submitted += len(records)
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every event submitted so far is committed (or given up); False on timeout."""
         target = self._submitted
@@ -182,18 +194,19 @@ class HistoryWriter:
                 self._take_in_spool()
             if now >= next_prune and not stopping:
                 next_prune = now + (0.0 if self._prune_step() else PRUNE_EVERY_S)
-            if stopping and not self._pending:
+            if stopping and not self._pending and not self._pending_records:
                 break
         with self._done:
             self._done.notify_all()
 
     def _write_pending(self) -> None:
-        pending = self._pending
-        while pending:
+        pending, records = self._pending, self._pending_records
+        while pending or records:
             batch = [pending.popleft() for _ in range(min(len(pending), self.max_batch))]
-            self._write(batch, [])
+            taken = [records.popleft() for _ in range(len(records))] if len(batch) < self.max_batch else []
+            self._write(batch, taken)
             with self._done:
-                self._handled += len(batch)
+                self._handled += len(batch) + len(taken)
                 self._done.notify_all()
 
     def _take_in_spool(self) -> None:
