@@ -13,8 +13,10 @@ Celery cuts that repr at 1,024 characters (``saferepr``): a long string keeps it
 in ``...'``, which still reads back as a (wrong) string, so a repr that long with ``...`` in it
 is taken as cut; a long list ends in ``..., ...]``, which does not read back at all; nesting
 deeper than ``task_repr_maxlevels`` (3) becomes ``[...]``, which reads back as Ellipsis. A repr
-that is not a literal (a datetime, a Decimal, an object) is not JSON. Each gives its reason,
-for the user to read, in :class:`NotExact`.
+that is not a literal (a datetime, a Decimal, an object) is not JSON. Celery's repr escapes a
+quote in a string but not a backslash or a newline: ``'a\\nb'`` comes out as ``'a\nb'``, which
+reads back as a newline, so a repr holding a backslash (other than before a quote) is not read
+either. Each gives its reason, for the user to read, in :class:`NotExact`.
 """
 
 from __future__ import annotations
@@ -78,7 +80,8 @@ def from_repr(args_repr: Optional[str], kwargs_repr: Optional[str]) -> tuple[lis
 def maybe_inexact(args_repr: Optional[str], kwargs_repr: Optional[str]) -> bool:
     """A cheap first look (no parsing) for the history's ingest: could :func:`from_repr` refuse?"""
     for text in (args_repr, kwargs_repr):
-        if text and (len(text) >= CUT_SUSPECT_LENGTH or "..." in text or "<" in text or _CALL.search(text)):
+        if text and (len(text) >= CUT_SUSPECT_LENGTH or "..." in text or "<" in text or "\\" in text
+                     or _CALL.search(text)):
             return True
     return False
 
@@ -163,6 +166,9 @@ def _read(text: Optional[str], default: str, what: str) -> Any:
     if len(text) >= CUT_SUSPECT_LENGTH and "..." in text:
         raise NotExact(f"celery cut its {what}' repr at {REPR_LIMIT:,} characters ({len(text):,} characters, "
                        f"ending {text[-24:]!r})")
+    if "\\" in text.replace("\\'", ""):  # saferepr escapes quotes only: 'a\\nb' comes out as 'a\nb'
+        raise NotExact(f"its {what}' repr holds a backslash, which celery's repr does not escape, so the "
+                       f"value cannot be read back from it: {_short(text)}")
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError):
