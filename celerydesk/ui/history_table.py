@@ -103,6 +103,11 @@ class HistoryTableModel(QAbstractTableModel):
             return  # arguments, progress, results: no order worth a sort of the whole history
         self.set_order(Order(key, order == Qt.SortOrder.DescendingOrder))
 
+    @property
+    def loading(self) -> bool:
+        """A new filter's or order's rows are being read (the rows shown are the previous ones)."""
+        return self._reloading
+
     # -- rows -----------------------------------------------------------------------------------
 
     def record_at(self, row: int):

@@ -16,13 +16,13 @@ window's services; nothing here blocks on the file or the network.
 
 from __future__ import annotations
 
-import time
 from typing import Optional
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QSystemTrayIcon, QVBoxLayout, QWidget
 
 from celerydesk.core.history.queries import TaskFilter
+from celerydesk.services.history import STARTING
 from celerydesk.ui import defs
 from celerydesk.ui.history_table import SORTABLE, HistoryTableModel
 from celerydesk.ui.queues_panel import QtQueuesPanel
@@ -33,7 +33,7 @@ from celerydesk.ui.task_notices import LaunchNotices, QtConnectionLine, QtUnregi
 from celerydesk.ui.task_table import TIME, IdRole, QtTaskTableView, TaskTableModel
 from celerydesk.ui.workers_list import QtWorkersList
 
-LABELS_EVERY_S = 5.0  # the task, worker and queue choices are read again at most this often
+LABELS_EVERY_MS = 1000  # the task, worker and queue choices are read again at most this often
 _NOTE_STYLE = "QLabel { color: palette(mid); }"
 _MEMORY_STYLE = "QLabel { background: #fdebd0; padding: 4px; }"
 
@@ -59,7 +59,8 @@ class QtTaskMonitor(QWidget):
         self.history_model: Optional[HistoryTableModel] = None
         self.model = self.memory_model
         self._selected: Optional[str] = None
-        self._labels_at = 0.0
+        self._labels = QTimer(self, singleShot=True, interval=LABELS_EVERY_MS)  # after changes, once
+        self._labels.timeout.connect(self._read_labels)
         self._build()
         self.actions = TaskActions(context, self, confirm)
         self.actions.message.connect(self.message)
@@ -195,18 +196,20 @@ class QtTaskMonitor(QWidget):
             self.history_model.failed.connect(lambda text: self.count_label.setText(f"the history: {text}"))
             self.history.queries.changed.connect(self._on_history_changed)
         model = self.history_model if use_history else self.memory_model
-        if model is self.model and self.view.model() is model:
+        if model is self.memory_model:
+            self._show_memory_note()
+        if model is self.model and self.view.model() is model and (model is not self.memory_model or model.active):
             return
         self.model = model
         self.memory_model.set_active(model is self.memory_model)
         self.view.setSortingEnabled(False)
         self.view.use_model(model)
         if model is self.history_model:
-            header = self.view.horizontalHeader()
-            header.setSortIndicator(TIME, Qt.SortOrder.DescendingOrder)
+            self.view.horizontalHeader().setSortIndicator(TIME, Qt.SortOrder.DescendingOrder)
             self.view.setSortingEnabled(True)
             model.task_filter = self.filters.current
             model.reload()
+            self._read_labels()
             self.history.queries.watch(self.isVisible())
             self.count_label.setStyleSheet(_NOTE_STYLE)
         else:
@@ -214,12 +217,18 @@ class QtTaskMonitor(QWidget):
             self._refresh_memory_choices()
             if self.history_model is not None:
                 self.history.queries.watch(False)
-            self.count_label.setText("The task history is not in use (see the message above): these are this "
-                                     "session's tasks, kept in memory.")
-            self.count_label.setStyleSheet(_MEMORY_STYLE)
         for button in (self.retry_all_button, self.revoke_all_button):
             button.setVisible(model is self.history_model)
         self.modelChanged.emit(model)
+
+    def _show_memory_note(self) -> None:
+        if self.history.state == STARTING:
+            self.count_label.setText("Opening the task history…")
+            self.count_label.setStyleSheet(_NOTE_STYLE)
+        else:
+            self.count_label.setText("The task history is not in use (see the message above): these are this "
+                                     "session's tasks, kept in memory.")
+            self.count_label.setStyleSheet(_MEMORY_STYLE)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -240,12 +249,10 @@ class QtTaskMonitor(QWidget):
         self.history_model.refresh()
         if self._selected:
             self._show_detail()
-        if time.monotonic() - self._labels_at > LABELS_EVERY_S:
-            self._read_labels()
+        if not self._labels.isActive():
+            self._labels.start()
 
     def _read_labels(self) -> None:
-        self._labels_at = time.monotonic()
-
         def read(reader):
             return {kind: reader.labels(kind) for kind in ("name", "worker", "queue")}
 
@@ -285,8 +292,6 @@ class QtTaskMonitor(QWidget):
             text = f"{count:,}{'+' if capped else ''} task(s) match"
             if capped:
                 text += ": the first ones are listed; narrow the search to see the rest"
-        if self._labels_at == 0.0:
-            self._read_labels()
         self.count_label.setText(text)
 
     def _on_sort_indicator(self, column: int, _order) -> None:
