@@ -13,13 +13,21 @@ are inserted at the top of a newest-first table (at the end of another order), r
 leave at the bottom, and every row held is replaced, so what shows is the file's state. Only
 one refresh runs at a time; changes meanwhile make one more.
 
+Counting a million rows takes tens of milliseconds: too much for every commit of a flood (four
+a second), on a machine whose cores the workers keep busy. So a refresh counts everything only
+when that is cheap, or every ``FULL_COUNT_EVERY_S`` (and at most 2 % of the time); in between it
+counts what came since the last count (``above_seq``: a range of the rowid, microseconds), and
+the full count puts right what that does not see (pruned rows, rows that left a state's filter).
+
 A running task's progress is not in the history (it is polled from the result backend, not an
 event): rows take it from the monitor's in-memory store, which the page hands in as ``live``.
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
+from dataclasses import replace
 from types import SimpleNamespace
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
@@ -33,6 +41,14 @@ BLOCK = 100
 MAX_BLOCKS = 12  # blocks held: a few screens around what is shown
 SEARCH_COUNT_CAP = 10_000  # a search counts this far (a short text can match most of a million)
 SORTABLE = {TIME: "seen", STATE: "state", NAME: "name", WORKER: "worker", RUNTIME: "runtime"}
+CHEAP_COUNT_MS = 5.0  # a count this quick is made at every refresh
+FULL_COUNT_EVERY_S = 2.0
+FULL_COUNT_SHARE = 0.02  # ... else at most this share of the time goes to full counts
+
+
+def _timed(fn, *args, **kwargs) -> tuple:
+    began = time.perf_counter()
+    return fn(*args, **kwargs), (time.perf_counter() - began) * 1000
 
 
 def history_row(row: dict, live=None) -> SimpleNamespace:
@@ -64,6 +80,9 @@ class HistoryTableModel(QAbstractTableModel):
         self._reloading = False
         self._refreshing = False
         self._again = False  # changes came during a refresh: one more after it
+        self._top = 0  # the last seq when the rows were counted: what came after is new
+        self._count_ms = 0.0  # how long the last full count took
+        self._counted_at = 0.0  # ... and when (monotonic)
 
     # -- Qt's model interface -------------------------------------------------------------------
 
@@ -154,7 +173,8 @@ class HistoryTableModel(QAbstractTableModel):
 
         def read(reader):
             with reader.snapshot():
-                return reader.count(f, cap=cap), reader.page(f, order, limit=BLOCK)
+                top, (count, took) = reader.last_seq(), _timed(reader.count, f, cap=cap)
+                return count, top, took, reader.page(f, order, limit=BLOCK)
 
         self.queries.ask(read, lambda result, error: self._on_reloaded(generation, result, error), self,
                          key=f"reload-{id(self)}")
@@ -170,11 +190,19 @@ class HistoryTableModel(QAbstractTableModel):
         f, order, generation = self.task_filter, self.order, self._generation
         numbers = sorted(self._blocks) or [0]
         cap = SEARCH_COUNT_CAP if f.search else None
+        full = self._count_ms < CHEAP_COUNT_MS or time.monotonic() - self._counted_at >= max(
+            FULL_COUNT_EVERY_S, self._count_ms / 1000 / FULL_COUNT_SHARE)
+        known, since = self._count, self._top
 
         def read(reader):
             with reader.snapshot():
-                return reader.count(f, cap=cap), {n: reader.page(f, order, offset=n * BLOCK, limit=BLOCK)
-                                                  for n in numbers}
+                top = reader.last_seq()
+                if full:
+                    count, took = _timed(reader.count, f, cap=cap)
+                else:  # what came since: the rows that were there are counted already
+                    new = reader.count(replace(f, above_seq=since), cap=cap) if top > since else 0
+                    count, took = (known + new if cap is None else min(cap, known + new)), None
+                return count, top, took, {n: reader.page(f, order, offset=n * BLOCK, limit=BLOCK) for n in numbers}
 
         self.queries.ask(read, lambda result, error: self._on_refreshed(generation, result, error), self)
 
@@ -195,7 +223,8 @@ class HistoryTableModel(QAbstractTableModel):
         if error is not None:
             self.failed.emit(str(error))
             return
-        count, first = result
+        count, self._top, self._count_ms, first = result
+        self._counted_at = time.monotonic()
         self.beginResetModel()
         self._count = count
         self._blocks = OrderedDict({0: first})
@@ -210,7 +239,9 @@ class HistoryTableModel(QAbstractTableModel):
     def _on_refreshed(self, generation: int, result, error) -> None:
         self._refreshing = False
         if generation == self._generation and error is None:
-            count, blocks = result
+            count, self._top, took, blocks = result
+            if took is not None:
+                self._count_ms, self._counted_at = took, time.monotonic()
             self._follow(count, blocks)
         elif error is not None:
             self.failed.emit(str(error))
@@ -219,19 +250,24 @@ class HistoryTableModel(QAbstractTableModel):
             self.refresh()
 
     def _follow(self, count: int, blocks: dict) -> None:
-        before = self._count
-        top = self.order == NEWEST_FIRST
+        """The new count and blocks, as rows inserted at the top (or the end of an order other than
+        newest first) or removed at the bottom: the rows held are the new ones before the view hears."""
+        before, blocks = self._count, OrderedDict(sorted(blocks.items()))
+
+        def take() -> None:
+            self._count, self._blocks, self._asked = count, blocks, set(blocks)
+
         if count > before:
-            first = 0 if top else before
+            first = 0 if self.order == NEWEST_FIRST else before
             self.beginInsertRows(QModelIndex(), first, first + count - before - 1)
-            self._count = count
+            take()
             self.endInsertRows()
         elif count < before:  # pruned: the oldest, at the bottom of a newest-first table
             self.beginRemoveRows(QModelIndex(), count, before - 1)
-            self._count = count
+            take()
             self.endRemoveRows()
-        self._blocks = OrderedDict(sorted(blocks.items()))
-        self._asked = set(blocks)
+        else:
+            take()
         self._set_capped(count)
         if count:
             self.dataChanged.emit(self.index(0, 0), self.index(count - 1, len(COLUMNS) - 1))
