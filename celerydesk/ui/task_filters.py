@@ -14,7 +14,7 @@ import time
 from typing import Optional
 
 from PySide6.QtCore import QDateTime, QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QDateTimeEdit, QHBoxLayout, QLabel, QLineEdit, QWidget
+from PySide6.QtWidgets import QComboBox, QDateTimeEdit, QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from celerydesk.core.history.queries import TaskFilter
 from celerydesk.core.task_store import STATES
@@ -37,7 +37,9 @@ class QtTaskFilters(QWidget):
         self.state_filter.addItems([ALL, *STATES])
         for combo in (self.name_filter, self.worker_filter, self.queue_filter):
             combo.addItem(ALL)
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+            # Long task names would push the row wider than the tab: the list shows them whole.
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
         for combo in (self.state_filter, self.name_filter, self.worker_filter, self.queue_filter):
             combo.currentTextChanged.connect(self._changed)
         self.time_filter = QComboBox(self)
@@ -55,15 +57,21 @@ class QtTaskFilters(QWidget):
         self._search_timer.timeout.connect(self._changed)
         self.search.textChanged.connect(self._search_timer.start)
         self.search.returnPressed.connect(self._changed)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
+        # Two lines: the choices, then the search the width of the page (the Tasks tab may be narrow).
+        choices, search = QHBoxLayout(), QHBoxLayout()
         for label, widget in (("State", self.state_filter), ("Task", self.name_filter),
                               ("Worker", self.worker_filter), ("Queue", self.queue_filter),
-                              ("When", self.time_filter), ("", self.since_edit), ("", self.until_edit),
-                              ("", self.search)):
-            if label:
-                row.addWidget(QLabel(label, self))
-            row.addWidget(widget, 1 if widget is self.search else 0)
+                              ("When", self.time_filter)):
+            choices.addWidget(QLabel(label, self))
+            choices.addWidget(widget)
+        choices.addStretch(1)
+        search.addWidget(self.search, 1)
+        search.addWidget(self.since_edit)
+        search.addWidget(self.until_edit)
+        rows = QVBoxLayout(self)
+        rows.setContentsMargins(0, 0, 0, 0)
+        rows.addLayout(choices)
+        rows.addLayout(search)
         self._current = TaskFilter()
 
     @property
