@@ -29,7 +29,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QStat
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHeaderView, QStyle, QStyleOptionProgressBar,
                                QTableView)
 
-from celerydesk.core.history.queries import TaskFilter
+from celerydesk.core.history.queries import TaskFilter, name_matches, worker_matches
 from celerydesk.core.task_store import FAILURE, SUCCESS
 
 COLUMNS = ("Time", "State", "Task", "Args", "Worker", "Runtime", "Progress", "Result / exception")
@@ -75,14 +75,6 @@ def local_time(seconds: Optional[float]) -> str:
     return time.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M", moment)
 
 
-def _name_matches(name: Optional[str], wanted: tuple) -> bool:
-    return bool(name) and any(name == w or name.endswith("." + w) for w in wanted)
-
-
-def _worker_matches(hostname: Optional[str], wanted: tuple) -> bool:
-    return bool(hostname) and any(hostname == w or hostname.split("@", 1)[0] == w for w in wanted)
-
-
 def accepts(f: TaskFilter) -> Optional[Callable]:
     """The filter as a test of a store's record, as the history reads it in SQL; None: all pass."""
     if f == TaskFilter():
@@ -90,8 +82,9 @@ def accepts(f: TaskFilter) -> Optional[Callable]:
     states, search = {s.upper() for s in f.states}, f.search.lower()
 
     def accept(record) -> bool:
-        return ((not states or record.state in states) and (not f.names or _name_matches(record.name, f.names))
-                and (not f.workers or _worker_matches(record.worker, f.workers))
+        return ((not states or record.state in states)
+                and (not f.names or any(name_matches(record.name or "", w) for w in f.names))
+                and (not f.workers or any(worker_matches(record.worker or "", w) for w in f.workers))
                 and (not f.queues or record.queue in f.queues)
                 and (f.since is None or (record.seen_at or 0) >= f.since)
                 and (f.until is None or (record.seen_at or 0) < f.until)

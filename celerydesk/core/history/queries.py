@@ -180,8 +180,8 @@ class HistoryReader:
         if f.states:
             clauses.append(f"t.state IN ({', '.join('?' * len(f.states))})")
             params += [s.upper() for s in f.states]
-        for kind, column, wanted, match in (("name", "name_id", f.names, _name_matches),
-                                            ("worker", "worker_id", f.workers, _worker_matches),
+        for kind, column, wanted, match in (("name", "name_id", f.names, name_matches),
+                                            ("worker", "worker_id", f.workers, worker_matches),
                                             ("queue", "queue_id", f.queues, str.__eq__)):
             if wanted:
                 ids = self._label_ids(kind, tuple(wanted), match)
@@ -370,10 +370,12 @@ def _where_sql(clauses: list[str]) -> str:
     return f" WHERE {' AND '.join(clauses)}" if clauses else ""
 
 
-def _name_matches(name: str, wanted: str) -> bool:
+def name_matches(name: str, wanted: str) -> bool:
+    """A task name is the one wanted, or ends with it after a dot (``process_video``)."""
     return name == wanted or name.endswith("." + wanted)
 
 
-def _worker_matches(hostname: str, wanted: str) -> bool:
+def worker_matches(hostname: str, wanted: str) -> bool:
+    """A worker's hostname is the one wanted, or its name before ``@`` is (``main``)."""
     return hostname == wanted or hostname.split("@", 1)[0] == wanted
 
