@@ -94,7 +94,8 @@ def measure_tab_open(path: Path) -> dict:
             "tab_open_max_ms": round(max(times), 1), "tab_open_rows": rows}
 
 
-def measure_flood(folder: Path, tasks: int, nice: int) -> dict:
+def measure_flood(folder: Path, tasks: int, nice: int, gaps_at: "list | None" = None) -> dict:
+    """The flood's figures; ``gaps_at`` (for a diagnosis) gets (time.monotonic() at its end, ms) of each gap."""
     from celerydesk.core.commands import redis_server_binary
     from celerydesk.core.history.queries import HistoryReader, TaskFilter
     from celerydesk.core.ports import free_port
@@ -136,7 +137,12 @@ def measure_flood(folder: Path, tasks: int, nice: int) -> dict:
         assert page.monitor.store.workers and page.uses_history(), "no worker heartbeat, or no history"
         time.sleep(1)
         ticker, clock, gaps = QTimer(interval=10), QElapsedTimer(), []
-        ticker.timeout.connect(lambda: gaps.append(clock.restart()))
+        def tick():
+            gaps.append(clock.restart())
+            if gaps_at is not None:
+                gaps_at.append((time.monotonic(), gaps[-1]))
+
+        ticker.timeout.connect(tick)
         started_at = time.time()
         started = time.monotonic()
         cpu0 = time.process_time()
