@@ -19,6 +19,11 @@ Stock beat reads ``beat_schedule`` once (DESIGN.md). celerydesk starts beat with
   Wrapping, rather than writing the workspace's entries into the project's store, keeps the
   workspace file the one place they live and leaves the project's store as the app keeps it.
 
+Every task it sends is recorded with its exact arguments for celerydesk's task history (celery's
+events carry only a repr cut at 1,024 characters): ``celerydesk_history_sent`` (celerydesk's
+``core/history/sent.py``, copied beside this module) writes them to ``$CELERYDESK_HISTORY_SPOOL``.
+Recording never fails a send.
+
 It keeps each schedule's last run time and run count in a small JSON state file
 (``$CELERYDESK_BEAT_STATE_FILE``, written atomically) that celerydesk shows, and holds a lock
 in the broker (Redis ``SET NX PX``, refreshed while beat runs) so that one workspace never has
@@ -41,6 +46,11 @@ from datetime import datetime, timedelta, timezone
 from celery.beat import ScheduleEntry, Scheduler
 from celery.schedules import crontab, schedstate, schedule as interval_schedule
 from celery.utils.log import get_logger
+
+try:  # copied beside this module by celerydesk; absent when beat is started some other way
+    import celerydesk_history_sent
+except ImportError:
+    celerydesk_history_sent = None
 
 ENV_SCHEDULES = "CELERYDESK_SCHEDULES_FILE"
 ENV_STATE = "CELERYDESK_BEAT_STATE_FILE"
@@ -493,6 +503,13 @@ class LiveScheduler(Scheduler):
         if self.project_scheduler is not None:
             wait = min(wait, self.project_scheduler.tick())
         return min(wait, self.max_interval)
+
+    def apply_async(self, entry, producer=None, advance=True, **kwargs):
+        result = super().apply_async(entry, producer=producer, advance=advance, **kwargs)
+        if celerydesk_history_sent is not None and result is not None:
+            celerydesk_history_sent.record_sent_from_env(result.id, entry.task, entry.args, entry.kwargs, via="beat",
+                                                         queue=(entry.options or {}).get("queue"))
+        return result
 
     def reserve(self, entry):
         new_entry = super().reserve(entry)

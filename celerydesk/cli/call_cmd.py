@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
@@ -23,8 +22,6 @@ from celerydesk.core import limits
 from celerydesk.core.errors import DeskError
 from celerydesk.core.introspection import check_call, introspect, unknown_task_message
 from celerydesk.core.workspace import load_workspace
-
-EXIT_FAILED, EXIT_BAD_INPUT, EXIT_TIMEOUT = 1, 2, 3
 
 
 def add_parser(sub) -> None:
@@ -60,18 +57,6 @@ def parse_json_arg(text: str, option: str, expected: type) -> object:
                         hint="wrap a single value: --args '[\"Hello\"]'" if expected is list
                         else "give names: --kwargs '{\"delay\": 2}'")
     return value
-
-
-def readable_result(text: Optional[str]) -> str:
-    """A task-succeeded event carries the result's repr: a string shows without its quotes and
-    escapes, anything else as it came. (ast.literal_eval only reads literals, never runs code.)"""
-    import ast
-
-    try:
-        value = ast.literal_eval(text or "")
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return str(text)
-    return value if isinstance(value, str) else str(text)
 
 
 def registered_on_workers(client, expected: int) -> Optional[tuple[set, list]]:
@@ -133,47 +118,6 @@ def refuse_bad_call(ws, client, name: str, args: list, kwargs: dict) -> None:
                             hint=f"its signature: {name}{found.tasks[name].signature()}; {anyway}")
 
 
-class _ResultWaiter(threading.Thread):
-    """Listens to task events for one task id; armed before the task is sent."""
-
-    def __init__(self, app):
-        super().__init__(daemon=True, name="celerydesk-call-wait")
-        self.app = app
-        self.task_id: Optional[str] = None
-        self.listening = threading.Event()
-        self.finished = threading.Event()
-        self.event: Optional[dict] = None
-        self.error: Optional[BaseException] = None
-
-    def run(self) -> None:
-        waiter = self
-
-        def on_event(event: dict) -> None:
-            if event.get("uuid") == waiter.task_id and event["type"] in (
-                    "task-succeeded", "task-failed", "task-revoked", "task-rejected"):
-                waiter.event = event
-                waiter.finished.set()
-
-        try:
-            with self.app.connection_for_read() as conn:
-                receiver = self.app.events.Receiver(conn, handlers={"*": on_event})
-                original = receiver.on_consume_ready
-
-                def on_ready(*a, **kw):
-                    original(*a, **kw)
-                    waiter.listening.set()
-
-                receiver.on_consume_ready = on_ready
-                receiver.should_stop = False
-                for _ in receiver.consume(limit=None, timeout=None, wakeup=False):
-                    if waiter.finished.is_set():
-                        break
-        except BaseException as exc:  # reported by the main thread
-            self.error = exc
-            self.listening.set()
-            self.finished.set()
-
-
 def run(args) -> int:
     countdown = limits.number_option(args.countdown, "--countdown", limits.COUNTDOWN) \
         if args.countdown is not None else None
@@ -183,44 +127,21 @@ def run(args) -> int:
     ws = load_workspace(args.workspace)
     url = ws.broker_url()
 
+    from celerydesk.cli.task_wait import ResultWaiter
     from celerydesk.core.broker_client import BrokerClient, SendOptions, new_task_id
-    from celerydesk.core.broker_errors import broker_error
+    from celerydesk.core.history.sent import spool_dir
 
     start = None if ws.broker.mode == "external" else \
         f"start the stack first: celerydesk up{f' -w {args.workspace}' if args.workspace else ''}"
-    client = BrokerClient(url, start_hint=start)
+    client = BrokerClient(url, start_hint=start, sent_spool=spool_dir(ws.runtime_dir))
     client.require_answer()
     if not args.no_check:
         refuse_bad_call(ws, client, args.task, task_args, task_kwargs)
-    waiter = None
-    if wait is not None:
-        waiter = _ResultWaiter(client.app)
-        waiter.start()
-        if not waiter.listening.wait(10) or waiter.error:
-            if waiter.error is not None:
-                raise broker_error(waiter.error, url, start)
-            raise DeskError("could not listen for task events within 10 s", hint="is the broker overloaded?")
     task_id = new_task_id()
-    if waiter is not None:  # before the send: a quick task's events may come before it returns
-        waiter.task_id = task_id
+    waiter = ResultWaiter.armed(client, task_id, start) if wait is not None else None
     client.send(args.task, task_args, task_kwargs, SendOptions(queue=args.queue, countdown=countdown),
-                task_id=task_id)
+                task_id=task_id, via="call")
     print(f"sent {args.task}[{task_id}]", flush=True)
     if waiter is None:
         return 0
-    if not waiter.finished.wait(wait + (countdown or 0)):
-        print(f"celerydesk: no result for {task_id} within {wait:g} s; is a worker consuming "
-              f"queue {args.queue or 'celery'} and is {args.task} registered on it? (celerydesk logs worker)",
-              file=sys.stderr)
-        return EXIT_TIMEOUT
-    event = waiter.event
-    if event["type"] == "task-succeeded":
-        print(readable_result(event.get("result")))
-        return 0
-    if event["type"] == "task-failed":
-        print(f"{args.task}[{task_id}] failed: {event.get('exception')}", file=sys.stderr)
-        if event.get("traceback"):
-            print(event["traceback"].rstrip(), file=sys.stderr)
-        return EXIT_FAILED
-    print(f"{args.task}[{task_id}] was {event['type'][5:]}", file=sys.stderr)
-    return EXIT_FAILED
+    return waiter.report(args.task, wait + (countdown or 0), args.queue)

@@ -147,7 +147,7 @@ def list_tasks(reader: HistoryReader, f: TaskFilter, limit: int, as_json: bool) 
 
 
 def show(reader: HistoryReader, wanted: str, as_json: bool) -> int:
-    task_id = _resolve(reader, wanted)
+    task_id = resolve_id(reader, wanted)
     row = reader.task(task_id)
     timeline = reader.timeline(task_id)
     family = reader.family(task_id)
@@ -206,7 +206,8 @@ def export(reader: HistoryReader, f: TaskFilter, output: str, fmt: Optional[str]
     return 0
 
 
-def _resolve(reader: HistoryReader, wanted: str) -> str:
+def resolve_id(reader: HistoryReader, wanted: str) -> str:
+    """The full id of the one task whose id is, or starts with, ``wanted``; a DeskError if none or many."""
     found = reader.find_ids(wanted.strip())
     if not found:
         raise DeskError(f"no task {wanted!r} in the history",

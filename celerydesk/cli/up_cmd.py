@@ -5,6 +5,10 @@ runs, and on SIGINT/SIGTERM stops the stack in order and exits 0, or 1 when the 
 clean (a service had to be killed, or its logs or records could not be written). A second
 signal kills what is still running at once. A workspace whose stack another celerydesk runs is
 refused before anything starts, with exit code 3.
+
+While it runs, the tasks the broker's events show are recorded in the workspace's history
+(``core.history.headless``), from the moment the broker is up; a history that cannot be
+written is said once and the stack runs on without it.
 """
 
 from __future__ import annotations
@@ -42,9 +46,15 @@ def run(args) -> int:
     from celerydesk.services.unix_signals import SignalWatcher
 
     app = QCoreApplication.instance() or QCoreApplication([sys.argv[0]])
+    from celerydesk.core.commands import BROKER
+    from celerydesk.core.history.headless import HeadlessHistory
+
     stack = StackController(ws)
     stack.runtime.acquire_lock()  # refused (exit 3) before a loop runs that nothing would end
     outcome = {"code": 0, "signals": 0, "ready": False, "failed": False}
+    history = HeadlessHistory(ws, lambda level, text: _say(
+        text if level == "info" else f"{level}: {text}", err=level != "info"), runtime_dir=stack.runtime.dir)
+    history.start()
 
     def on_state(key: str, state: ProcessState) -> None:
         service = stack.services[key]
@@ -54,6 +64,8 @@ def run(args) -> int:
         elif state == ProcessState.RUNNING and service.pid:
             line += f" (pid {service.pid})"
         _say(line)
+        if key == BROKER and state == ProcessState.RUNNING:
+            history.consume(stack.broker_url())  # now: the events of the workers' start are recorded too
         if state == ProcessState.FATAL and not outcome["ready"] and not outcome["failed"]:
             # In the foreground a start that failed ends the command (the window stays, to fix and
             # retry); after "stack ready" a service that gives up leaves the others running.
@@ -93,6 +105,7 @@ def run(args) -> int:
     QTimer.singleShot(0, stack.start_all)  # in the loop: a start that fails at once can end it
     app.exec()
     watcher.close()
+    history.close()
     if outcome["signals"]:
         if not stack.last_stop_clean:
             _say("error: the stop was not clean (see above)", err=True)

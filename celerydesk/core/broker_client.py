@@ -7,6 +7,11 @@ tasks are sent by name and the user's code is never imported. The window (throug
 ``services.broker``), the CLI and the self-test all use this class; nothing else builds a
 Celery app for a broker.
 
+Every task sent through a client made with ``sent_spool`` (the workspace's
+``.celerydesk/history-sent/``) is recorded there with its exact JSON arguments and who sent it
+(``via``: call, launch, retry, run-now), for the history (``core/history/sent.py``): celery's
+events carry only a repr cut at 1,024 characters. Recording never fails a send.
+
 Blocking calls, safe from any thread (the window runs them on its background pool). Every
 failure reaches the caller as a :class:`DeskError` whose text never holds the URL's password:
 ``call_error`` is the one place a broker's exception becomes words, with ``core.broker_errors``
@@ -97,10 +102,12 @@ class BrokerClient:
     """A Celery client for one broker URL (and, for results, an optional backend URL).
     ``start_hint`` is what its errors advise when nothing listens at the URL."""
 
-    def __init__(self, url: str, backend: Optional[str] = None, start_hint: Optional[str] = None):
+    def __init__(self, url: str, backend: Optional[str] = None, start_hint: Optional[str] = None,
+                 sent_spool: Optional[str] = None):
         self.url = url
         self.backend = backend
         self.start_hint = start_hint
+        self.sent_spool = sent_spool
         self._app = None
         self._redis = None
         self._lock = threading.Lock()
@@ -170,15 +177,33 @@ class BrokerClient:
     # -- sending -----------------------------------------------------------------------------
 
     def send(self, name: str, args: Sequence = (), kwargs: Optional[dict] = None,
-             options: SendOptions = SendOptions(), task_id: Optional[str] = None) -> str:
-        """Send one task by name (with a task-sent event); its id (``task_id`` if given)."""
+             options: SendOptions = SendOptions(), task_id: Optional[str] = None, via: str = "call",
+             record: bool = True) -> str:
+        """Send one task by name (with a task-sent event); its id (``task_id`` if given).
+        Recorded for the history as sent ``via`` that path, unless ``record`` is False (a caller
+        that records many at once: :meth:`record_sent`)."""
         app = self.app
+        args, kwargs = list(args), dict(kwargs or {})
         with self._errors(f"sending {name}"):
-            return app.send_task(name, args=list(args), kwargs=dict(kwargs or {}), task_id=task_id,
-                                 **options.send_options()).id
+            task_id = app.send_task(name, args=args, kwargs=kwargs, task_id=task_id, **options.send_options()).id
+        if record:
+            self.record_sent([task_id], name, args, kwargs, via, options.queue)
+        return task_id
+
+    def record_sent(self, task_ids: Sequence[str], name: str, args: Sequence, kwargs: dict, via: str,
+                    queue: Optional[str] = None) -> bool:
+        """Record sent tasks' exact arguments in the spool (one file); False if it could not be
+        written (a full disk: the history then knows only celery's repr). Never raises."""
+        if not self.sent_spool or not task_ids:
+            return False
+        from celerydesk.core.history import sent  # here: a client that records nothing never loads it
+
+        return sent.record_sent(self.sent_spool, [sent.sent_record(i, name, args, kwargs, via, queue=queue)
+                                                  for i in task_ids])
 
     def send_batches(self, name: str, args: Sequence = (), kwargs: Optional[dict] = None,
-                     options: SendOptions = SendOptions(), sent_events: bool = True) -> Iterator[list[str]]:
+                     options: SendOptions = SendOptions(), sent_events: bool = True,
+                     via: str = "launch") -> Iterator[list[str]]:
         """Send ``options.copies`` copies; yield the ids of each batch once it is on the broker.
 
         One producer (one connection, one channel) serves every copy: acquiring one per
@@ -186,7 +211,8 @@ class BrokerClient:
         pipeline) a batch of ``BATCH_COPIES`` is one round trip, and its ids are yielded once it
         is flushed, so the ids seen so far are known to be queued. Stopping the iteration stops
         the sending. ``sent_events=False`` leaves out the task-sent event of each copy: it is a
-        second publish per copy (a quarter of the throughput on Redis).
+        second publish per copy (a quarter of the throughput on Redis). Each batch is recorded
+        for the history (one spool file) once it is flushed.
         """
         app = self.app
         total = max(1, options.copies)
@@ -209,6 +235,7 @@ class BrokerClient:
                             # GUI thread waited ~100 ms per batch. A sleep(0) lets it in (~1 µs).
                             time.sleep(0)
                     sent += len(ids)  # flushed: queued on the broker
+                    self.record_sent(ids, name, args, kwargs, via, options.queue)
                     yield ids
         except Exception as exc:  # a broker gone mid-loop: what was yielded is sent
             raise call_error(self.url, f"sending {name} failed after {sent} of {total}", exc, self.start_hint) from None

@@ -23,6 +23,7 @@ from typing import Optional
 
 from celerydesk.core import schedule_mirror
 from celerydesk.core.errors import DeskError
+from celerydesk.core.history import sent
 from celerydesk.core.project_scheduler import STOCK_SCHEDULER, ProjectScheduler
 from celerydesk.core.selfcmd import child_environ, interpreter_argv, is_frozen, own_interpreter_argv
 from celerydesk.core.supervision import Autorestart, RestartPolicy
@@ -205,6 +206,7 @@ def beat_spec(ws: Workspace, broker_url: str, runtime_dir: Path,
         env["CELERYDESK_BEAT_STATE_FILE"] = str(schedule_mirror.state_path(runtime_dir))
         env["CELERYDESK_WORKSPACE_ID"] = schedule_mirror.workspace_id(ws.path)  # beat's lock key in the broker
         env["CELERYDESK_WORKSPACE"] = str(ws.path)
+        env[sent.ENV_SPOOL] = sent.spool_dir(runtime_dir)  # what it sends, exactly, for the history
         if scheduler.wrapped:
             env["CELERYDESK_PROJECT_SCHEDULER"] = scheduler.setting
         # The live scheduler logs this at INFO at its first tick, once it holds the workspace's

@@ -29,6 +29,7 @@ MIRROR_NAME = "schedules.json"
 STATE_NAME = "beat-state.json"
 MODULE_DIR_NAME = "beat"
 MODULE_NAME = "celerydesk_beat_scheduler"
+SENT_MODULE_NAME = "celerydesk_history_sent"  # core/history/sent.py, which the scheduler imports
 SCHEDULER_REF = f"{MODULE_NAME}:LiveScheduler"
 MIRROR_VERSION = 1
 # Keys the scheduler understands beyond the contract's; written when set.
@@ -61,17 +62,20 @@ def scheduler_source() -> str:
 
 
 def install_scheduler_module(runtime_dir: Path) -> Path:
-    """Copy the scheduler into ``.celerydesk/beat/`` (only when it differs); return the folder."""
+    """Copy the scheduler, and the history's sent records it writes with, into
+    ``.celerydesk/beat/`` (each only when it differs); return the folder."""
+    from celerydesk.core.resources import script_source
+
     folder = module_dir(runtime_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{MODULE_NAME}.py"
-    source = scheduler_source()
-    try:
-        same = target.read_text(encoding="utf-8") == source
-    except OSError:
-        same = False
-    if not same:
-        atomic_write(target, source)
+    for name, source in ((MODULE_NAME, scheduler_source()), (SENT_MODULE_NAME, script_source("core/history/sent.py"))):
+        target = folder / f"{name}.py"
+        try:
+            same = target.read_text(encoding="utf-8") == source
+        except OSError:
+            same = False
+        if not same:
+            atomic_write(target, source)
     return folder
 
 

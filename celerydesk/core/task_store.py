@@ -66,6 +66,7 @@ class TaskRecord:
     progress_meta: Optional[dict] = None
     terminated: bool = False
     seq: int = 0  # the store's creation number: a newer task has a higher one (a table's order)
+    seen_at: Optional[float] = None  # the time of the first event seen (what the history calls it too)
 
 
 @dataclass
@@ -130,10 +131,11 @@ class TaskStore:
         task_id = event.get("uuid")
         if state is None or not task_id:
             return None  # a custom event: counted, not shown
+        stamp = event.get("timestamp") or self.clock()
         record = self.tasks.get(task_id)
         if record is None:
             self.created += 1
-            record = self.tasks[task_id] = TaskRecord(task_id, seq=self.created)
+            record = self.tasks[task_id] = TaskRecord(task_id, seq=self.created, seen_at=stamp)
             self._evict()
         self.version += 1
         for key in _COPIED:
@@ -144,7 +146,6 @@ class TaskStore:
         if hostname and kind != "task-sent":  # task-sent's hostname is the sender's
             record.worker = hostname
             self._touch_worker(hostname, event)
-        stamp = event.get("timestamp") or self.clock()
         if kind == "task-sent":
             record.sent = stamp
         elif kind == "task-received":

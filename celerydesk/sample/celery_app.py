@@ -65,6 +65,11 @@ app.conf.update(
     # Keep results an hour: long enough to inspect them in the UI, short enough that a dev Redis
     # does not fill up with benchmark results.
     result_expires=3600,
+    # Keep each task's arguments with its result (name, args, kwargs, queue, worker): celery's
+    # events carry only a repr of them cut at 1,024 characters, so this is where celerydesk's
+    # task history reads the whole of a long argument sent by something else than celerydesk
+    # (a web app, a plain celery client), and what lets a retry send exactly what ran.
+    result_extended=True,
     # --- portable messages ---------------------------------------------------------------------
     # JSON only: celerydesk's launcher builds arguments from form fields, and nothing pickled
     # can slip through.

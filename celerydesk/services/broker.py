@@ -61,9 +61,10 @@ class BrokerService(QObject):
         run_in_background(lambda: fn(client), done, self)
 
     def send(self, name: str, args: Sequence = (), kwargs: Optional[dict] = None,
-             options: SendOptions = SendOptions()) -> str:
+             options: SendOptions = SendOptions(), via: str = "launch") -> str:
         """Send one task by name; its id, known now (the send itself happens in the background).
-        ``taskSent`` or ``sendFailed`` follows; a failure is said in the banner too."""
+        ``taskSent`` or ``sendFailed`` follows; a failure is said in the banner too. ``via``
+        (launch, retry, run-now) is what the history records as who sent it."""
         task_id = new_task_id()
         args, kwargs = list(args), dict(kwargs or {})
 
@@ -73,7 +74,7 @@ class BrokerService(QObject):
             else:
                 self.sendFailed.emit(task_id, str(error))
 
-        self.call(lambda client: client.send(name, args, kwargs, options, task_id=task_id), done,
+        self.call(lambda client: client.send(name, args, kwargs, options, task_id=task_id, via=via), done,
                   report=f"{name} not sent")
         return task_id
 

@@ -1,6 +1,6 @@
 """What one window's widgets share, in one object handed to each of them (as git-cola's
 ``ApplicationContext`` is): the stack, the broker service, the launcher, the queue-depth poll,
-the project's introspection, the interpreter check and the event monitor.
+the project's introspection, the interpreter check, the event monitor and the task history.
 
 Widgets take the context in their constructor and build none of these: no widget makes a
 broker client, a Celery app, a subprocess or a poller of its own. ``message`` is the one path
@@ -15,6 +15,7 @@ from typing import Callable, Optional
 from PySide6.QtCore import QObject, Signal
 
 from celerydesk.core.broker_client import BrokerClient
+from celerydesk.core.history.sent import spool_dir
 from celerydesk.services.broker import BrokerService
 from celerydesk.services.interpreter_check import InterpreterCheck
 from celerydesk.services.launcher import Launcher
@@ -34,30 +35,49 @@ class DeskContext(QObject):
         super().__init__(parent)
         self.stack = stack
         start = None if stack.ws.broker.mode == "external" else "start the stack first (Start all, Ctrl+Shift+S)"
-        self.broker = BrokerService(client or BrokerClient(stack.broker_url(), start_hint=start), parent=self)
+        # Every task the window sends is recorded with its exact arguments for the history.
+        self.broker = BrokerService(client or BrokerClient(stack.broker_url(), start_hint=start,
+                                                           sent_spool=spool_dir(stack.runtime.dir)), parent=self)
         self.launcher = Launcher(self.broker, parent=self)
         self.depths = QueueDepths(stack, self.broker, parent=self)
         self.introspection = ProjectIntrospection(stack.ws, introspect, parent=self)
         self.interpreter = InterpreterCheck(parent=self)
         self._monitor = None
+        self._history = None
         stack.message.connect(self.message)
         self.broker.message.connect(self.message)
 
+    @property
+    def history(self):
+        """The workspace's task history (``services.history``), made on first use."""
+        if self._history is None:
+            from celerydesk.services.history import HistoryService  # here: not on the first paint's path
+
+            self._history = HistoryService(self.stack.ws, parent=self, runtime_dir=self.stack.runtime.dir)
+            self._history.message.connect(self.message)
+        return self._history
+
     def event_monitor(self, capacity: int = MONITOR_CAPACITY):
-        """The window's event monitor, made and started on first use (the Tasks page's build);
-        ``capacity`` counts only then."""
+        """The window's event monitor, made and started on first use (the Tasks page's build),
+        with the history recording what it sees; ``capacity`` counts only then."""
         if self._monitor is None:
             from celerydesk.services.event_monitor import EventMonitor  # here: not on the first paint's path
 
-            self._monitor = EventMonitor(self.stack.broker_url(), capacity=capacity, parent=self)
+            history = self.history
+            history.start()
+            self._monitor = EventMonitor(self.stack.broker_url(), capacity=capacity, sinks=[history.submit],
+                                         parent=self)
             self._monitor.start()
             store = self._monitor.store  # the depth poll also asks for the queues tasks went to
             self.depths.add_source(lambda: {r.queue for r in store.tasks.values() if r.queue})
         return self._monitor
 
     def shutdown(self) -> None:
-        """Stop the threads and timers (the event consumer, the depth poll); close the client."""
+        """Stop the threads and timers (the event consumer, the depth poll, the history's writer
+        and reads); close the client."""
         self.depths.stop()
         if self._monitor is not None:
             self._monitor.stop()
+        if self._history is not None:
+            self._history.shutdown()
         self.broker.client.close()

@@ -54,7 +54,7 @@ def send_once(client, view: ScheduleView) -> str:
     """Send the schedule's task once, by name, through ``client``; the task id."""
     if not client.answers(timeout=2.0):
         raise DeskError(f"the broker at {client.shown_url} does not answer", hint="start the stack first")
-    return client.send(view.task, view.args, view.kwargs, SendOptions(queue=view.queue or None))
+    return client.send(view.task, view.args, view.kwargs, SendOptions(queue=view.queue or None), via="run-now")
 
 
 class QtSchedulesPanel(QWidget):

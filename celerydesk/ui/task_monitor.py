@@ -1,40 +1,41 @@
-"""The Tasks page: tasks from worker events, workers (remote ones too), queue depths.
+"""The Tasks page: every task of the workspace's history, live, with the workers and queues.
 
-The page puts together the table (``task_table``: the store of the window's
-:class:`EventMonitor`, filtered and newest first, kept in step batch by batch), its filter row
-(``task_filters``), the selected task's details with revoke / terminate / retry
-(``task_details``, ``task_retry``), the workers list (``workers_list``) and the queues with purge
-(``queues_panel``). It adds the "unregistered task" warning, notifications for the tasks the user
-launched, and a line saying where the events come from or why none come. Everything it sends or
-asks goes through the window's broker service; the queue depths come from the window's one poll.
+The table reads the history (``history_table``: a lazy model, filtered and sorted in SQL, only
+the rows shown fetched, off the GUI thread) and follows it as it is written, by this window or
+by another celerydesk (``services.history``). When the history cannot be used (a read-only
+folder, a damaged file, a full disk) the table shows the tasks of this session instead, from the
+monitor's in-memory store (``task_table.TaskTableModel``), and the line above it says so.
+
+Around the table: the filter row (``task_filters``), a line with how many tasks match and the
+bulk Retry and Revoke of all of them, the selected task's details with its timeline and family
+(``task_details``), the actions (``task_actions``), the workers (``workers_list``) and the queues
+(``queues_panel``), and the notices (``task_notices``: where the events come from, an
+unregistered task, launched tasks that finished). Everything sent or asked goes through the
+window's services; nothing here blocks on the file or the network.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Optional
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QSplitter, QSystemTrayIcon,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QSystemTrayIcon, QVBoxLayout, QWidget
 
-from celerydesk.core import commands
-from celerydesk.core.broker_client import SendOptions
-from celerydesk.core.task_store import FINISHED_STATES, SUCCESS
-from celerydesk.core.urls import shown_url
+from celerydesk.core.history.queries import TaskFilter
+from celerydesk.services.history import STARTING
 from celerydesk.ui import defs
+from celerydesk.ui.history_table import SORTABLE, HistoryTableModel
 from celerydesk.ui.queues_panel import QtQueuesPanel
+from celerydesk.ui.task_actions import TaskActions
 from celerydesk.ui.task_details import QtTaskDetails
 from celerydesk.ui.task_filters import QtTaskFilters
-from celerydesk.ui.task_retry import RetryDialog, parse_repr
-from celerydesk.ui.task_table import IdRole, QtTaskTableView, TaskTableModel
+from celerydesk.ui.task_notices import LaunchNotices, QtConnectionLine, QtUnregisteredWarning
+from celerydesk.ui.task_table import TIME, IdRole, QtTaskTableView, TaskTableModel
 from celerydesk.ui.workers_list import QtWorkersList
 
-# A broker being started refuses connections for a moment: that is said only if it lasts.
-TROUBLE_AFTER_MS = 3000
-_CONNECTED_STYLE = "QLabel { color: palette(mid); }"
-_TROUBLE_STYLE = "QLabel { background: #fadbd8; padding: 4px; }"
-UNREGISTERED_LINE = re.compile(r"Received unregistered task of type '([^']+)'")
+LABELS_EVERY_MS = 1000  # the task, worker and queue choices are read again at most this often
+_NOTE_STYLE = "QLabel { color: palette(mid); }"
+_MEMORY_STYLE = "QLabel { background: #fdebd0; padding: 4px; }"
 
 
 class QtTaskMonitor(QWidget):
@@ -44,63 +45,65 @@ class QtTaskMonitor(QWidget):
     notified = Signal(str, str)  # title, text: a launched task finished (also shown as tray/toast)
     unregisteredTask = Signal(str)  # a task name no running worker has registered
     message = Signal(str, str)  # level, text: errors of actions, for the window's message area
+    modelChanged = Signal(object)  # the table now shows this model (the history's, or the in-memory one)
 
-    def __init__(self, context, parent=None, capacity: int = 10_000):
+    def __init__(self, context, parent=None, capacity: int = 10_000, confirm=None):
         super().__init__(parent)
         self.context = context
         self.stack = context.stack
         self.broker = context.broker
         self.monitor = context.event_monitor(capacity)
         self.store = self.monitor.store
-        self.model = TaskTableModel(self.monitor, self)
-        self.tray: Optional[QSystemTrayIcon] = None
-        self._launched: dict[str, Optional[str]] = {}  # task id -> the text to show when it is done
-        self._registered: set[str] = set()
-        self._checking: set[str] = set()
-        self._checked: set[str] = set()
+        self.history = context.history
+        self.memory_model = TaskTableModel(self.monitor, self, active=False)
+        self.history_model: Optional[HistoryTableModel] = None
+        self.model = self.memory_model
+        self._selected: Optional[str] = None
+        self._labels = QTimer(self, singleShot=True, interval=LABELS_EVERY_MS)  # after changes, once
+        self._labels.timeout.connect(self._read_labels)
         self._build()
-        # Bound methods, not lambdas: Qt drops the connections when this widget is deleted.
+        self.actions = TaskActions(context, self, confirm)
+        self.actions.message.connect(self.message)
+        self.notices = LaunchNotices(self.monitor, self)
+        self.notices.notified.connect(self.notified)
+        self.toast = self.notices.toast
         self.monitor.updated.connect(self._on_updated)
-        self.monitor.workersAppeared.connect(self._refresh_registered)
-        self.monitor.connectionChanged.connect(self._on_connection)
-        self.stack.linesReceived.connect(self._on_lines)
+        self.history.stateChanged.connect(self._choose_model)
+        self.history.recordingChanged.connect(self._choose_model)
         self._slow = QTimer(self, interval=2000)  # the workers list (from the store: no I/O)
         self._slow.timeout.connect(self.workers.refresh)
         self._slow.start()
+        self._choose_model()
 
     # -- layout --------------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.warning = QFrame(self)
-        self.warning.setStyleSheet("QFrame { background: #fdebd0; }")
-        self.warning_label = QLabel(self.warning)
-        self.warning_label.setWordWrap(True)
-        self.restart_button = QPushButton("Restart workers", self.warning)
-        self.restart_button.clicked.connect(self.restart_workers)
-        row = QHBoxLayout(self.warning)
-        row.addWidget(self.warning_label, 1)
-        row.addWidget(self.restart_button)
-        self.warning.hide()
-        # Where the events come from, or why none come: the table cannot show that by itself.
-        self.connection = QLabel(f"Connecting to {shown_url(self.monitor.broker_url)} for task events…", self)
-        self.connection.setWordWrap(True)
-        self.connection.setStyleSheet(_CONNECTED_STYLE)
-        self._connection = (False, "")  # (connected, error) as the monitor last told it
-        self._trouble_shown = False
-        self._trouble_timer = QTimer(self, singleShot=True, interval=TROUBLE_AFTER_MS)
-        self._trouble_timer.timeout.connect(self._show_connection)
+        self.warning = QtUnregisteredWarning(self.context, self.monitor, self)
+        self.warning.unregisteredTask.connect(self.unregisteredTask)
+        self.warning_label, self.restart_button = self.warning.label, self.warning.restart_button
+        self.connection = QtConnectionLine(self.monitor, self)
 
-        self.filters = QtTaskFilters(self.model, self.store, self)
-        self.filters.filtersChanged.connect(self._keep_selection)
-        self.filters.capacityChanged.connect(self.set_capacity)
+        self.filters = QtTaskFilters(self)
+        self.filters.filterChanged.connect(self._on_filter)
+        self.count_label = QLabel(self)
+        self.retry_all_button = QPushButton("Retry all matching…", self)
+        self.revoke_all_button = QPushButton("Revoke all matching…", self)
+        self.retry_all_button.clicked.connect(lambda: self.actions.retry_matching(self.filters.current))
+        self.revoke_all_button.clicked.connect(lambda: self.actions.revoke_matching(self.filters.current))
+        counts = QHBoxLayout()
+        counts.addWidget(self.count_label, 1)
+        counts.addWidget(self.retry_all_button)
+        counts.addWidget(self.revoke_all_button)
 
-        self.view = QtTaskTableView(self.model, self)
+        self.view = QtTaskTableView(self.memory_model, self)
         self.view.clicked.connect(self._on_clicked)
-        self._selected: Optional[str] = None
+        self.view.horizontalHeader().sortIndicatorChanged.connect(self._on_sort_indicator)
 
         self.details = QtTaskDetails(self)
         self.details.revokeClicked.connect(self._on_revoke)
-        self.details.retryClicked.connect(self._on_retry)
+        self.details.retryClicked.connect(lambda: self._selected and self.actions.retry(self._selected))
+        self.details.retryEditedClicked.connect(lambda: self._selected and self.actions.retry_edited(self._selected))
+        self.details.familyTaskClicked.connect(self.select_task)
 
         self.workers = QtWorkersList(self.stack, self.store, self)
         self.queues = QtQueuesPanel(self.context, self)
@@ -114,6 +117,8 @@ class QtTaskMonitor(QWidget):
         tasks_split = QSplitter(Qt.Orientation.Vertical, self)
         tasks_split.addWidget(self.view)
         tasks_split.addWidget(self.details)
+        tasks_split.setStretchFactor(0, 3)
+        tasks_split.setStretchFactor(1, 2)
         main_split = QSplitter(Qt.Orientation.Horizontal, self)
         main_split.addWidget(tasks_split)
         main_split.addWidget(side)
@@ -124,42 +129,30 @@ class QtTaskMonitor(QWidget):
         layout.addWidget(self.warning)
         layout.addWidget(self.connection)
         layout.addWidget(self.filters)
+        layout.addLayout(counts)
         layout.addWidget(main_split, 1)
-
-        self.toast = QLabel(self)  # the in-window notification when no tray exists
-        self.toast.setStyleSheet("QLabel { background: #34495e; color: white; padding: 8px; border-radius: 4px; }")
-        self.toast.hide()
-        self._toast_timer = QTimer(self, singleShot=True, interval=6000)
-        self._toast_timer.timeout.connect(self.toast.hide)
 
     # -- the public face -------------------------------------------------------------------------
 
     def note_launched(self, task_id: str, done_text: Optional[str] = None, name: Optional[str] = None) -> None:
         """The user launched this task: notify when it finishes; warn at once if no worker knows it."""
         if name:
-            self._check_name(name)
-        record = self.store.tasks.get(task_id)
-        if record is not None and record.state in FINISHED_STATES:  # it beat us to it
-            self._notify_finished(record, done_text)
-            return
-        self._launched[task_id] = done_text
+            self.warning.check(name)
+        self.notices.watch(task_id, done_text)
 
     def watch_queue(self, queue: str) -> None:
         """Show this queue's depth too (the workers' queues and those tasks went to always are)."""
         self.context.depths.watch(queue)
 
     def set_tray(self, tray: Optional[QSystemTrayIcon]) -> None:
-        self.tray = tray
+        self.notices.tray = tray
 
-    def set_capacity(self, capacity: int) -> None:
-        self.store.set_capacity(capacity)
-        self.model.rebuild()
+    def uses_history(self) -> bool:
+        return self.model is self.history_model
 
     def select_task(self, task_id: str) -> None:
         self._selected = task_id
-        row = self.model.row_of(task_id)
-        if row >= 0:
-            self.view.selectRow(row)
+        self._keep_selection()
         self._show_detail()
         self.selectedTaskChanged.emit(task_id)
 
@@ -167,69 +160,146 @@ class QtTaskMonitor(QWidget):
         return self._selected
 
     def revoke(self, task_id: str, terminate: bool = False) -> None:
-        self.broker.revoke(task_id, terminate=terminate)
+        self.actions.revoke(task_id, terminate)
 
-    def retry(self, task_id: str, args=None, kwargs=None) -> Optional[str]:
-        """Send a finished task again, with its original arguments unless given; return the new id
-        (known at once; the sending happens off the GUI thread, and a failure reaches the banner)."""
-        record = self.store.tasks.get(task_id)
-        if record is None or not record.name:
-            self.message.emit("error", f"task {task_id} is no longer in the monitor: launch it again from its form")
-            return None
-        args = parse_repr(record.args, []) if args is None else args
-        kwargs = parse_repr(record.kwargs, {}) if kwargs is None else kwargs
-        new_id = self.broker.send(record.name, args, kwargs, SendOptions(queue=record.queue or None))
-        self.note_launched(new_id, name=record.name)
-        return new_id
+    def retry(self, task_id: str) -> None:
+        """Send the task again with exactly its original arguments, or say why not (``actions.retried``)."""
+        self.actions.retry(task_id)
 
     def restart_workers(self) -> None:
-        for worker in self.stack.ws.workers:
-            self.stack.restart_service(commands.worker_key(worker.name))
-        self.warning.hide()
-        self._checked.clear()
-        self._registered.clear()
+        self.warning.restart_workers()
+
+    def record_dict(self, task_id: str) -> Optional[dict]:
+        """The in-memory store's record of a task, shaped as a history row's retry fields."""
+        record = self.store.tasks.get(task_id)
+        if record is None:
+            return None
+        return {"id": record.id, "name": record.name, "args": record.args, "kwargs": record.kwargs,
+                "queue": record.queue, "state": record.state}
+
+    def worker_rows(self) -> list[tuple[str, str, str]]:
+        """(hostname, where, status) of each row of the workers list, for the window and tests."""
+        return self.workers.rows()
 
     def shutdown(self) -> None:
         """Stop the event consumer thread (the window's context does it on close; test fixtures here)."""
         self.monitor.stop()
 
+    # -- which table -------------------------------------------------------------------------------
+
+    def _choose_model(self, *_) -> None:
+        use_history = self.history.readable and self.history.recording
+        if use_history and self.history_model is None:
+            self.history_model = HistoryTableModel(self.history.queries, live=self.store, parent=self)
+            self.history_model.countChanged.connect(self._on_count)
+            self.history_model.loaded.connect(self._keep_selection)
+            self.history_model.failed.connect(lambda text: self.count_label.setText(f"the history: {text}"))
+            self.history.queries.changed.connect(self._on_history_changed)
+        model = self.history_model if use_history else self.memory_model
+        if model is self.memory_model:
+            self._show_memory_note()
+        if model is self.model and self.view.model() is model and (model is not self.memory_model or model.active):
+            return
+        self.model = model
+        self.memory_model.set_active(model is self.memory_model)
+        self.view.setSortingEnabled(False)
+        self.view.use_model(model)
+        if model is self.history_model:
+            self.view.horizontalHeader().setSortIndicator(TIME, Qt.SortOrder.DescendingOrder)
+            self.view.setSortingEnabled(True)
+            model.task_filter = self.filters.current
+            model.reload()
+            self._read_labels()
+            self.history.queries.watch(self.isVisible())
+            self.count_label.setStyleSheet(_NOTE_STYLE)
+        else:
+            self.memory_model.set_task_filter(self.filters.current)
+            self._refresh_memory_choices()
+            if self.history_model is not None:
+                self.history.queries.watch(False)
+        for button in (self.retry_all_button, self.revoke_all_button):
+            button.setVisible(model is self.history_model)
+        self.modelChanged.emit(model)
+
+    def _show_memory_note(self) -> None:
+        if self.history.state == STARTING:
+            self.count_label.setText("Opening the task history…")
+            self.count_label.setStyleSheet(_NOTE_STYLE)
+        else:
+            self.count_label.setText("The task history is not in use (see the message above): these are this "
+                                     "session's tasks, kept in memory.")
+            self.count_label.setStyleSheet(_MEMORY_STYLE)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self.uses_history():
+            self.history.queries.watch(True)  # and a change since it was hidden is read at once
+            self.history_model.refresh()
+
+    def hideEvent(self, event) -> None:
+        super().hideEvent(event)
+        if self.history_model is not None:
+            self.history.queries.watch(False)  # a hidden table need not follow the history
+
     # -- events ----------------------------------------------------------------------------------
 
-    def _on_connection(self, connected: bool, error: str) -> None:
-        self._connection = (connected, error)
-        if connected or not error or self._trouble_shown:
-            self._trouble_timer.stop()
-            self._show_connection()
-        elif not self._trouble_timer.isActive():
-            self._trouble_timer.start()  # the error shows if it is still there then
+    def _on_history_changed(self) -> None:
+        if not self.uses_history():
+            return
+        self.history_model.refresh()
+        if self._selected:
+            self._show_detail()
+        if not self._labels.isActive():
+            self._labels.start()
 
-    def _show_connection(self) -> None:
-        connected, error = self._connection
-        url = shown_url(self.monitor.broker_url)
-        if connected:
-            self.connection.setText(f"Receiving task events from {url}")
-        elif error:
-            self.connection.setText(f"Not receiving task events from {url} ({error}). Retrying every second: "
-                                    "start the broker, or check its URL in Settings ▸ Broker.")
-        else:
-            self.connection.setText(f"Connecting to {url} for task events…")
-        self._trouble_shown = bool(error) and not connected
-        self.connection.setStyleSheet(_TROUBLE_STYLE if self._trouble_shown else _CONNECTED_STYLE)
+    def _read_labels(self) -> None:
+        def read(reader):
+            return {kind: reader.labels(kind) for kind in ("name", "worker", "queue")}
+
+        def done(labels, error) -> None:
+            if error is None:
+                for kind, values in labels.items():
+                    self.filters.set_choices(kind, values)
+
+        self.history.queries.ask(read, done, self, key="labels")
+
+    def _refresh_memory_choices(self) -> None:
+        tasks = self.store.tasks.values()
+        self.filters.set_choices("name", self.store.names())
+        self.filters.set_choices("worker", sorted(self.store.workers))
+        self.filters.set_choices("queue", sorted({r.queue for r in tasks if r.queue}))
 
     def _on_updated(self, changed) -> None:
-        self.filters.refresh_choices()
-        for task_id in changed:
-            record = self.store.tasks.get(task_id)
-            if record is None:
-                continue
-            if record.state == "SENT" and record.name and record.name not in self._checked:
-                self._check_name(record.name)
-            if task_id in self._launched and record.state in FINISHED_STATES:
-                self._notify_finished(record, self._launched.pop(task_id))
-        if self._selected:
-            self._keep_selection()
-            if self._selected in changed:
-                self._show_detail()
+        """A batch reached the monitor's in-memory store."""
+        if not self.uses_history():
+            self._refresh_memory_choices()
+            if self._selected:
+                self._keep_selection()
+                if self._selected in changed:
+                    self._show_detail()
+        elif self._selected in changed and self._selected:
+            self._show_detail()  # progress, or a state the history has not committed yet
+
+    def _on_filter(self, f: TaskFilter) -> None:
+        self.model.set_task_filter(f)
+        self._keep_selection()
+
+    def _on_count(self, count: int, capped: bool) -> None:
+        f = self.filters.current
+        if f == TaskFilter():
+            text = f"{count:,} task(s) in the history"
+        else:
+            text = f"{count:,}{'+' if capped else ''} task(s) match"
+            if capped:
+                text += ": the first ones are listed; narrow the search to see the rest"
+        self.count_label.setText(text)
+
+    def _on_sort_indicator(self, column: int, _order) -> None:
+        if self.uses_history() and column not in SORTABLE:  # not a column the history sorts by
+            order = self.history_model.order
+            section = next(c for c, key in SORTABLE.items() if key == order.column)
+            self.view.horizontalHeader().setSortIndicator(
+                section, Qt.SortOrder.DescendingOrder if order.descending else Qt.SortOrder.AscendingOrder)
 
     def _keep_selection(self) -> None:
         """The selected task's row stays selected (rows move as tasks come; a filter rebuilds)."""
@@ -239,84 +309,33 @@ class QtTaskMonitor(QWidget):
         if row >= 0 and self.view.currentIndex().row() != row:
             self.view.selectRow(row)
 
-    def _on_lines(self, key: str, lines: list) -> None:
-        if not key.startswith("worker"):
-            return
-        for text, _channel in lines:
-            if "unregistered task" in text:
-                match = UNREGISTERED_LINE.search(text)
-                if match:
-                    self._warn_unregistered(match.group(1))
-
-    def _check_name(self, name: str) -> None:
-        """Ask the workers (off the Qt thread) whether any has ``name`` registered."""
-        if name in self._registered or name in self._checking:
-            return
-        self._checking.add(name)
-        self.broker.call(lambda client: client.registered(timeout=1.5),
-                         lambda replies, error: self._on_registered(name, replies, error), owner=self)
-
-    def _on_registered(self, name: str, replies, error) -> None:
-        self._checking.discard(name)
-        self._checked.add(name)
-        if error is not None or not replies:
-            return  # no worker answered: the workers list says so; nothing to compare against
-        self._registered = {n.split(" ")[0] for names in replies.values() for n in names}
-        if name not in self._registered:
-            self._warn_unregistered(name)
-
-    def _refresh_registered(self, *_) -> None:
-        self._registered.clear()  # a new worker may know more (or less): ask again when needed
-
-    def _warn_unregistered(self, name: str) -> None:
-        self.warning_label.setText(
-            f"No running worker has the task {name!r} registered: its messages are dropped "
-            f"(\"Received unregistered task\"). If you just added it, restart the workers.")
-        self.warning.show()
-        self.unregisteredTask.emit(name)
-
-    def _notify_finished(self, record, done_text: Optional[str]) -> None:
-        short = (record.name or record.id).rsplit(".", 1)[-1]
-        if record.state == SUCCESS:
-            title, text = f"{short} finished", done_text or f"{short} succeeded in {record.runtime or 0:.1f} s"
-        else:
-            title, text = f"{short} {record.state.lower()}", record.exception or record.state
-        self.notified.emit(title, text)
-        if self.tray is not None and QSystemTrayIcon.isSystemTrayAvailable() and self.tray.isVisible():
-            self.tray.showMessage(title, text)
-            return
-        self.toast.setText(f"<b>{title}</b><br>{text}")
-        self.toast.adjustSize()
-        self.toast.move(self.width() - self.toast.width() - defs.MARGIN, self.height() - self.toast.height() - defs.MARGIN)
-        self.toast.raise_()
-        self.toast.show()
-        self._toast_timer.start()
-
     # -- widgets' handlers -----------------------------------------------------------------------
 
     def _on_clicked(self, index: QModelIndex) -> None:
-        self.select_task(index.data(IdRole))
+        task_id = index.data(IdRole)
+        if task_id:
+            self.select_task(task_id)
 
     def _show_detail(self) -> None:
-        self.details.show_record(self.store.tasks.get(self._selected or ""))
+        task_id = self._selected or ""
+        record = self.store.tasks.get(task_id)
+        if not self.uses_history():
+            self.details.show_record(record)
+            return
+
+        def read(reader):
+            return reader.task(task_id), reader.timeline(task_id), reader.family(task_id)
+
+        def done(result, error) -> None:
+            if task_id != self._selected:
+                return
+            if error is not None or result[0] is None:  # not committed yet: what memory knows
+                self.details.show_record(record)
+                return
+            self.details.show_history(*result, live=self.store.tasks.get(task_id))
+
+        self.history.queries.ask(read, done, self, key="detail")
 
     def _on_revoke(self, terminate: bool) -> None:
         if self._selected:
             self.revoke(self._selected, terminate=terminate)
-
-    def _on_retry(self) -> None:
-        record = self.store.tasks.get(self._selected or "")
-        if record is None:
-            return
-        dialog = RetryDialog(record.name or "", parse_repr(record.args, []), parse_repr(record.kwargs, {}), self)
-        if dialog.exec() == QDialog.DialogCode.Accepted:
-            try:
-                args, kwargs = dialog.values()
-            except ValueError as exc:
-                self.message.emit("error", f"the arguments are not valid JSON ({exc}): nothing was sent")
-                return
-            self.retry(record.id, args, kwargs)
-
-    def worker_rows(self) -> list[tuple[str, str, str]]:
-        """(hostname, where, status) of each row of the workers list, for the window and tests."""
-        return self.workers.rows()

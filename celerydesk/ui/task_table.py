@@ -1,6 +1,10 @@
-"""The task table: a model of the monitor's store kept in step batch by batch, and its view.
+"""The task table: the columns and cells, a model of the monitor's in-memory store kept in step
+batch by batch, and the view both task models share.
 
-``TaskTableModel`` shows the store's tasks that pass the filters, newest first. It is never
+The Tasks page reads the history (``history_table.HistoryTableModel``); ``TaskTableModel`` is
+its stand-in when the history cannot be used (a read-only folder, a full disk): the tasks of
+this session the monitor keeps in memory. It shows the store's tasks that pass the filter (a
+``TaskFilter``, as the history's), newest first. It is never
 reset for a batch of events: the new tasks go in at the top (one ``beginInsertRows`` per
 contiguous run, in a flood one per batch), evicted ones leave at the bottom, tasks that stop
 passing a filter leave where they are, and the rows that changed get one ``dataChanged`` over
@@ -17,6 +21,7 @@ from text laid out once, instead of Qt's per-cell delegate calls.
 from __future__ import annotations
 
 import bisect
+import time
 from typing import Callable, Optional
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QRect, Qt
@@ -24,10 +29,11 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QStat
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHeaderView, QStyle, QStyleOptionProgressBar,
                                QTableView)
 
+from celerydesk.core.history.queries import TaskFilter, name_matches, worker_matches
 from celerydesk.core.task_store import FAILURE, SUCCESS
 
-COLUMNS = ("State", "Task", "Args", "Worker", "Runtime", "Progress", "Result / exception")
-STATE, NAME, ARGS, WORKER, RUNTIME, PROGRESS, RESULT = range(len(COLUMNS))
+COLUMNS = ("Time", "State", "Task", "Args", "Worker", "Runtime", "Progress", "Result / exception")
+TIME, STATE, NAME, ARGS, WORKER, RUNTIME, PROGRESS, RESULT = range(len(COLUMNS))
 IdRole = Qt.ItemDataRole.UserRole + 1
 ProgressRole = Qt.ItemDataRole.UserRole + 2
 _USED_ROLES = frozenset({Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.ToolTipRole,
@@ -39,7 +45,9 @@ _STATE_COLORS = {FAILURE: QColor("#c0392b"), SUCCESS: QColor("#27ae60"),
 
 
 def cell_text(record, column: int) -> str:
-    """What a cell shows for a task record."""
+    """What a cell shows for a task record (the store's, or a history row: the same attributes)."""
+    if column == TIME:
+        return local_time(record.seen_at)
     if column == STATE:
         return "TERMINATED" if record.terminated else record.state
     if column == NAME:
@@ -55,6 +63,34 @@ def cell_text(record, column: int) -> str:
     if column == RESULT:
         return record.exception or record.result or ""
     return ""
+
+
+def local_time(seconds: Optional[float]) -> str:
+    """Today's times as 14:03:27, older ones with their date."""
+    if seconds is None:
+        return ""
+    moment = time.localtime(seconds)
+    today = time.localtime()
+    same_day = (moment.tm_year, moment.tm_yday) == (today.tm_year, today.tm_yday)
+    return time.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M", moment)
+
+
+def accepts(f: TaskFilter) -> Optional[Callable]:
+    """The filter as a test of a store's record, as the history reads it in SQL; None: all pass."""
+    if f == TaskFilter():
+        return None
+    states, search = {s.upper() for s in f.states}, f.search.lower()
+
+    def accept(record) -> bool:
+        return ((not states or record.state in states)
+                and (not f.names or any(name_matches(record.name or "", w) for w in f.names))
+                and (not f.workers or any(worker_matches(record.worker or "", w) for w in f.workers))
+                and (not f.queues or record.queue in f.queues)
+                and (f.since is None or (record.seen_at or 0) >= f.since)
+                and (f.until is None or (record.seen_at or 0) < f.until)
+                and (not search or search in _haystack(record)))
+
+    return accept
 
 
 def _haystack(record) -> str:
@@ -79,17 +115,30 @@ def _runs(positions: list[int]) -> list[tuple[int, int]]:
 
 
 class TaskTableModel(QAbstractTableModel):
-    """Rows are task ids of the store that pass the filters, newest first."""
+    """Rows are task ids of the store that pass the filter, newest first. It follows the
+    monitor's batches while ``active`` (the table shows it); ``set_active(True)`` rebuilds."""
 
-    def __init__(self, monitor, parent=None):
+    def __init__(self, monitor, parent=None, active: bool = True):
         super().__init__(parent)
+        self.monitor = monitor
         self.store = monitor.store
         self.rows: list[str] = []  # task ids, newest first
         self._keys: list[int] = []  # -seq of each row: ascending, for bisect
         self._seq_of: dict[str, int] = {}  # the ids in rows -> their seq
-        self.filters = {"state": None, "name": None, "worker": None, "search": ""}
+        self.task_filter = TaskFilter()
         self._accept: Optional[Callable] = None  # None: every task passes
-        monitor.updated.connect(self.refresh)
+        self.active = False
+        self.set_active(active)
+
+    def set_active(self, active: bool) -> None:
+        if active == self.active:
+            return
+        self.active = active
+        if active:
+            self.monitor.updated.connect(self.refresh)
+            self.rebuild()
+        else:
+            self.monitor.updated.disconnect(self.refresh)
 
     # -- Qt's model interface -------------------------------------------------------------------
 
@@ -129,22 +178,10 @@ class TaskTableModel(QAbstractTableModel):
 
     # -- filters -------------------------------------------------------------------------------
 
-    def set_filter(self, key: str, value) -> None:
-        self.filters[key] = value or ("" if key == "search" else None)
-        self._accept = self._make_accept()
+    def set_task_filter(self, f: TaskFilter) -> None:
+        self.task_filter = f
+        self._accept = accepts(f)
         self.rebuild()
-
-    def _make_accept(self) -> Optional[Callable]:
-        state, name, worker = self.filters["state"], self.filters["name"], self.filters["worker"]
-        search = self.filters["search"].lower()
-        if not (state or name or worker or search):
-            return None
-
-        def accept(record) -> bool:
-            return ((not state or record.state == state) and (not name or record.name == name)
-                    and (not worker or record.worker == worker) and (not search or search in _haystack(record)))
-
-        return accept
 
     # -- keeping in step with the store -----------------------------------------------------------
 
@@ -259,18 +296,22 @@ class QtTaskTableView(QTableView):
 
     def __init__(self, model: TaskTableModel, parent=None):
         super().__init__(parent)
-        self.setModel(model)
-        self._model = model
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         configure_view(self)
-        self.horizontalHeader().setSectionResizeMode(RESULT, QHeaderView.ResizeMode.Stretch)
+        self.use_model(model)
         self._texts: dict[tuple[str, int], QStaticText] = {}  # (text, width) -> laid out
         self._font: Optional[QFont] = None
         # The first viewport() from Python costs PySide ~70 lazily made enum types (10 ms of CPU,
         # 50 ms in a flood on a busy machine): paid here, not in the first paint with rows.
         self.viewport()
+
+    def use_model(self, model) -> None:
+        """Show ``model`` (the history's, or the in-memory one): both give ``record_at(row)``."""
+        self.setModel(model)
+        self._model = model
+        self.horizontalHeader().setSectionResizeMode(RESULT, QHeaderView.ResizeMode.Stretch)
 
     def paintEvent(self, event) -> None:
         model, area = self._model, event.rect()

@@ -23,9 +23,12 @@ the real writer (HistoryWriter, its thread, one transaction per batch). Then:
 one's bytes per task and search p95 (``fts_options``): detail=full (phrase queries),
 detail=column, and detail=none without id and name.
 
-The window's figures (tab_open_ms, the live flood's stall and count) need the window's
-integration and are not measured here.
-Run: .venv/bin/python tests/bench/bench_history.py [ROWS] [--fts-options] [--keep DIR]
+The window's figures (``history_window.py``), on the same store: ``tab_open_ms`` (the Tasks tab
+opening on it, its first rows painted), and a live flood of ``--flood`` real tasks (a prefork
+worker, -c 2, as bench_monitor) while the page shows the history: ``flood_tasks`` against
+``flood_recorded``, and the GUI's longest stall, ``max_stall_ms`` (with ``stalls_over_ms`` and the
+``longest_gaps``). ``--no-window`` leaves them out.
+Run: .venv/bin/python tests/bench/bench_history.py [ROWS] [--fts-options] [--keep DIR] [--flood N] [--no-window]
 """
 
 from __future__ import annotations
@@ -226,6 +229,9 @@ def main() -> None:
     parser.add_argument("rows", nargs="?", type=int, default=1_000_000)
     parser.add_argument("--fts-options", action="store_true", help="also measure the other FTS5 layouts")
     parser.add_argument("--keep", metavar="DIR", help="build the store in DIR and keep it")
+    parser.add_argument("--flood", type=int, default=20_000, metavar="N", help="tasks of the live flood")
+    parser.add_argument("--nice", type=int, default=5, metavar="0-19", help="the flood worker's nice value")
+    parser.add_argument("--no-window", action="store_true", help="skip the window's figures")
     args = parser.parse_args()
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-history-"))
     runtime = folder / ".celerydesk"
@@ -256,6 +262,16 @@ def main() -> None:
         figures["bytes_by_table"] = table_bytes(path, rows)
         if args.fts_options:
             figures["fts_options"] = measure_fts_options(path, rows, queries[:30])
+        if not args.no_window:
+            import os
+
+            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+            from celerydesk.core.ports import free_port
+            from tests.bench.history_window import measure_flood, measure_tab_open, workspace_on
+
+            # Nothing listens on that broker: the tab opens on the history, whatever the stack does.
+            figures.update(measure_tab_open(workspace_on(folder, f"redis://127.0.0.1:{free_port()}/0")))
+            figures.update(measure_flood(folder, args.flood, args.nice))
         figures["seconds"] = round(time.perf_counter() - began, 1)
         print(json.dumps(figures))
     finally:

@@ -115,6 +115,37 @@ def test_stopping_the_iteration_stops_the_sending(client, redis):
     assert redis.llen("celery") == len(first) == BATCH_COPIES
 
 
+def spooled(folder) -> list[dict]:
+    from celerydesk.core.history import sent
+
+    return [record for path in sent.pending_files(folder) for record in sent.read_records(path)]
+
+
+def test_what_is_sent_is_recorded_exactly_for_the_history(redis_url, redis, tmp_path):
+    spool = tmp_path / "history-sent"
+    long_text = "é" * 3000 + "THE-END"
+    with BrokerClient(redis_url, sent_spool=str(spool)) as client:
+        one = client.send("proj.tasks.mail", [long_text, {"n": 1}], {"to": "a@b"}, SendOptions(queue="mail"),
+                          via="retry")
+        ids = [i for batch in client.send_batches("proj.tasks.noop", [1], {}, SendOptions(copies=BATCH_COPIES + 3),
+                                                  sent_events=False) for i in batch]
+    records = spooled(spool)
+    assert len(list(spool.iterdir())) == 3  # one file per send, one per batch of copies
+    first = records[0]
+    assert (first["id"], first["name"], first["args"], first["kwargs"], first["via"], first["queue"]) == (
+        one, "proj.tasks.mail", [long_text, {"n": 1}], {"to": "a@b"}, "retry", "mail")
+    assert [r["id"] for r in records[1:]] == ids and {r["via"] for r in records[1:]} == {"launch"}
+    assert len(queued(redis, "mail")[0]["headers"]["argsrepr"]) < 1100  # celery's own repr of it is cut
+
+
+def test_a_spool_that_cannot_be_written_never_fails_the_send(redis_url, redis, tmp_path):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    with BrokerClient(redis_url, sent_spool=str(blocked / "history-sent")) as client:
+        task_id = client.send("proj.tasks.add", [1, 2], via="call")
+    assert queued(redis, "celery")[0]["headers"]["id"] == task_id
+
+
 def test_depths_and_purge_count_the_priority_lists(client, redis):
     client.send("proj.tasks.add", options=SendOptions(queue="work", priority=9))
     client.send("proj.tasks.add", options=SendOptions(queue="work"))

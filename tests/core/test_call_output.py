@@ -1,6 +1,6 @@
 """How `celerydesk call --wait` prints a result from its task-succeeded event (a repr)."""
 
-from celerydesk.cli.call_cmd import readable_result
+from celerydesk.cli.task_wait import readable_result
 
 
 def test_a_string_result_prints_without_quotes_or_escapes():

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -219,13 +220,19 @@ def test_a_schedule_celery_would_misread_is_left_out_and_reported(tmp_path):
 
 
 def test_the_scheduler_module_is_installed_alone_and_kept_current(tmp_path):
+    """The scheduler and the one module it imports of celerydesk's (the history's sent records)."""
+    from celerydesk.core.history import sent
+
     folder = schedule_mirror.install_scheduler_module(tmp_path)
-    assert [p.name for p in folder.iterdir()] == ["celerydesk_beat_scheduler.py"]
-    module = folder / "celerydesk_beat_scheduler.py"
+    assert sorted(p.name for p in folder.iterdir()) == ["celerydesk_beat_scheduler.py", "celerydesk_history_sent.py"]
+    module, recorder = folder / "celerydesk_beat_scheduler.py", folder / "celerydesk_history_sent.py"
     assert module.read_text() == schedule_mirror.scheduler_source()
+    assert recorder.read_text() == Path(sent.__file__).read_text()
     module.write_text("# an old copy\n")
+    recorder.write_text("# an old copy\n")
     schedule_mirror.install_scheduler_module(tmp_path)
     assert module.read_text() == schedule_mirror.scheduler_source()
+    assert recorder.read_text() == Path(sent.__file__).read_text()
 
 
 def test_workspace_id_is_stable_and_differs_between_workspaces(tmp_path):

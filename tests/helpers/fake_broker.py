@@ -32,6 +32,7 @@ class Sent:
     args: list
     kwargs: dict
     options: SendOptions = field(default_factory=SendOptions)
+    via: str = "call"  # who sent it, as the real client records it for the history
 
 
 class FakeBrokerClient:
@@ -95,20 +96,25 @@ class FakeBrokerClient:
             raise call_error(self.url, "asking", ConnectionRefusedError(111, "Connection refused"), self.start_hint)
 
     def send(self, name: str, args: Sequence = (), kwargs: Optional[dict] = None,
-             options: SendOptions = SendOptions(), task_id: Optional[str] = None) -> str:
+             options: SendOptions = SendOptions(), task_id: Optional[str] = None, via: str = "call",
+             record: bool = True) -> str:
         self._record("send", name)
-        sent = Sent(task_id or new_task_id(), name, list(args), dict(kwargs or {}), options)
+        sent = Sent(task_id or new_task_id(), name, list(args), dict(kwargs or {}), options, via)
         with self._lock:
             self.sent.append(sent)
             queue = options.queue or "celery"
             self.queues[queue] = self.queues.get(queue, 0) + 1
         return sent.task_id
 
+    def record_sent(self, task_ids, name, args, kwargs, via, queue=None) -> bool:
+        return False  # no spool: the widget tests read what was sent from ``sent``
+
     def send_batches(self, name: str, args: Sequence = (), kwargs: Optional[dict] = None,
-                     options: SendOptions = SendOptions(), sent_events: bool = True) -> Iterator[list[str]]:
+                     options: SendOptions = SendOptions(), sent_events: bool = True,
+                     via: str = "launch") -> Iterator[list[str]]:
         total, done = max(1, options.copies), 0
         while done < total:
-            batch = [self.send(name, args, kwargs, options) for _ in range(min(BATCH_COPIES, total - done))]
+            batch = [self.send(name, args, kwargs, options, via=via) for _ in range(min(BATCH_COPIES, total - done))]
             done += len(batch)
             yield batch
 

@@ -46,9 +46,12 @@ def queued_ids(client, queue: str) -> list[str]:
     return [json.loads(m)["headers"]["id"] for m in reversed(client.lrange(queue, 0, -1))]
 
 
-def test_every_copy_arrives_once_in_order(qtbot, redis_url):
+def test_every_copy_arrives_once_in_order(qtbot, redis_url, tmp_path):
+    from celerydesk.core.history import sent
+
     url, client, _proc = redis_url
-    launcher = Launcher(BrokerService(BrokerClient(url)))
+    spool = tmp_path / "history-sent"
+    launcher = Launcher(BrokerService(BrokerClient(url, sent_spool=str(spool))))
     copies = 2 * BATCH_COPIES + 17  # whole batches and a part of one
     progress = []
     launcher.progress.connect(lambda sent, total: progress.append((sent, total)))
@@ -58,6 +61,11 @@ def test_every_copy_arrives_once_in_order(qtbot, redis_url):
     body = json.loads(client.lindex("celery", 0))
     assert body["headers"]["task"] == NAME
     assert progress[-1] == (copies, copies)
+    # Each batch is recorded for the history, with the exact arguments, as launched from the form.
+    records = [r for path in sent.pending_files(spool) for r in sent.read_records(path)]
+    assert [r["id"] for r in records] == launch.ids
+    assert {(r["via"], r["name"], str(r["args"]), str(r["kwargs"])) for r in records} == {
+        ("launch", NAME, "[1, 'two']", "{'three': 3}")}
     launcher.deleteLater()
 
 

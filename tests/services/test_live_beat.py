@@ -6,7 +6,7 @@ runs on the worker within 10 s with the same beat process, and disabling it stop
 (exit 3, a message naming the running beat); a beat killed outright is restarted by the stack
 and takes over the lock of the dead one; stopping beat releases its lock in the broker; a
 corrupt workspace file is reported, kept as it was, and beat keeps the schedules it had until
-the file is fixed.
+the file is fixed. What beat sends is recorded with its exact arguments for the history.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pytest
 import redis
 
 from celerydesk.core import commands, schedule_mirror
+from celerydesk.core.history import sent
 from celerydesk.core.states import ProcessState
 from tests.helpers.stack import make_workspace, start_stack, stop_stack
 
@@ -79,6 +80,10 @@ def test_an_appended_schedule_runs_with_the_same_beat_and_disabling_stops_it(qtb
             f.write(ADDER)
         qtbot.waitUntil(lambda: len(add_results(url)) >= 2, timeout=10000)
         assert beat.pid == pid and beat.state == ProcessState.RUNNING
+        # What beat sent is recorded exactly for the history (nothing takes the records in here).
+        records = [r for p in sent.pending_files(sent.spool_dir(ws.runtime_dir)) for r in sent.read_records(p)]
+        assert len(records) >= 2 and {(r["via"], r["name"], str(r["args"])) for r in records} == {
+            ("beat", "celerydesk.sample.tasks.add", "[1, 2]")}
 
         text = ws.path.read_text()
         ws.path.write_text(text.replace("args = [1, 2]\n", "args = [1, 2]\nenabled = false\n"))

@@ -1,4 +1,4 @@
-"""event_monitor.read_progress against a real redis-server: only tasks in PROGRESS come back.
+"""event_consumer.read_progress against a real redis-server: only tasks in PROGRESS come back.
 
 Celery writes a task's meta to ``celery-task-meta-<id>`` in the result backend; the monitor
 polls those of the tasks it sees running. Finished tasks are most of what it reads in a flood,
@@ -11,7 +11,7 @@ import json
 
 import redis
 
-from celerydesk.services.event_monitor import read_progress
+from celerydesk.core.event_consumer import read_progress
 
 
 def _meta(task_id: str, status: str, result) -> str:

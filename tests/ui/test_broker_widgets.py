@@ -155,23 +155,23 @@ def record_failed_task(page, task_id: str, args: str, kwargs: str, queue: str = 
 
 
 def test_retry_sends_off_the_gui_thread_and_a_failure_reaches_the_banner(window, context, fake, qtbot):
+    """A task the history does not hold (this session's, from memory): its complete repr is exact."""
     page = window.tasks
     record_failed_task(page, "failed-1", "(2, 3)", "{'z': 1}")
-    with qtbot.waitSignal(context.broker.taskSent, timeout=10000) as sent:
-        new_id = page.retry("failed-1")
-    assert sent.args == [new_id, ADD]
+    with qtbot.waitSignal(page.actions.retried, timeout=10000) as retried:
+        page.retry("failed-1")
+    old, new_id = retried.args
     [message] = fake.sent
-    assert (message.task_id, message.name, message.args, message.kwargs) == (new_id, ADD, [2, 3], {"z": 1})
+    assert (old, message.task_id, message.name, message.args, message.kwargs, message.via) == (
+        "failed-1", new_id, ADD, [2, 3], {"z": 1}, "retry")
     assert message.options.queue == page.store.tasks["failed-1"].queue
     send_call = next(call for call in fake.calls if call.method == "send")
     assert send_call.thread != threading.main_thread().name  # the GUI never waits on the broker
 
     fake.fail("send")
-    with qtbot.waitSignal(context.broker.sendFailed, timeout=10000) as failed:
-        second = page.retry("failed-1")
-    assert failed.args[0] == second
+    page.retry("failed-1")
     wait_for(lambda: window.banner.isVisible(), what="the banner")
-    assert window.banner.label.text().startswith(f"{ADD} not sent: ")
+    assert window.banner.label.text().startswith(f"{ADD}[failed-1] not retried: ")
     assert "fake-pw" not in window.banner.label.text()
 
 
@@ -190,6 +190,7 @@ def test_run_now_goes_through_the_broker_service(qtbot, context, fake, stack):
     name, task_id = sent.args
     assert name == "every-minute" and fake.sent[-1].task_id == task_id
     assert (fake.sent[-1].name, fake.sent[-1].args, fake.sent[-1].kwargs) == (ADD, [1, 2], {"z": 3})
+    assert fake.sent[-1].via == "run-now"  # recorded for the history as such
 
     fake.up = False
     said = []

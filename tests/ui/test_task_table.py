@@ -1,4 +1,5 @@
-"""The task table kept in step with the store batch by batch (celerydesk/ui/task_table.py).
+"""The in-memory task table kept in step with the store batch by batch (celerydesk/ui/task_table.py):
+what the Tasks page shows when the history cannot be used.
 
 No worker here: events are applied to a real TaskStore as the monitor would, and after every
 batch the model's rows must equal a rebuild from scratch (the store's tasks that pass the
@@ -16,6 +17,7 @@ import pytest
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtTest import QAbstractItemModelTester
 
+from celerydesk.core.history.queries import TaskFilter
 from celerydesk.core.task_store import FAILURE, PROGRESS, SUCCESS, TaskStore
 from celerydesk.ui.task_table import (ARGS, CELL_PADDING, NAME, PROGRESS as PROGRESS_COLUMN, STATE, _STATE_COLORS, QtTaskTableView,
                                      TaskTableModel)
@@ -73,10 +75,9 @@ def test_random_batches_follow_the_store_without_resets(table):
     made = 0
     for batch_no in range(120):
         if batch_no == 40:
-            model.set_filter("state", "STARTED")  # tasks now move in and out of the table
+            model.set_task_filter(TaskFilter(states=("STARTED",)))  # tasks now move in and out of the table
         if batch_no == 80:
-            model.set_filter("state", None)
-            model.set_filter("search", "app.t1")
+            model.set_task_filter(TaskFilter(search="app.t1"))
         resets.clear()
         events = []
         for _ in range(rng.randint(0, 25)):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
@@ -58,7 +59,8 @@ class TaskFilter:
 
     ``names`` match a task name exactly or by its last dotted parts (``notify_customers``);
     ``workers`` a hostname exactly or by the part before ``@`` (``main``). Times are Unix
-    seconds on ``seen_at``, ``since`` inclusive and ``until`` exclusive."""
+    seconds on ``seen_at``, ``since`` inclusive and ``until`` exclusive. ``above_seq`` keeps the
+    tasks the store saw after the one of that ``seq`` (what came since a table last counted)."""
     states: tuple = ()
     names: tuple = ()
     workers: tuple = ()
@@ -66,6 +68,7 @@ class TaskFilter:
     since: Optional[float] = None
     until: Optional[float] = None
     search: str = ""
+    above_seq: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,23 @@ class HistoryReader:
     def close(self) -> None:
         self.db.close()
 
+    @contextmanager
+    def snapshot(self):
+        """Reads within one view of the file: a count and the pages shown with it agree."""
+        self.db.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            self.db.execute("COMMIT")
+
+    def last_seq(self) -> int:
+        """The ``seq`` of the task the store saw last (0 when it holds none)."""
+        return self.db.execute("SELECT coalesce(max(seq), 0) FROM tasks").fetchone()[0]
+
+    def data_version(self) -> int:
+        """A number that moves whenever another connection (a writer) commits to the file."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0]
+
     # -- labels ----------------------------------------------------------------------------------
 
     def _label(self, label_id: Optional[int]) -> Optional[str]:
@@ -160,8 +180,8 @@ class HistoryReader:
         if f.states:
             clauses.append(f"t.state IN ({', '.join('?' * len(f.states))})")
             params += [s.upper() for s in f.states]
-        for kind, column, wanted, match in (("name", "name_id", f.names, _name_matches),
-                                            ("worker", "worker_id", f.workers, _worker_matches),
+        for kind, column, wanted, match in (("name", "name_id", f.names, name_matches),
+                                            ("worker", "worker_id", f.workers, worker_matches),
                                             ("queue", "queue_id", f.queues, str.__eq__)):
             if wanted:
                 ids = self._label_ids(kind, tuple(wanted), match)
@@ -172,6 +192,9 @@ class HistoryReader:
         if f.until is not None:
             clauses.append("t.seen_at < ?")
             params.append(f.until)
+        if f.above_seq is not None:
+            clauses.append("t.seq > ?")
+            params.append(f.above_seq)
         if f.search:
             clause, search_params = self._text_match(f.search)
             clauses.append(clause)
@@ -187,17 +210,21 @@ class HistoryReader:
                   "t.exception")
         return f"({names}{' OR '.join(f'instr(lower({c}), ?) > 0' for c in fields)})", [needle] * len(fields)
 
-    def _query(self, f: TaskFilter, order: Order, select: str, after=None) -> tuple[str, list]:
-        """SQL and parameters of the rows matching ``f``, in ``order``, after the key ``after``."""
-        if order.column not in ORDERS:
+    def _query(self, f: TaskFilter, order: Optional[Order], select: str, after=None) -> tuple[str, list]:
+        """SQL and parameters of the rows matching ``f``, in ``order``, after the key ``after``.
+        Without an order (a count of what came after a seq), the rowid's range is read, not an
+        index walked in order."""
+        if order is not None and order.column not in ORDERS:
             raise ValueError(f"cannot sort by {order.column!r}; choose one of {', '.join(ORDERS)}")
         clauses, params = self._where(f)
-        direction = "DESC" if order.descending else "ASC"
         source = "tasks t"
         if len(f.search) >= MIN_TRIGRAM_TEXT:
             source = "task_search s JOIN tasks t ON t.seq = s.rowid"
             clauses.insert(0, "task_search MATCH ?")
             params.insert(0, trigram_query(f.search))
+        if order is None:
+            return f"SELECT {select} FROM {source}{_where_sql(clauses)}", params
+        direction = "DESC" if order.descending else "ASC"
         if len(f.search) >= MIN_TRIGRAM_TEXT and order == NEWEST_FIRST:
             sort_key, order_by = "s.rowid", f"s.rowid {direction}"  # the index gives them in this order
         else:
@@ -207,8 +234,7 @@ class HistoryReader:
             clause, after_params = _after(sort_key, order, after, "s.rowid" if sort_key == "s.rowid" else "t.seq")
             clauses.append(clause)
             params += after_params
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        return f"SELECT {select} FROM {source}{where} ORDER BY {order_by}", params
+        return f"SELECT {select} FROM {source}{_where_sql(clauses)} ORDER BY {order_by}", params
 
     def page(self, f: TaskFilter = TaskFilter(), order: Order = NEWEST_FIRST, *, offset: int = 0,
              limit: int = 100, after: Optional[tuple] = None) -> list[dict]:
@@ -238,7 +264,7 @@ class HistoryReader:
 
     def count(self, f: TaskFilter = TaskFilter(), cap: Optional[int] = None) -> int:
         """How many rows match; with ``cap``, counting stops there (a search as you type)."""
-        sql, params = self._query(f, NEWEST_FIRST, "1")
+        sql, params = self._query(f, None if f.above_seq is not None else NEWEST_FIRST, "1")
         if cap is not None:
             sql, params = f"{sql} LIMIT ?", [*params, cap]
         return self.db.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
@@ -340,10 +366,16 @@ def _after(sort_key: str, order: Order, key: tuple, seq_column: str) -> tuple[st
     return f"({sort_key}, t.seq) > (?, ?)", [value, seq]
 
 
-def _name_matches(name: str, wanted: str) -> bool:
+def _where_sql(clauses: list[str]) -> str:
+    return f" WHERE {' AND '.join(clauses)}" if clauses else ""
+
+
+def name_matches(name: str, wanted: str) -> bool:
+    """A task name is the one wanted, or ends with it after a dot (``process_video``)."""
     return name == wanted or name.endswith("." + wanted)
 
 
-def _worker_matches(hostname: str, wanted: str) -> bool:
+def worker_matches(hostname: str, wanted: str) -> bool:
+    """A worker's hostname is the one wanted, or its name before ``@`` is (``main``)."""
     return hostname == wanted or hostname.split("@", 1)[0] == wanted
 

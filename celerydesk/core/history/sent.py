@@ -38,7 +38,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
 
 ENV_SPOOL = "CELERYDESK_HISTORY_SPOOL"
 SPOOL_NAME = "history-sent"  # the folder's name in the workspace's runtime folder
@@ -76,6 +75,8 @@ def record_sent(folder, records) -> bool:
             lines.append(json.dumps(bare, ensure_ascii=False, default=repr))
     if not lines:
         return True
+    import uuid  # here: the window imports this module on its first paint's path
+
     folder = os.fspath(folder)
     name = "%d-%d-%s%s" % (time.time_ns(), os.getpid(), uuid.uuid4().hex[:8], SUFFIX)
     tmp = os.path.join(folder, ".%s.tmp" % name)

@@ -3,9 +3,11 @@
 Whoever watches the stack (the window's event monitor, ``celerydesk up``, a headless watcher)
 makes a :class:`HistoryWriter`, ``start()``s it and hands it lists of celery event dicts with
 ``submit()``, which never blocks and never raises. The writer's thread wakes every
-``interval`` seconds and commits all that came meanwhile (up to ``max_batch`` events) in one
-transaction (``batch.py``); it also takes in the senders' records (``sent.py``) and prunes old
-tasks (``retention.py``), a little at a time.
+``interval`` seconds (``flood_interval`` while events pour in) and commits all that came
+meanwhile (up to ``max_batch`` events) in one
+transaction (``batch.py``); it also takes in the senders' records (``sent.py``, from their spool
+folder, or handed over with ``submit_records``: arguments read from the result backend) and
+prunes old tasks (``retention.py``), a little at a time.
 
 One writer per workspace: ``start()`` takes ``.celerydesk/history.lock`` (the kernel drops it
 with the process, however it dies) and raises :class:`HistoryBusy` when another process holds
@@ -45,6 +47,10 @@ PRUNE_CHUNK = 2000  # tasks deleted per transaction: ~0.1-0.2 s, between two bat
 PRUNE_FIRST_S = 30.0  # the first prune waits for the stack to be up
 PRUNE_EVERY_S = 600.0
 SPOOL_EVERY_S = 0.5
+# A flood (this many events in a batch) is written a second at a time: most of a task's events
+# (sent, received, started, succeeded) then come in one batch, one row written instead of a row
+# and its updates, and the writer takes half the CPU it would (a window shares the process).
+FLOOD_BATCH_EVENTS = 200
 
 
 class HistoryBusy(DeskError):
@@ -75,7 +81,8 @@ class HistoryWriter:
     def __init__(self, runtime_dir: Path, retention: HistoryConfig = HistoryConfig(), *,
                  on_error: Optional[Callable[[DeskError], None]] = None,
                  on_commit: Optional[Callable[[Commit], None]] = None,
-                 interval: float = 0.2, max_batch: int = 50_000, max_pending: int = 1_000_000,
+                 interval: float = 0.2, flood_interval: float = 1.0, max_batch: int = 50_000,
+                 max_pending: int = 1_000_000,
                  prune_after: float = PRUNE_FIRST_S, clock: Callable[[], float] = time.time):
         self.runtime_dir = Path(runtime_dir)
         self.path = history_path(self.runtime_dir)
@@ -83,9 +90,11 @@ class HistoryWriter:
         self.retention = retention
         self.on_error, self.on_commit = on_error, on_commit
         self.interval, self.max_batch, self.max_pending = interval, max_batch, max_pending
+        self.flood_interval = max(interval, flood_interval)
         self.prune_after, self.clock = prune_after, clock
         self.stats = WriterStats()
         self._pending: deque = deque()
+        self._pending_records: deque = deque()
         self._submit_lock = threading.Lock()
         self._done = threading.Condition()
         self._submitted = 0  # events handed to submit() and accepted
@@ -98,6 +107,7 @@ class HistoryWriter:
         self._failing = False  # a failure was reported; no other until a batch goes through
         self._dropped_told = 0
         self._store: Optional[BatchStore] = None
+        self._flooding = False  # the last batch was a flood's: the next one a second later
 
     # -- life ------------------------------------------------------------------------------------
 
@@ -139,6 +149,16 @@ class HistoryWriter:
         if len(self._pending) >= self.max_batch:
             self._wake.set()
 
+    def submit_records(self, records: Iterable[dict]) -> None:
+        """Hand over records shaped as the senders' (``sent.sent_record``; ``via`` may be None:
+        then they fill in arguments without saying who sent the task). Never blocks or raises."""
+        records = [r for r in records if isinstance(r, dict) and isinstance(r.get("id"), str)]
+        if not records or self._thread is None or self._stopping.is_set():
+            return
+        with self._submit_lock:
+            self._pending_records.extend(records)
+            self._submitted += len(records)
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every event submitted so far is committed (or given up); False on timeout."""
         target = self._submitted
@@ -168,7 +188,7 @@ class HistoryWriter:
     def _run(self) -> None:
         next_spool, next_prune = 0.0, time.monotonic() + self.prune_after
         while True:
-            self._wake.wait(self.interval)
+            self._wake.wait(self.flood_interval if self._flooding else self.interval)
             self._wake.clear()
             stopping = self._stopping.is_set()
             if self.stats.dropped > self._dropped_told:
@@ -182,18 +202,20 @@ class HistoryWriter:
                 self._take_in_spool()
             if now >= next_prune and not stopping:
                 next_prune = now + (0.0 if self._prune_step() else PRUNE_EVERY_S)
-            if stopping and not self._pending:
+            if stopping and not self._pending and not self._pending_records:
                 break
         with self._done:
             self._done.notify_all()
 
     def _write_pending(self) -> None:
-        pending = self._pending
-        while pending:
+        pending, records = self._pending, self._pending_records
+        self._flooding = len(pending) >= FLOOD_BATCH_EVENTS
+        while pending or records:
             batch = [pending.popleft() for _ in range(min(len(pending), self.max_batch))]
-            self._write(batch, [])
+            taken = [records.popleft() for _ in range(len(records))] if len(batch) < self.max_batch else []
+            self._write(batch, taken)
             with self._done:
-                self._handled += len(batch)
+                self._handled += len(batch) + len(taken)
                 self._done.notify_all()
 
     def _take_in_spool(self) -> None:
