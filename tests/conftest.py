@@ -59,9 +59,9 @@ def redis_server(tmp_path):
 
 @pytest.fixture
 def docker_engine():
-    from celerydesk.core import docker_redis
+    from celerydesk.core import broker_container
 
-    error = docker_redis.engine_error()
+    error = broker_container.engine_error()
     require(error is None, f"no Docker engine: {error}")
     image = os.environ.get("CELERYDESK_TEST_REDIS_IMAGE", "celerydesk-test/redis:local")
     import docker
