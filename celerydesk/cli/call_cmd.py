@@ -18,7 +18,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
-from celerydesk.cli.main import add_workspace_option
+from celerydesk.cli.main import add_workspace_option, workspace_client
 from celerydesk.core import limits
 from celerydesk.core.errors import DeskError
 from celerydesk.core.introspection import check_call, introspect, unknown_task_message
@@ -183,12 +183,10 @@ def run(args) -> int:
     ws = load_workspace(args.workspace)
     url = ws.broker_url()
 
-    from celerydesk.core.broker_client import BrokerClient, SendOptions, new_task_id
+    from celerydesk.core.broker_client import SendOptions, new_task_id
     from celerydesk.core.broker_errors import broker_error
 
-    start = None if ws.broker.mode == "external" else \
-        f"start the stack first: celerydesk up{f' -w {args.workspace}' if args.workspace else ''}"
-    client = BrokerClient(url, start_hint=start)
+    client = workspace_client(ws, args.workspace)
     client.require_answer()
     if not args.no_check:
         refuse_bad_call(ws, client, args.task, task_args, task_kwargs)
@@ -198,7 +196,7 @@ def run(args) -> int:
         waiter.start()
         if not waiter.listening.wait(10) or waiter.error:
             if waiter.error is not None:
-                raise broker_error(waiter.error, url, start)
+                raise broker_error(waiter.error, url, client.start_hint)
             raise DeskError("could not listen for task events within 10 s", hint="is the broker overloaded?")
     task_id = new_task_id()
     if waiter is not None:  # before the send: a quick task's events may come before it returns

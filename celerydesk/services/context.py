@@ -15,6 +15,7 @@ from typing import Callable, Optional
 from PySide6.QtCore import QObject, Signal
 
 from celerydesk.core.broker_client import BrokerClient
+from celerydesk.core.queue_list import app_queues
 from celerydesk.services.broker import BrokerService
 from celerydesk.services.interpreter_check import InterpreterCheck
 from celerydesk.services.launcher import Launcher
@@ -34,10 +35,13 @@ class DeskContext(QObject):
         super().__init__(parent)
         self.stack = stack
         start = None if stack.ws.broker.mode == "external" else "start the stack first (Start all, Ctrl+Shift+S)"
-        self.broker = BrokerService(client or BrokerClient(stack.broker_url(), start_hint=start), parent=self)
+        self.broker = BrokerService(client or BrokerClient(stack.broker_url(), start_hint=start,
+                                                           management=stack.ws.management_api()), parent=self)
         self.launcher = Launcher(self.broker, parent=self)
         self.depths = QueueDepths(stack, self.broker, parent=self)
         self.introspection = ProjectIntrospection(stack.ws, introspect, parent=self)
+        # The app's own queues (task_queues, its tasks' routes), once the project has been read.
+        self.depths.add_source(lambda: app_queues(self.introspection.latest) if self.introspection.latest else ())
         self.interpreter = InterpreterCheck(parent=self)
         self._monitor = None
         stack.message.connect(self.message)
