@@ -76,6 +76,42 @@ def docker_engine():
     return image
 
 
+@pytest.fixture(scope="session")
+def rabbitmq_node(tmp_path_factory):
+    """One real rabbitmq-server, with its management API, for the whole session (a node takes
+    seconds to start and to stop); tests keep apart with a virtual host each (``rabbitmq_url``)."""
+    from tests.helpers.rabbitmq_server import rabbitmq_script, start_rabbitmq_node, stop_rabbitmq_server
+
+    require(rabbitmq_script() is not None, "rabbitmq-server is not installed (apt-get install rabbitmq-server)")
+    node = start_rabbitmq_node(tmp_path_factory.mktemp("rabbitmq"), management=True)
+    yield node
+    stop_rabbitmq_server(node.proc)
+
+
+@pytest.fixture
+def rabbitmq_url(rabbitmq_node, request):
+    """The URL of a virtual host of its own on the session's RabbitMQ (guest's)."""
+    import hashlib
+
+    return rabbitmq_node.vhost("t-" + hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:12])
+
+
+@pytest.fixture
+def docker_rabbitmq_image(docker_engine):
+    """The local RabbitMQ image (.ci/build-rabbitmq-image), standing in for rabbitmq:3-management."""
+    image = os.environ.get("CELERYDESK_TEST_RABBITMQ_IMAGE", "celerydesk-test/rabbitmq:local")
+    import docker
+
+    client = docker.from_env()
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        require(False, f"no local RabbitMQ image {image}: run .ci/build-rabbitmq-image")
+    finally:
+        client.close()
+    return image
+
+
 @pytest.fixture
 def xvfb():
     require(shutil.which("Xvfb") is not None, "Xvfb is not installed (apt-get install xvfb)")

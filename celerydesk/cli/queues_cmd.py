@@ -145,6 +145,9 @@ def _active_queues(client, expected: int) -> dict:
 def _peek(ws, client, args) -> int:
     limit = int(limits.number_option(args.n, "-n", limits.PEEK))
     messages = client.peek(args.queue, limit)
+    if messages and not client.is_redis:
+        print("celerydesk: RabbitMQ: these were taken and given back, in their order; they are now marked "
+              "redelivered", file=sys.stderr)
     if getattr(args, "json", False):
         print(json.dumps([m.as_json() for m in messages], indent=2))
         return 0
@@ -156,9 +159,6 @@ def _peek(ws, client, args) -> int:
         table.append((str(m.position), m.id or "-", m.task or "-", _cut(m.args), _cut(m.kwargs), m.eta or "-",
                       "-" if m.priority is None else str(m.priority), "-" if m.retries is None else str(m.retries)))
     print_table(table, right=(0, 6, 7))
-    if not client.is_redis:
-        print("(RabbitMQ: these were taken and given back, in their order; they are now marked redelivered)",
-              file=sys.stderr)
     return 0
 
 

@@ -315,7 +315,7 @@ class BrokerClient:
         if failed is not None and time.monotonic() - failed[0] < MANAGEMENT_RETRY_S:
             return {}, failed[1]  # a guess that failed is not tried at every poll
         try:
-            listed = rabbitmq_api.list_queues(self.management, rabbitmq_api.vhost_of(self.url))
+            listed = rabbitmq_api.queue_names(self.management, rabbitmq_api.vhost_of(self.url))
         except rabbitmq_api.ManagementUnavailable as exc:
             where = "" if self.management.explicit else " (set [broker] management_url if it is elsewhere)"
             note = (f"RabbitMQ's management API {exc}{where}: only the queues named by the workspace, "
@@ -323,7 +323,9 @@ class BrokerClient:
             self._management_failed = (time.monotonic(), note) if not self.management.explicit else None
             return {}, note
         self._management_failed = None
-        return {q: QueueStats(*counts) for q, counts in sorted(listed.items()) if not internal_queue(q)}, None
+        # The API's counts lag up to its statistics interval (5 s): the names come from it, the
+        # counts from AMQP, as for every other queue.
+        return self.queue_stats(sorted(q for q in listed if not internal_queue(q))), None
 
     # The changing actions below are the only ones on queues: a read-only guard goes here.
 

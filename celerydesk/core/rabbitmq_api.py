@@ -1,4 +1,4 @@
-"""RabbitMQ's management API (HTTP), for what AMQP cannot do: list every queue with its counts.
+"""RabbitMQ's management API (HTTP), for what AMQP cannot do: name every queue.
 
 Plain ``urllib`` with basic auth and a short timeout; the API answers JSON. A failure is a
 ``ManagementUnavailable`` whose text says why in a few words (refused, 401, a timeout), never
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Optional
 from urllib.parse import quote, unquote, urlsplit
 
 from celerydesk.core.brokers import ManagementApi
@@ -44,14 +43,10 @@ def _get(api: ManagementApi, path: str, timeout: float):
         raise ManagementUnavailable(masked(f"{api.base} did not answer ({why})")) from None
 
 
-def list_queues(api: ManagementApi, vhost: str, timeout: float = 2.0) -> dict[str, tuple[int, Optional[int]]]:
-    """``{queue: (messages, consumers)}`` of every queue of ``vhost``."""
-    rows = _get(api, f"/api/queues/{quote(vhost, safe='')}?columns=name,messages,consumers", timeout)
+def queue_names(api: ManagementApi, vhost: str, timeout: float = 2.0) -> list[str]:
+    """The name of every queue of ``vhost``. (Its counts lag up to the API's statistics interval,
+    5 s: callers count by AMQP.)"""
+    rows = _get(api, f"/api/queues/{quote(vhost, safe='')}?columns=name", timeout)
     if not isinstance(rows, list):
         raise ManagementUnavailable(f"{api.base} answered something that is not a list of queues")
-    out = {}
-    for row in rows:
-        if isinstance(row, dict) and isinstance(row.get("name"), str):
-            # A queue the stats have not reached yet has no "messages": 0 until they do.
-            out[row["name"]] = (int(row.get("messages") or 0), row.get("consumers"))
-    return out
+    return sorted(row["name"] for row in rows if isinstance(row, dict) and isinstance(row.get("name"), str))

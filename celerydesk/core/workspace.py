@@ -355,6 +355,12 @@ def _parse_broker(v: "_Validator", t: dict) -> BrokerConfig:
     return config
 
 
+def broker_config(table: dict) -> BrokerConfig:
+    """A ``[broker]`` table as the loader reads it, its problems ignored (for a form that shows
+    the defaults, which depend on the kind)."""
+    return _parse_broker(_Validator(), table if isinstance(table, dict) else {})
+
+
 def _external_kind(v: "_Validator", url: Optional[str], given: Optional[str]) -> Optional[str]:
     """An external broker's kind: its URL's. A ``kind`` that says otherwise is a problem."""
     if not url:

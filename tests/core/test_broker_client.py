@@ -18,8 +18,6 @@ import pytest
 from celerydesk.core.broker_client import BATCH_COPIES, BrokerClient, QueueStats, SendOptions
 from celerydesk.core.errors import DeskError
 from celerydesk.core.ports import free_port
-from tests.helpers.rabbitmq_server import rabbitmq_script, start_rabbitmq_server, stop_rabbitmq_server
-from tests.helpers.strict import require
 
 pytestmark = pytest.mark.slow
 
@@ -192,15 +190,7 @@ def test_other_transports_count_and_purge_through_kombu():
         assert client.depths(["mem-q"]) == {"mem-q": 0}
 
 
-# -- RabbitMQ ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def rabbitmq_url(tmp_path_factory):
-    require(rabbitmq_script() is not None, "rabbitmq-server is not installed (apt-get install rabbitmq-server)")
-    proc, url = start_rabbitmq_server(tmp_path_factory.mktemp("rabbitmq"))
-    yield url
-    stop_rabbitmq_server(proc)
+# -- RabbitMQ (the session's node, a virtual host per test: conftest's rabbitmq_url) ------------------
 
 
 def test_rabbitmq_depths_consumers_and_purge(rabbitmq_url):
@@ -219,7 +209,7 @@ def test_rabbitmq_depths_consumers_and_purge(rabbitmq_url):
 
 
 def test_rabbitmq_wrong_password_is_a_desk_error_without_it(rabbitmq_url):
-    url = rabbitmq_url.replace("guest:guest@", "guest:not-the-pw@")
+    url = rabbitmq_url.replace("guest:guest@", "guest:not-the-pw@")  # this vhost's URL
     with BrokerClient(url) as client:
         with pytest.raises(DeskError) as refused:
             client.depths(["celery"])
