@@ -260,7 +260,7 @@ class StackController(QObject):
             self._dispatch(ev.InterpreterChecked(False, text))
             return
         self._dispatch(ev.InterpreterChecked(True, f"project interpreter {self.ws.project.python}: "
-                                                   f"Python {info.python}, celery {info.celery}, redis {info.redis}"))
+                                                   f"Python {info.python}, celery {info.celery}, {info.client}"))
 
     def _on_scheduler_read(self, scheduler: Optional[ProjectScheduler], error: Optional[BaseException]) -> None:
         """Beat's command depends on the app's beat_scheduler: beat alone waits for the answer."""

@@ -227,6 +227,12 @@ class QtBrokerPage(QWidget):
                 "image": self.image.text().strip() or None, "url": self.url.text().strip() or None,
                 "management_port": self.management_port.value()}
 
+    def broker_url(self) -> str:
+        """The URL the stack's processes would get with what the page shows (no password)."""
+        if self.mode.currentText() == "external":
+            return self.url.text().strip()
+        return brokers.local_url(self.kind.currentText(), self.port.value())
+
     def form_problems(self) -> list[str]:
         return []
 

@@ -375,6 +375,56 @@ def test_queued_tasks_survive_a_broker_container_restart(qtbot, tmp_path, docker
         stop_stack(qtbot, stack)
 
 
+# -- RabbitMQ in a container ------------------------------------------------------------------------
+
+def test_a_rabbitmq_container_on_loopback_with_a_generated_password(qtbot, tmp_path, docker_rabbitmq_image,
+                                                                     docker_cleanup):
+    """The local image (.ci/build-rabbitmq-image) stands in for rabbitmq:3-management."""
+    import subprocess
+
+    from celerydesk.core.broker_client import BrokerClient
+    from celerydesk.core.broker_errors import answers
+    from celerydesk.core.ports import free_ports
+
+    amqp, management = free_ports(2)
+    ws = make_workspace(tmp_path, mode="docker", broker_port=amqp, beat=False, flower=False, workers=ONE_WORKER,
+                        broker={"kind": "rabbitmq", "image": docker_rabbitmq_image, "password": "generate",
+                                "management_port": management})
+    docker_cleanup(ws.path)
+    stack = start_stack(qtbot, ws, timeout_ms=180000)
+    try:
+        assert any(level == "info" and "created the RabbitMQ container" in text
+                   for level, text in stack.test_messages), stack.test_messages
+        container = _only_container(ws.path)
+        bindings = container.attrs["HostConfig"]["PortBindings"]
+        assert bindings == {"5672/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(amqp)}],
+                            "15672/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(management)}]}
+        # Its node, and so its database in the volume, is named after a host name that does not change.
+        label = container.labels[broker_container.LABEL_AUTH]
+        assert container.attrs["Config"]["Hostname"] == f"celerydesk-{label}"
+        data = [m for m in container.attrs["Mounts"] if m["Destination"] == "/var/lib/rabbitmq"]
+        assert [(m["Type"], m["Name"]) for m in data] == [("volume", broker_container.names_for(ws)[1])]
+
+        password = ws.broker_password()
+        assert answers(ws.broker_url()) is None
+        assert answers(f"amqp://guest:guest@127.0.0.1:{amqp}//").kind == "wrong password"
+        argv = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        assert "rabbitmq" in argv and password not in argv
+
+        from celery import Celery
+
+        app = Celery("test-client", broker=ws.broker_url(), backend="rpc://", set_as_current=False)
+        assert app.send_task("celerydesk.sample.tasks.add", args=[20, 22]).get(timeout=60) == 42
+        app.close()
+        with BrokerClient(ws.broker_url(), management=ws.management_api()) as client:
+            listed, note = client.broker_queues()  # the management API, as the generated user
+        assert note is None and listed["celery"].consumers == 1
+    finally:
+        stop_stack(qtbot, stack, timeout_ms=120000)
+    container = _only_container(ws.path)
+    assert _status(container) == "exited" and container.attrs["State"]["ExitCode"] == 0
+
+
 # -- 4. a missing image: words, not a hang ----------------------------------------------------------
 
 def test_missing_image_is_reported_with_the_fix_and_never_blocks(qtbot, tmp_path, docker_engine, docker_cleanup):
