@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem
 
 from celerydesk.ui.workers_list import read_only_table
 
-COLUMNS = ["#", "Task", "Id", "Args", "Kwargs", "ETA", "Priority", "Retries"]
+COLUMNS = ["#", "Task", "Args", "Kwargs", "ETA", "Priority", "Retries", "Id"]  # the long id last
 
 
 class QtQueueMessages(QTableWidget):
@@ -28,13 +28,15 @@ class QtQueueMessages(QTableWidget):
         self.messages = list(messages)
         self.setRowCount(len(self.messages))
         for row, m in enumerate(self.messages):
-            cells = (m.position, m.task or "?", m.id or "", m.args, m.kwargs, m.eta or "",
-                     "" if m.priority is None else m.priority, "" if m.retries is None else m.retries)
+            cells = (m.position, m.task or "?", m.args, m.kwargs, m.eta or "",
+                     "" if m.priority is None else m.priority, "" if m.retries is None else m.retries, m.id or "")
             for column, value in enumerate(cells):
                 item = QTableWidgetItem(str(value))
                 item.setToolTip(str(value))
                 self.setItem(row, column, item)
-        self.resizeColumnToContents(0)
+        for column in range(len(COLUMNS) - 1):  # the last one stretches
+            self.resizeColumnToContents(column)
+            self.setColumnWidth(column, min(self.columnWidth(column), 320))
         if selected is not None:  # the same message stays selected across refreshes
             for row, m in enumerate(self.messages):
                 if m.id == selected.id:

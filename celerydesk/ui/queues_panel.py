@@ -54,6 +54,8 @@ class QtQueuesPanel(QWidget):
             split = QSplitter(Qt.Orientation.Vertical, self)
             split.addWidget(top)
             split.addWidget(self._build_messages())
+            split.setStretchFactor(0, 1)
+            split.setStretchFactor(1, 2)  # the messages have more to show
             layout.addWidget(split)
             self.table.itemSelectionChanged.connect(self._on_queue_selected)
             self.broker.messageRemoved.connect(self._on_changed)
@@ -106,6 +108,8 @@ class QtQueuesPanel(QWidget):
                 self.table.setItem(row, 2, QTableWidgetItem("" if s.consumers is None else str(s.consumers)))
             if queue == selected:
                 self.table.selectRow(row)
+        if wide:  # Redis does not count consumers: no empty column then
+            self.table.setColumnHidden(2, all(s.consumers is None for s in stats.values()))
         if self.messages is not None and self._queue in stats and self._reads_freely():
             shown = len(self.messages.messages)
             if shown != min(stats[self._queue].messages, PEEK_COUNT):  # it changed: read it again
