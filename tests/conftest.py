@@ -57,23 +57,52 @@ def redis_server(tmp_path):
     proc.wait(10)
 
 
-@pytest.fixture
-def docker_engine():
-    from celerydesk.core import broker_container
-
-    error = broker_container.engine_error()
-    require(error is None, f"no Docker engine: {error}")
-    image = os.environ.get("CELERYDESK_TEST_REDIS_IMAGE", "celerydesk-test/redis:local")
+def _local_image(variable: str, default: str, recipe: str) -> str:
+    """The image tag ``variable`` names (else ``default``) if the engine has it; else skipped
+    (a failure in strict mode), naming the script that builds it."""
+    image = os.environ.get(variable, default)
     import docker
 
     client = docker.from_env()
     try:
         client.images.get(image)
     except docker.errors.ImageNotFound:
-        require(False, f"no local Redis image {image}: run .ci/build-redis-image")
+        require(False, f"no local image {image}: run {recipe}")
     finally:
         client.close()
     return image
+
+
+@pytest.fixture
+def docker_engine():
+    """The local Redis image (.ci/build-redis-image), once a Docker engine answers."""
+    from celerydesk.core import broker_container
+
+    error = broker_container.engine_error()
+    require(error is None, f"no Docker engine: {error}")
+    return _local_image("CELERYDESK_TEST_REDIS_IMAGE", "celerydesk-test/redis:local", ".ci/build-redis-image")
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    """A real redis-server shared by a test module; each test gets it empty through ``redis``."""
+    from tests.helpers.redis_server import start_redis_server
+
+    proc, url = start_redis_server(tmp_path_factory.mktemp("redis"))
+    yield url
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(10)
+
+
+@pytest.fixture
+def redis(redis_url):
+    """A redis-py client of the module's redis-server, emptied first."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="session")
@@ -99,17 +128,8 @@ def rabbitmq_url(rabbitmq_node, request):
 @pytest.fixture
 def docker_rabbitmq_image(docker_engine):
     """The local RabbitMQ image (.ci/build-rabbitmq-image), standing in for rabbitmq:3-management."""
-    image = os.environ.get("CELERYDESK_TEST_RABBITMQ_IMAGE", "celerydesk-test/rabbitmq:local")
-    import docker
-
-    client = docker.from_env()
-    try:
-        client.images.get(image)
-    except docker.errors.ImageNotFound:
-        require(False, f"no local RabbitMQ image {image}: run .ci/build-rabbitmq-image")
-    finally:
-        client.close()
-    return image
+    return _local_image("CELERYDESK_TEST_RABBITMQ_IMAGE", "celerydesk-test/rabbitmq:local",
+                        ".ci/build-rabbitmq-image")
 
 
 @pytest.fixture

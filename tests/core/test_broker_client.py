@@ -10,7 +10,6 @@ errors (never the password).
 from __future__ import annotations
 
 import json
-import signal
 import time
 
 import pytest
@@ -20,26 +19,6 @@ from celerydesk.core.errors import DeskError
 from celerydesk.core.ports import free_port
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory):
-    from tests.helpers.redis_server import start_redis_server
-
-    proc, url = start_redis_server(tmp_path_factory.mktemp("redis"))
-    yield url
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(10)
-
-
-@pytest.fixture
-def redis(redis_url):
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    yield client
-    client.close()
 
 
 @pytest.fixture

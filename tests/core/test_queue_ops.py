@@ -27,26 +27,6 @@ pytestmark = pytest.mark.slow
 ADD = "proj.tasks.add"
 
 
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory):
-    from tests.helpers.redis_server import start_redis_server
-
-    proc, url = start_redis_server(tmp_path_factory.mktemp("redis"))
-    yield url
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(10)
-
-
-@pytest.fixture
-def redis(redis_url):
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    yield client
-    client.close()
-
-
 def send(client: BrokerClient, queue: str, count: int, priority=None) -> list[str]:
     return [client.send(ADD, [n, n], {"n": n}, SendOptions(queue=queue, priority=priority)) for n in range(count)]
 
@@ -97,8 +77,6 @@ def test_redis_lists_its_queues_without_celery_s_plumbing(redis_url, redis):
 
 
 def test_redis_delete_and_move_change_one_message(redis_url, redis):
-    import json as _json
-
     with BrokerClient(redis_url) as client:
         ids = send(client, "src", 4)
         send(client, "dst", 1)
@@ -108,7 +86,7 @@ def test_redis_delete_and_move_change_one_message(redis_url, redis):
         assert moved.id == ids[2]
         assert [m.id for m in client.peek("src", 10)] == [ids[0], ids[3]]
         assert [m.id for m in client.peek("dst", 10)][-1] == ids[2]  # at the end of the other queue
-        assert _json.loads(redis.lindex("dst", 0))["properties"]["delivery_info"]["routing_key"] == "dst"
+        assert json.loads(redis.lindex("dst", 0))["properties"]["delivery_info"]["routing_key"] == "dst"
         with pytest.raises(DeskError, match=f"no message of task {ids[1]} is waiting in 'src'"):
             client.delete_message("src", ids[1])
         with pytest.raises(DeskError, match="in 'src' already"):

@@ -19,30 +19,10 @@ from celerydesk.core.broker_client import BrokerClient, SendOptions
 from celerydesk.services.context import DeskContext
 from celerydesk.ui.queues_panel import QtQueuesPanel
 from tests.helpers.qt_wait import wait_for
-from tests.helpers.stack import make_workspace
+from tests.helpers.stack import make_workspace, start_broker_alone, stop_broker_alone
 
 pytestmark = pytest.mark.slow
 ADD = "proj.tasks.add"
-
-
-def start_broker(ws):
-    from celerydesk.services.stack import StackController
-
-    stack = StackController(ws)
-    outcome: list[str] = []
-    stack.stackReady.connect(lambda: outcome.append("ready"))
-    stack.stackStopped.connect(lambda: outcome.append("stopped"))
-    stack.start_all(only=set())  # the broker alone
-    wait_for(lambda: outcome, 60, "the broker")
-    assert outcome == ["ready"]
-    stack.test_outcome = outcome
-    return stack
-
-
-def stop_broker(stack) -> None:
-    stack.test_outcome.clear()
-    stack.stop_all()
-    wait_for(lambda: stack.test_outcome, 60, "the stack to stop")
 
 
 @pytest.fixture
@@ -99,7 +79,7 @@ def select(panel, queue: str) -> None:
 
 def test_redis_messages_delete_and_move(qtbot, tmp_path, panel_for):
     ws = make_workspace(tmp_path, beat=False, flower=False)
-    stack = start_broker(ws)
+    stack = start_broker_alone(ws)
     try:
         with BrokerClient(ws.broker_url()) as client:
             urgent_last = client.send(ADD, [0, 0], options=SendOptions(queue="parked", priority=9))
@@ -137,13 +117,13 @@ def test_redis_messages_delete_and_move(qtbot, tmp_path, panel_for):
         assert json.loads(r.lindex("later", 0))["properties"]["delivery_info"]["routing_key"] == "later"
         r.close()
     finally:
-        stop_broker(stack)
+        stop_broker_alone(stack)
 
 
 def test_rabbitmq_peeks_only_when_asked(qtbot, tmp_path, panel_for, rabbitmq_node, rabbitmq_url):
     ws = make_workspace(tmp_path, mode="external", beat=False, flower=False,
                         broker={"url": rabbitmq_url, "management_url": rabbitmq_node.management_url})
-    stack = start_broker(ws)
+    stack = start_broker_alone(ws)
     try:
         with BrokerClient(rabbitmq_url) as client:
             ids = [client.send(ADD, [n, 1], options=SendOptions(queue="parked")) for n in range(3)]
@@ -159,4 +139,4 @@ def test_rabbitmq_peeks_only_when_asked(qtbot, tmp_path, panel_for, rabbitmq_nod
         with BrokerClient(rabbitmq_url) as client:
             assert client.depths(["parked"]) == {"parked": 3}  # all given back
     finally:
-        stop_broker(stack)
+        stop_broker_alone(stack)
