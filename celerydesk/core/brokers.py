@@ -45,12 +45,12 @@ def is_amqp(url: Optional[str]) -> bool:
     return kind_of_url(url) == RABBITMQ
 
 
-def local_url(kind: str, port: int, password: Optional[str] = None) -> str:
-    """The URL of a broker celerydesk runs on loopback (local or docker mode)."""
+def local_url(kind: str, port: int, password: Optional[str] = None, db: int = 0) -> str:
+    """The URL of a broker celerydesk runs on loopback (local or docker mode); ``db`` is Redis's."""
     if kind == RABBITMQ:
         user, secret = (GENERATED_USER, password) if password else GUEST
         return with_password(f"amqp://127.0.0.1:{port}//", secret, user)
-    url = f"redis://127.0.0.1:{port}/0"
+    url = f"redis://127.0.0.1:{port}/{db}"
     return with_password(url, password) if password else url
 
 

@@ -159,8 +159,7 @@ class Workspace:
         environment, and show it through ``shown_url``. ``db`` is Redis's database."""
         if self.broker.mode == "external":
             return self.broker.url
-        url = brokers.local_url(self.broker.kind, self.broker.port, self.broker_password())
-        return url[:-1] + str(db) if self.broker.kind == brokers.REDIS and db else url
+        return brokers.local_url(self.broker.kind, self.broker.port, self.broker_password(), db)
 
     def management_api(self) -> Optional[brokers.ManagementApi]:
         """Where this workspace's RabbitMQ answers its management API (None: not RabbitMQ, or off)."""
