@@ -123,6 +123,8 @@ class BrokerClient:
         self._app = None
         self._redis = None
         self._lock = threading.Lock()
+        self._kept = None  # the kombu connection counts and purges reuse (a window polls every 2 s)
+        self._kept_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"BrokerClient({shown_url(self.url)!r})"
@@ -154,6 +156,10 @@ class BrokerClient:
     def close(self) -> None:
         with self._lock:
             app, client, self._app, self._redis = self._app, self._redis, None, None
+        with self._kept_lock:
+            kept, self._kept = self._kept, None
+        if kept is not None:
+            kept.release()
         if app is not None:
             app.close()
         if client is not None:
@@ -292,7 +298,7 @@ class BrokerClient:
                 return {q: QueueStats(n) for q, n in redis_queues.queue_depths(self._redis_client(), names).items()}
             from celerydesk.core import amqp_queues
 
-            with self._connection() as conn:
+            with self._kept_connection() as conn:
                 return {q: QueueStats(*counts) for q, counts in amqp_queues.declared_stats(conn, names).items()}
 
     def broker_queues(self) -> tuple[dict[str, QueueStats], Optional[str]]:
@@ -336,7 +342,7 @@ class BrokerClient:
                 return redis_queues.purge_queue(self._redis_client(), queue)
             from celerydesk.core import amqp_queues
 
-            with self._connection() as conn:
+            with self._kept_connection() as conn:
                 return amqp_queues.purge(conn, queue)
 
     def peek(self, queue: str, limit: int = 10) -> list[QueueMessage]:
@@ -390,16 +396,31 @@ class BrokerClient:
             return self._redis
 
     @contextmanager
-    def _connection(self):
-        with self.app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1)
-            yield conn
+    def _kept_connection(self):
+        """One connection kept for the quick, frequent calls (counts, purge), one caller at a time:
+        a connection per poll would log three lines in RabbitMQ's log every two seconds. After a
+        failure it is dropped, and the next call connects again."""
+        with self._kept_lock:
+            if self._kept is None:
+                conn = self.app.connection_for_write()
+                conn.ensure_connection(max_retries=1)
+                self._kept = conn
+            try:
+                yield self._kept
+            except Exception:
+                broken, self._kept = self._kept, None
+                broken.release()
+                raise
 
+    @contextmanager
     def _amqp_connection(self):
+        """A connection of its own for peek, delete and move (they hold messages while they run)."""
         if not is_amqp(self.url):
             raise DeskError(f"looking into queues works on Redis and RabbitMQ brokers, not {self.url.split(':')[0]}://",
                             hint="celerydesk queues lists their depths")
-        return self._connection()
+        with self.app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1)
+            yield conn
 
 
 def new_task_id() -> str:

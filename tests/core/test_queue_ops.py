@@ -193,6 +193,35 @@ def test_rabbitmq_a_move_racing_a_consumer_loses_and_doubles_nothing(rabbitmq_ur
     assert len(taken) > len(ids) - len(ids[::3])
 
 
+def test_rabbitmq_counts_reuse_one_connection_and_reconnect_once_it_is_closed(rabbitmq_node, rabbitmq_url):
+    """The window counts every two seconds: over one kept connection, not one each (RabbitMQ logs
+    three lines per connection). Closed by the broker, it is made again at the next call."""
+    from urllib.parse import quote
+
+    from celerydesk.core.rabbitmq_api import vhost_of
+
+    vhost = vhost_of(rabbitmq_url)
+    with BrokerClient(rabbitmq_url) as sender:
+        send(sender, "counted", 2)
+    with BrokerClient(rabbitmq_url) as client:
+        before = rabbitmq_node.logins(vhost)
+        for _ in range(6):
+            assert client.queue_stats(["counted"])["counted"].messages == 2
+        assert rabbitmq_node.logins(vhost) - before == 1
+        for connection in rabbitmq_node.api("GET", f"/vhosts/{quote(vhost, safe='')}/connections"):
+            try:  # the broker closes it (connection_forced); the sender's may be gone already
+                rabbitmq_node.api("DELETE", f"/connections/{quote(connection['name'], safe='')}")
+            except OSError:
+                pass
+        failures = 0
+        for _ in range(2):
+            try:
+                assert client.queue_stats(["counted"])["counted"].messages == 2
+            except DeskError:
+                failures += 1
+        assert failures <= 1 and client.queue_stats(["counted"])["counted"].messages == 2
+
+
 def test_rabbitmq_lists_its_queues_through_the_management_api(rabbitmq_node, rabbitmq_url):
     with BrokerClient(rabbitmq_url, management=api(rabbitmq_node)) as client:
         send(client, "parked", 5)

@@ -44,6 +44,21 @@ class RabbitNode:
     url: str  # amqp://guest:guest@127.0.0.1:PORT// (the default vhost)
     amqp_port: int
     management_port: Optional[int] = None
+    log: Optional[Path] = None  # the node's log file
+
+    def logins(self, vhost: str, settle: float = 1.0, timeout: float = 20.0) -> int:
+        """How many connections the node has let into ``vhost`` (its log says each), once the
+        count has not changed for ``settle`` seconds: the node writes its log a little late."""
+        def count() -> int:
+            return self.log.read_text(errors="replace").count(f"granted access to vhost '{vhost}'")
+
+        last, since, deadline = count(), time.monotonic(), time.monotonic() + timeout
+        while time.monotonic() - since < settle and time.monotonic() < deadline:
+            time.sleep(0.2)
+            now = count()
+            if now != last:
+                last, since = now, time.monotonic()
+        return last
 
     @property
     def management_url(self) -> str:
@@ -100,7 +115,7 @@ def start_rabbitmq_node(folder: "str | os.PathLike[str]", management: bool = Fal
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
                             start_new_session=True)
     url = f"amqp://guest:guest@127.0.0.1:{amqp_port}//"
-    result = RabbitNode(proc, url, amqp_port, management_port if management else None)
+    result = RabbitNode(proc, url, amqp_port, management_port if management else None, folder / "log" / "node.log")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
