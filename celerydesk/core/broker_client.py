@@ -333,18 +333,6 @@ class BrokerClient:
         # counts from AMQP, as for every other queue.
         return self.queue_stats(sorted(q for q in listed if not internal_queue(q))), None
 
-    # The changing actions below are the only ones on queues: a read-only guard goes here.
-
-    def purge(self, queue: str) -> int:
-        """Delete every waiting message of ``queue`` (its priority lists too); how many went."""
-        with self._errors(f"purging {queue}"):
-            if self.is_redis:
-                return redis_queues.purge_queue(self._redis_client(), queue)
-            from celerydesk.core import amqp_queues
-
-            with self._kept_connection() as conn:
-                return amqp_queues.purge(conn, queue)
-
     def peek(self, queue: str, limit: int = 10) -> list[QueueMessage]:
         """The first ``limit`` messages a worker would get from ``queue``, without consuming them
         (on RabbitMQ: taken and given back, see ``core.amqp_queues``)."""
@@ -356,6 +344,18 @@ class BrokerClient:
 
             with self._amqp_connection() as conn:
                 return amqp_queues.peek(conn, queue, limit)
+
+    # The changing actions below are the only ones on queues: a read-only guard goes here.
+
+    def purge(self, queue: str) -> int:
+        """Delete every waiting message of ``queue`` (its priority lists too); how many went."""
+        with self._errors(f"purging {queue}"):
+            if self.is_redis:
+                return redis_queues.purge_queue(self._redis_client(), queue)
+            from celerydesk.core import amqp_queues
+
+            with self._kept_connection() as conn:
+                return amqp_queues.purge(conn, queue)
 
     def delete_message(self, queue: str, task_id: str) -> QueueMessage:
         """Delete the waiting message of task ``task_id`` from ``queue``; what was deleted."""
