@@ -126,6 +126,14 @@ def describe_route(app, name, task):
     return out
 
 
+def describe_queues(app):
+    """The app's configured queues (task_queues, with the default one): names only."""
+    try:
+        return sorted(str(name) for name in app.amqp.queues)
+    except Exception:  # a task_queues setting celery itself cannot read: shown as none
+        return []
+
+
 def describe_task(app, name, task):
     doc = task.__doc__ or getattr(task.run, "__doc__", None)
     item = {
@@ -261,6 +269,7 @@ def introspect(app_name):
         "app": dict({
             "main": app.main,
             "default_queue": app.conf.task_default_queue,
+            "queues": describe_queues(app),
             "timezone": str(app.timezone),
             "celery": celery_version,
             "python": sys.version.split()[0],

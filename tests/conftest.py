@@ -57,23 +57,79 @@ def redis_server(tmp_path):
     proc.wait(10)
 
 
-@pytest.fixture
-def docker_engine():
-    from celerydesk.core import docker_redis
-
-    error = docker_redis.engine_error()
-    require(error is None, f"no Docker engine: {error}")
-    image = os.environ.get("CELERYDESK_TEST_REDIS_IMAGE", "celerydesk-test/redis:local")
+def _local_image(variable: str, default: str, recipe: str) -> str:
+    """The image tag ``variable`` names (else ``default``) if the engine has it; else skipped
+    (a failure in strict mode), naming the script that builds it."""
+    image = os.environ.get(variable, default)
     import docker
 
     client = docker.from_env()
     try:
         client.images.get(image)
     except docker.errors.ImageNotFound:
-        require(False, f"no local Redis image {image}: run .ci/build-redis-image")
+        require(False, f"no local image {image}: run {recipe}")
     finally:
         client.close()
     return image
+
+
+@pytest.fixture
+def docker_engine():
+    """The local Redis image (.ci/build-redis-image), once a Docker engine answers."""
+    from celerydesk.core import broker_container
+
+    error = broker_container.engine_error()
+    require(error is None, f"no Docker engine: {error}")
+    return _local_image("CELERYDESK_TEST_REDIS_IMAGE", "celerydesk-test/redis:local", ".ci/build-redis-image")
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    """A real redis-server shared by a test module; each test gets it empty through ``redis``."""
+    from tests.helpers.redis_server import start_redis_server
+
+    proc, url = start_redis_server(tmp_path_factory.mktemp("redis"))
+    yield url
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(10)
+
+
+@pytest.fixture
+def redis(redis_url):
+    """A redis-py client of the module's redis-server, emptied first."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_node(tmp_path_factory):
+    """One real rabbitmq-server, with its management API, for the whole session (a node takes
+    seconds to start and to stop); tests keep apart with a virtual host each (``rabbitmq_url``)."""
+    from tests.helpers.rabbitmq_server import rabbitmq_script, start_rabbitmq_node, stop_rabbitmq_server
+
+    require(rabbitmq_script() is not None, "rabbitmq-server is not installed (apt-get install rabbitmq-server)")
+    node = start_rabbitmq_node(tmp_path_factory.mktemp("rabbitmq"), management=True)
+    yield node
+    stop_rabbitmq_server(node.proc)
+
+
+@pytest.fixture
+def rabbitmq_url(rabbitmq_node, request):
+    """The URL of a virtual host of its own on the session's RabbitMQ (guest's)."""
+    import hashlib
+
+    return rabbitmq_node.vhost("t-" + hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:12])
+
+
+@pytest.fixture
+def docker_rabbitmq_image(docker_engine):
+    """The local RabbitMQ image (.ci/build-rabbitmq-image), standing in for rabbitmq:3-management."""
+    return _local_image("CELERYDESK_TEST_RABBITMQ_IMAGE", "celerydesk-test/rabbitmq:local",
+                        ".ci/build-rabbitmq-image")
 
 
 @pytest.fixture

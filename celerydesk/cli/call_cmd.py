@@ -17,7 +17,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
-from celerydesk.cli.main import add_workspace_option
+from celerydesk.cli.main import add_workspace_option, workspace_client
 from celerydesk.core import limits
 from celerydesk.core.errors import DeskError
 from celerydesk.core.introspection import check_call, introspect, unknown_task_message
@@ -125,20 +125,16 @@ def run(args) -> int:
     task_args = parse_json_arg(args.args, "--args", list)
     task_kwargs = parse_json_arg(args.kwargs, "--kwargs", dict)
     ws = load_workspace(args.workspace)
-    url = ws.broker_url()
 
     from celerydesk.cli.task_wait import ResultWaiter
-    from celerydesk.core.broker_client import BrokerClient, SendOptions, new_task_id
-    from celerydesk.core.history.sent import spool_dir
+    from celerydesk.core.broker_client import SendOptions, new_task_id
 
-    start = None if ws.broker.mode == "external" else \
-        f"start the stack first: celerydesk up{f' -w {args.workspace}' if args.workspace else ''}"
-    client = BrokerClient(url, start_hint=start, sent_spool=spool_dir(ws.runtime_dir))
+    client = workspace_client(ws, args.workspace)
     client.require_answer()
     if not args.no_check:
         refuse_bad_call(ws, client, args.task, task_args, task_kwargs)
     task_id = new_task_id()
-    waiter = ResultWaiter.armed(client, task_id, start) if wait is not None else None
+    waiter = ResultWaiter.armed(client, task_id, client.start_hint) if wait is not None else None
     client.send(args.task, task_args, task_kwargs, SendOptions(queue=args.queue, countdown=countdown),
                 task_id=task_id, via="call")
     print(f"sent {args.task}[{task_id}]", flush=True)

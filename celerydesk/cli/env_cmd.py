@@ -30,7 +30,8 @@ def run(args) -> int:
     ws = load_workspace(args.workspace)
     url = ws.broker_url()
     what = f"external broker {shown_url(url)}" if ws.broker.mode == "external" \
-        else f"Redis on 127.0.0.1:{ws.broker.port}" + (", with its generated password" if ws.broker_password() else "")
+        else f"{ws.broker.label} on 127.0.0.1:{ws.broker.port}" + \
+        (", with its generated password" if ws.broker_password() else "")
     print(f"# celerydesk: the broker of {ws.path} ({what})")
     print(f"export CELERY_BROKER_URL={shlex.quote(url)}")
     return 0

@@ -17,8 +17,8 @@ from typing import Optional
 from celerydesk import __version__
 from celerydesk.core.errors import DeskError
 
-COMMANDS = ("gui", "up", "logs", "call", "retry", "revoke", "tasks", "history", "schedules", "env", "init", "export",
-            "self-test")
+COMMANDS = ("gui", "up", "logs", "call", "retry", "revoke", "tasks", "queues", "history", "schedules", "env", "init",
+            "export", "self-test")
 # Run by celerydesk itself in frozen builds, where there is no `python -m`.
 HIDDEN = {"_reaper": "celerydesk.core.reaper", "_python": "celerydesk.core.frozen_python"}
 
@@ -44,6 +44,18 @@ def _command_module(name: str):
 def add_workspace_option(parser: argparse.ArgumentParser, default=None) -> None:
     parser.add_argument("-w", "--workspace", metavar="W", default=default,
                         help="the workspace file, or the folder holding celerydesk.toml (default: ./celerydesk.toml)")
+
+
+def workspace_client(ws, workspace_option=None):
+    """The broker client of a workspace for a command: its URL, its management API, and the
+    advice to start the stack when nothing listens at a broker celerydesk runs."""
+    from celerydesk.core.broker_client import BrokerClient
+    from celerydesk.core.history.sent import spool_dir
+
+    start = None if ws.broker.mode == "external" else \
+        f"start the stack first: celerydesk up{f' -w {workspace_option}' if workspace_option else ''}"
+    return BrokerClient(ws.broker_url(), start_hint=start, management=ws.management_api(),
+                        sent_spool=spool_dir(ws.runtime_dir))
 
 
 def _ensure_utf8_locale() -> None:

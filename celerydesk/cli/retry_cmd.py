@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from celerydesk.cli.main import add_workspace_option
+from celerydesk.cli.main import add_workspace_option, workspace_client
 from celerydesk.core import limits
 from celerydesk.core.workspace import load_workspace
 
@@ -35,11 +35,10 @@ def run(args) -> int:
 
     from celerydesk.cli.history_cmd import resolve_id
     from celerydesk.cli.task_wait import ResultWaiter
-    from celerydesk.core.broker_client import BrokerClient, SendOptions, new_task_id
+    from celerydesk.core.broker_client import SendOptions, new_task_id
     from celerydesk.core.history.arguments import SOURCES
     from celerydesk.core.history.queries import HistoryReader
     from celerydesk.core.history.retry import KeptArguments, resolve, result_backend_url
-    from celerydesk.core.history.sent import spool_dir
 
     reader = HistoryReader(ws.runtime_dir)
     try:
@@ -47,9 +46,7 @@ def run(args) -> int:
         row, stored = reader.task(task_id), reader.exact_arguments(task_id)
     finally:
         reader.close()
-    start = None if ws.broker.mode == "external" else \
-        f"start the stack first: celerydesk up{f' -w {args.workspace}' if args.workspace else ''}"
-    client = BrokerClient(ws.broker_url(), start_hint=start, sent_spool=spool_dir(ws.runtime_dir))
+    client = workspace_client(ws, args.workspace)
     client.require_answer()
     kept = KeptArguments(result_backend_url(ws))
     try:
@@ -57,7 +54,7 @@ def run(args) -> int:
     finally:
         kept.close()
     new_id = new_task_id()
-    waiter = ResultWaiter.armed(client, new_id, start) if wait is not None else None
+    waiter = ResultWaiter.armed(client, new_id, client.start_hint) if wait is not None else None
     client.send(row["name"], exact.args, exact.kwargs, SendOptions(queue=row["queue"] or None), task_id=new_id,
                 via="retry")
     print(new_id, flush=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from celerydesk.cli.main import add_workspace_option
+from celerydesk.cli.main import add_workspace_option, workspace_client
 from celerydesk.core.errors import DeskError
 from celerydesk.core.workspace import load_workspace
 
@@ -48,11 +48,7 @@ def run(args) -> int:
     ws = load_workspace(args.workspace)
     task_id = full_id(ws, args.id)
 
-    from celerydesk.core.broker_client import BrokerClient
-
-    start = None if ws.broker.mode == "external" else \
-        f"start the stack first: celerydesk up{f' -w {args.workspace}' if args.workspace else ''}"
-    with BrokerClient(ws.broker_url(), start_hint=start) as client:
+    with workspace_client(ws, args.workspace) as client:
         client.require_answer()
         client.revoke(task_id, terminate=args.terminate)
     print(f"{'terminated' if args.terminate else 'revoked'} {task_id}")

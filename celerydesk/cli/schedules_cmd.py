@@ -22,6 +22,7 @@ from typing import Optional
 
 from celerydesk.cli import schedules_edit
 from celerydesk.cli.main import add_workspace_option
+from celerydesk.cli.output import print_table
 from celerydesk.core import cron
 from celerydesk.core.errors import DeskError
 from celerydesk.core.workspace import load_workspace
@@ -81,9 +82,7 @@ def _list(args) -> int:
             upcoming = None
         rows.append((v.name, source, "yes" if v.enabled else "no", v.description(), _shown(upcoming),
                      _shown(v.last_run_at), str(v.total_run_count), v.task))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    print_table(rows)
     for v in views:
         for text in v.problems:
             print(f"warning: {v.name}: {text}" + ("" if text.startswith("not sent") else " (beat leaves it out)"),

@@ -1,4 +1,4 @@
-"""The one door to a broker: send, revoke, inspect and control, queue depths and purge.
+"""The one door to a broker: send, revoke, inspect and control, queues and the messages in them.
 
 A :class:`BrokerClient` is made for one broker URL and holds the one Celery app celerydesk
 talks to it with, configured once: JSON only, and ``task_send_sent_event`` so that a task sent
@@ -17,13 +17,16 @@ failure reaches the caller as a :class:`DeskError` whose text never holds the UR
 ``call_error`` is the one place a broker's exception becomes words, with ``core.broker_errors``
 naming the cause (a wrong password, a full disk, nothing listening, an unknown host).
 
-Queue depths and purge take the Redis fast path where the broker is Redis (``core.queues``:
-one pipeline, priority sub-queues included) and kombu's passive ``queue_declare`` and
-``queue_purge`` elsewhere (AMQP reports messages and consumers that way).
+Queues: on Redis through ``core.redis_queues`` (one pipeline, priority sub-queues included;
+looking never consumes), on AMQP through ``core.amqp_queues`` (a passive ``queue_declare`` for
+counts; peek, delete and move as that module explains), and RabbitMQ's management API
+(``core.rabbitmq_api``) to list every queue. Each changing action on a queue (``purge``,
+``delete_message``, ``move_message``) has this one method, for whoever must guard it.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from contextlib import contextmanager, nullcontext
@@ -32,13 +35,25 @@ from datetime import datetime
 from typing import Iterator, Optional, Sequence, Union
 from urllib.parse import urlparse
 
-from celerydesk.core import queues as redis_queues
+from celerydesk.core import redis_queues
 from celerydesk.core.broker_errors import answers, broker_error
+from celerydesk.core.brokers import ManagementApi, is_amqp
 from celerydesk.core.errors import DeskError
+from celerydesk.core.queue_messages import QueueMessage
 from celerydesk.core.urls import shown_url
 
 BATCH_COPIES = 200  # copies per batch of publishes (one Redis pipeline), and between cancel checks
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+PEEK_LIMIT = 1000  # messages one peek may show
+MANAGEMENT_RETRY_S = 60.0  # a guessed management API that did not answer is asked again after this
+_INTERNAL_QUEUE = re.compile(
+    r"^celeryev\.|\.pidbox$|^celerydesk\.monitor\.|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def internal_queue(name: str) -> bool:
+    """Celery's own plumbing: event queues, control (pidbox) queues, the rpc:// backend's reply
+    queues (named by a uuid), and celerydesk's monitor queues. Not shown among the queues."""
+    return bool(_INTERNAL_QUEUE.search(name))
 
 
 @dataclass(frozen=True)
@@ -103,14 +118,20 @@ class BrokerClient:
     ``start_hint`` is what its errors advise when nothing listens at the URL."""
 
     def __init__(self, url: str, backend: Optional[str] = None, start_hint: Optional[str] = None,
-                 sent_spool: Optional[str] = None):
+                 management: Optional[ManagementApi] = None, sent_spool: Optional[str] = None):
+        """``management``: RabbitMQ's management API, to list every queue (``Workspace.management_api``).
+        ``sent_spool``: the folder where what it sends is recorded for the history (``history.sent``)."""
         self.url = url
         self.backend = backend
         self.start_hint = start_hint
+        self.management = management
         self.sent_spool = sent_spool
+        self._management_failed: Optional[tuple[float, str]] = None  # (when, the note) of a guess that failed
         self._app = None
         self._redis = None
         self._lock = threading.Lock()
+        self._kept = None  # the kombu connection counts and purges reuse (a window polls every 2 s)
+        self._kept_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"BrokerClient({shown_url(self.url)!r})"
@@ -142,6 +163,10 @@ class BrokerClient:
     def close(self) -> None:
         with self._lock:
             app, client, self._app, self._redis = self._app, self._redis, None, None
+        with self._kept_lock:
+            kept, self._kept = self._kept, None
+        if kept is not None:
+            kept.release()
         if app is not None:
             app.close()
         if client is not None:
@@ -298,19 +323,95 @@ class BrokerClient:
         with self._errors("reading queue depths"):
             if self.is_redis:
                 return {q: QueueStats(n) for q, n in redis_queues.queue_depths(self._redis_client(), names).items()}
-            return self._declared_stats(names)
+            from celerydesk.core import amqp_queues
+
+            with self._kept_connection() as conn:
+                return {q: QueueStats(*counts) for q, counts in amqp_queues.declared_stats(conn, names).items()}
+
+    def broker_queues(self) -> tuple[dict[str, QueueStats], Optional[str]]:
+        """Every queue the broker itself can name, with its counts (Celery's own plumbing left
+        out), and a note when it cannot name them all: AMQP cannot list queues, so on RabbitMQ
+        this is the management API's list, and without it nothing."""
+        with self._errors("listing the broker's queues"):
+            if self.is_redis:
+                client = self._redis_client()
+                names = sorted(q for q in redis_queues.known_queues(client) if not internal_queue(q))
+                return {q: QueueStats(n) for q, n in redis_queues.queue_depths(client, names).items()}, None
+        if not is_amqp(self.url):
+            return {}, "this broker cannot list its queues: only those named by the workspace and the app are shown"
+        from celerydesk.core import rabbitmq_api
+
+        if self.management is None:
+            return {}, ("RabbitMQ's management API is off: only the queues named by the workspace, the app and "
+                        "the workers are shown")
+        failed = self._management_failed
+        if failed is not None and time.monotonic() - failed[0] < MANAGEMENT_RETRY_S:
+            return {}, failed[1]  # a guess that failed is not tried at every poll
+        try:
+            listed = rabbitmq_api.queue_names(self.management, rabbitmq_api.vhost_of(self.url))
+        except rabbitmq_api.ManagementUnavailable as exc:
+            where = "" if self.management.explicit else " (set [broker] management_url if it is elsewhere)"
+            note = (f"RabbitMQ's management API {exc}{where}: only the queues named by the workspace, "
+                    "the app and the workers are shown")
+            self._management_failed = (time.monotonic(), note) if not self.management.explicit else None
+            return {}, note
+        self._management_failed = None
+        # The API's counts lag up to its statistics interval (5 s): the names come from it, the
+        # counts from AMQP, as for every other queue.
+        return self.queue_stats(sorted(q for q in listed if not internal_queue(q))), None
+
+    def peek(self, queue: str, limit: int = 10) -> list[QueueMessage]:
+        """The first ``limit`` messages a worker would get from ``queue``, without consuming them
+        (on RabbitMQ: taken and given back, see ``core.amqp_queues``)."""
+        limit = max(1, min(int(limit), PEEK_LIMIT))
+        with self._errors(f"peeking into {queue}"):
+            if self.is_redis:
+                return redis_queues.peek(self._redis_client(), queue, limit)
+            from celerydesk.core import amqp_queues
+
+            with self._amqp_connection() as conn:
+                return amqp_queues.peek(conn, queue, limit)
+
+    # The changing actions below are the only ones on queues: a read-only guard goes here.
 
     def purge(self, queue: str) -> int:
         """Delete every waiting message of ``queue`` (its priority lists too); how many went."""
         with self._errors(f"purging {queue}"):
             if self.is_redis:
                 return redis_queues.purge_queue(self._redis_client(), queue)
-            with self.app.connection_for_write() as conn:
-                conn.ensure_connection(max_retries=1)
-                try:
-                    return conn.default_channel.queue_purge(queue) or 0
-                except conn.channel_errors:  # no such queue: nothing waits in it
-                    return 0
+            from celerydesk.core import amqp_queues
+
+            with self._kept_connection() as conn:
+                return amqp_queues.purge(conn, queue)
+
+    def delete_message(self, queue: str, task_id: str) -> QueueMessage:
+        """Delete the waiting message of task ``task_id`` from ``queue``; what was deleted."""
+        return self._take(queue, task_id, None)
+
+    def move_message(self, queue: str, task_id: str, to: str) -> QueueMessage:
+        """Move the waiting message of task ``task_id`` from ``queue`` to the end of ``to``."""
+        if to == queue:
+            raise DeskError(f"the message is in {queue!r} already", hint="name another queue with --to")
+        return self._take(queue, task_id, to)
+
+    def _take(self, queue: str, task_id: str, to: Optional[str]) -> QueueMessage:
+        action = f"moving {task_id} from {queue} to {to}" if to else f"deleting {task_id} from {queue}"
+        with self._errors(action):
+            if self.is_redis:
+                client = self._redis_client()
+                found = redis_queues.find(client, queue, task_id)
+                done = found is not None and (redis_queues.move(client, found, to) if to
+                                              else redis_queues.delete(client, found))
+            else:
+                from celerydesk.core import amqp_queues
+
+                with self._amqp_connection() as conn:
+                    found = done = amqp_queues.take(conn, queue, task_id, to)
+        if not done:
+            raise DeskError(f"no message of task {task_id} is waiting in {queue!r}",
+                            hint=f"a worker may have taken it (revoke it instead), or see what waits: "
+                                 f"celerydesk queues peek {queue}")
+        return found
 
     def _redis_client(self):
         """One redis-py client for the fast path, kept: its pool outlives each poll."""
@@ -321,23 +422,32 @@ class BrokerClient:
                 self._redis = redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
             return self._redis
 
-    def _declared_stats(self, names: list[str]) -> dict[str, QueueStats]:
-        """A passive declare per queue: AMQP answers with its message and consumer counts."""
-        out = {}
+    @contextmanager
+    def _kept_connection(self):
+        """One connection kept for the quick, frequent calls (counts, purge), one caller at a time:
+        a connection per poll would log three lines in RabbitMQ's log every two seconds. After a
+        failure it is dropped, and the next call connects again."""
+        with self._kept_lock:
+            if self._kept is None:
+                conn = self.app.connection_for_write()
+                conn.ensure_connection(max_retries=1)
+                self._kept = conn
+            try:
+                yield self._kept
+            except Exception:
+                broken, self._kept = self._kept, None
+                broken.release()
+                raise
+
+    @contextmanager
+    def _amqp_connection(self):
+        """A connection of its own for peek, delete and move (they hold messages while they run)."""
+        if not is_amqp(self.url):
+            raise DeskError(f"looking into queues works on Redis and RabbitMQ brokers, not {self.url.split(':')[0]}://",
+                            hint="celerydesk queues lists their depths")
         with self.app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1)
-            channel = conn.channel()
-            try:
-                for name in names:
-                    try:
-                        ok = channel.queue_declare(queue=name, passive=True)
-                        out[name] = QueueStats(int(ok.message_count), int(ok.consumer_count))
-                    except conn.channel_errors:  # 404: not declared (yet), so nothing waits
-                        out[name] = QueueStats(0, 0)
-                        channel = conn.channel()  # AMQP closes a channel on any error
-            finally:
-                _close_quietly(channel)
-        return out
+            yield conn
 
 
 def new_task_id() -> str:
@@ -345,13 +455,6 @@ def new_task_id() -> str:
     import uuid  # here: the window's first paint does not need it
 
     return str(uuid.uuid4())
-
-
-def _close_quietly(channel) -> None:
-    try:
-        channel.close()
-    except Exception:  # already closed by the broker
-        pass
 
 
 def _batch(producer, copies: int):

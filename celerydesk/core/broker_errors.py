@@ -85,7 +85,7 @@ def classify(exc: BaseException, url: str) -> BrokerTrouble:
     if auth and has_password(url) and "NOAUTH" not in upper:
         return BrokerTrouble(AUTH, f"refused the password: {_first_line(refusal or exc)}",
                              "check the password in the broker URL ([broker] url; percent-encode / ? # @ in it), "
-                             'or with [broker] password = "generate", that no other Redis holds the port')
+                             'or with [broker] password = "generate", that no other broker holds the port')
     if auth:
         return BrokerTrouble(NO_PASSWORD, "requires a password and none was given",
                              "put it in the URL: [broker] url = \"redis://:PASSWORD@host:port/0\"; if this is the "

@@ -35,9 +35,9 @@ BROKER, BEAT, FLOWER, WORKER = "broker", "beat", "flower", "worker"
 
 @dataclass(frozen=True)
 class Readiness:
-    """How to tell the service is really serving: a log line, a Redis PING, or an HTTP 200."""
+    """How to tell the service is really serving: a log line, a Redis PING, an AMQP login, an HTTP 200."""
 
-    kind: str  # "log" | "redis" | "http"
+    kind: str  # "log" | "redis" | "amqp" | "http" | "celery-ping" | "uptime"
     pattern: str = ""
     url: str = ""
 
@@ -235,6 +235,13 @@ def flower_spec(ws: Workspace, broker_url: str, credentials: tuple[str, str], ru
     # Credentials go through the environment, not argv, where `ps` would show them to everyone.
     env["FLOWER_BASIC_AUTH"] = f"{credentials[0]}:{credentials[1]}"
     env["CELERY_BROKER_URL"] = broker_url
+    api = ws.management_api()
+    if api is not None and api.explicit:
+        # RabbitMQ's management API, for Flower's Broker page (its own option, broker_api, read
+        # from the environment as every FLOWER_ option is: the URL holds the API's password).
+        env["FLOWER_BROKER_API"] = api.flower_url()
+    else:
+        env.pop("FLOWER_BROKER_API", None)
     env["PYTHONUNBUFFERED"] = "1"
     argv = [
         *own_interpreter_argv(), "-m", "celery", *_broker_option(broker_url), "flower",

@@ -9,9 +9,11 @@ dependencies.
 
 What the file runs, mirroring ``core.commands``:
 
-- ``redis`` (unless the broker is external): the workspace's broker image, AOF on, data in a
-  named volume, published on ``127.0.0.1:PORT`` only, with a ``redis-cli ping`` healthcheck that
-  the Celery services wait for.
+- ``redis`` or ``rabbitmq`` (unless the broker is external): the workspace's broker image, its
+  data in a named volume (Redis with AOF on; RabbitMQ with a fixed host name, which names its
+  node and so its database), published on ``127.0.0.1:PORT`` only (RabbitMQ's management API
+  too), with a healthcheck (``redis-cli ping``, ``rabbitmq-diagnostics -q ping``) that the Celery
+  services wait for.
 - ``worker-<name>`` per ``[[workers]]``: ``python -m celery -A APP -b URL worker -n name@%h -E
   -c N -P POOL -Q QUEUES -l LEVEL`` plus the worker's ``extra_args``, its ``stop_timeout`` as the
   grace period of a warm shutdown. celerydesk's desktop-only ``--without-mingle
@@ -24,8 +26,10 @@ What the file runs, mirroring ``core.commands``:
 
 The Celery services are built from the project (``build: context``, relative to the compose
 file); the header says what the Dockerfile must install. Environment: ``[project] env`` plus
-``CELERY_BROKER_URL`` (``redis://redis:6379/0``, or the external URL as given, with a comment when
-it names localhost, which inside a container is the container itself).
+``CELERY_BROKER_URL`` (``redis://redis:6379/0``, ``amqp://guest:guest@rabbitmq:5672//`` (the
+official image's own user), or the external URL as given, with a comment when it names
+localhost, which inside a container is the container itself). Flower gets RabbitMQ's
+management API as ``FLOWER_BROKER_API``, for its Broker page.
 
 Flower's password: never written into the compose file, which users commit. The export writes
 the desktop Flower's generated login (``FLOWER_BASIC_AUTH=user:password``, mode 0600) into
@@ -55,6 +59,7 @@ from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from celerydesk import __version__
+from celerydesk.core.brokers import DEFAULT_IMAGE, GUEST, LABEL, RABBITMQ, REDIS as REDIS_KIND
 from celerydesk.core.errors import DeskError
 from celerydesk.core.runtime import Runtime, atomic_write
 from celerydesk.core.urls import has_password, shown_url
@@ -62,11 +67,13 @@ from celerydesk.core.workspace import Workspace
 
 FILE_NAME = "docker-compose.yml"
 REDIS = "redis"
+RABBITMQ_SERVICE = "rabbitmq"
 BEAT = "beat"
 FLOWER = "flower"
 WORKER_PREFIX = "worker-"
 APP_DIR = "/app"  # where the Dockerfile puts the project, and where the services run
 IN_STACK_BROKER_URL = f"redis://{REDIS}:6379/0"
+IN_STACK_RABBITMQ_URL = f"amqp://{GUEST[0]}:{GUEST[1]}@{RABBITMQ_SERVICE}:5672//"
 FLOWER_AUTH_VAR = "FLOWER_BASIC_AUTH"
 FLOWER_ENV_FILE = "compose-flower.env"  # in the workspace's runtime folder
 BROKER_ENV_FILE = "compose-broker.env"  # the same, for an external broker URL with a password
@@ -99,7 +106,23 @@ def project_name(ws: Workspace) -> str:
 
 
 def broker_url(ws: Workspace) -> str:
-    return ws.broker.url if ws.broker.mode == "external" else IN_STACK_BROKER_URL
+    if ws.broker.mode == "external":
+        return ws.broker.url
+    return IN_STACK_RABBITMQ_URL if ws.broker.kind == RABBITMQ else IN_STACK_BROKER_URL
+
+
+def broker_service(ws: Workspace) -> Optional[str]:
+    """The compose service of the broker, or None for an external one."""
+    if ws.broker.mode == "external":
+        return None
+    return RABBITMQ_SERVICE if ws.broker.kind == RABBITMQ else REDIS
+
+
+def secret_url(ws: Workspace) -> bool:
+    """An external URL's password is a secret, kept out of the file; the in-stack RabbitMQ's
+    guest:guest is the image's documented default, reachable only inside the stack and on
+    127.0.0.1, and is written as it is."""
+    return ws.broker.mode == "external" and has_password(ws.broker.url)
 
 
 def external_broker_on_loopback(ws: Workspace) -> bool:
@@ -125,7 +148,7 @@ def _build_context(ws: Workspace, compose_dir: Path) -> str:
 
 def _project_service(ws: Workspace, compose_dir: Path, command: list[str], url: str) -> dict:
     env = {key: _escape(value) for key, value in ws.project.env.items()}
-    if not has_password(url):  # else it is read from the broker's env file
+    if not secret_url(ws):  # else it is read from the broker's env file
         env["CELERY_BROKER_URL"] = _escape(url)
     env["PYTHONUNBUFFERED"] = "1"
     service: dict[str, Any] = {
@@ -135,10 +158,10 @@ def _project_service(ws: Workspace, compose_dir: Path, command: list[str], url: 
         "environment": env,
         "restart": "unless-stopped",
     }
-    if has_password(url):
+    if secret_url(ws):
         service["env_file"] = [os.path.relpath(broker_env_path(ws), compose_dir)]
-    if ws.broker.mode != "external":
-        service["depends_on"] = {REDIS: {"condition": "service_healthy"}}
+    if broker_service(ws):
+        service["depends_on"] = {broker_service(ws): {"condition": "service_healthy"}}
     return service
 
 
@@ -162,7 +185,7 @@ def compose_document(ws: Workspace, compose_dir: Optional[Path] = None) -> dict:
     services: dict[str, Any] = {}
     volumes: dict[str, Any] = {}
 
-    if ws.broker.mode != "external":
+    if broker_service(ws) == REDIS:
         volumes["redis-data"] = {}
         services[REDIS] = Note(
             [f"The broker. Published on 127.0.0.1:{ws.broker.port} only, as on the desktop; the other",
@@ -176,6 +199,29 @@ def compose_document(ws: Workspace, compose_dir: Optional[Path] = None) -> dict:
                     "test": ["CMD", "redis-cli", "ping"],
                     "interval": "2s",
                     "timeout": "3s",
+                    "retries": 30,
+                },
+                "restart": "unless-stopped",
+            },
+        )
+    elif broker_service(ws) == RABBITMQ_SERVICE:
+        volumes["rabbitmq-data"] = {}
+        ports = [f"127.0.0.1:{ws.broker.port}:5672"]
+        if ws.broker.management:
+            ports.append(f"127.0.0.1:{ws.broker.management_port}:15672")
+        services[RABBITMQ_SERVICE] = Note(
+            [f"The broker. Published on 127.0.0.1:{ws.broker.port} only, as on the desktop (its management",
+             f"API on 127.0.0.1:{ws.broker.management_port}); the other services reach it as",
+             f"{IN_STACK_RABBITMQ_URL}. Its host name names its node, and so its database in the volume."],
+            {
+                "image": _escape(ws.broker.image or DEFAULT_IMAGE[RABBITMQ]),
+                "hostname": RABBITMQ_SERVICE,
+                "volumes": ["rabbitmq-data:/var/lib/rabbitmq"],
+                "ports": ports,
+                "healthcheck": {
+                    "test": ["CMD", "rabbitmq-diagnostics", "-q", "ping"],
+                    "interval": "5s",
+                    "timeout": "10s",
                     "retries": 30,
                 },
                 "restart": "unless-stopped",
@@ -221,6 +267,8 @@ def compose_document(ws: Workspace, compose_dir: Optional[Path] = None) -> dict:
              "--address=0.0.0.0", f"--port={port}"], url)
         env_file = os.path.relpath(flower_env_path(ws), compose_dir)
         service["env_file"] = service.get("env_file", []) + [env_file]
+        if broker_service(ws) == RABBITMQ_SERVICE and ws.broker.management:  # Flower's Broker page
+            service["environment"]["FLOWER_BROKER_API"] = f"http://{GUEST[0]}:{GUEST[1]}@{RABBITMQ_SERVICE}:15672/api/"
         service["ports"] = [f"127.0.0.1:{port}:{port}"]
         services[FLOWER] = Note(
             [f"Flower on http://127.0.0.1:{port}, published on 127.0.0.1 only. Its login,",
@@ -267,7 +315,7 @@ def write_compose(ws: Workspace, path: Path, *, overwrite: bool = False, now: Op
     try:
         if ws.flower.enabled:
             write_flower_env(ws)
-        if has_password(broker_url(ws)):
+        if secret_url(ws):
             write_broker_env(ws)
         atomic_write(path, text, mode=0o644)  # a project file, committed like any other
     except OSError as exc:
@@ -323,6 +371,7 @@ def service_names(ws: Workspace) -> list[str]:
 def _header(ws: Workspace, compose_dir: Path, doc: dict, now: datetime) -> list[str]:
     context = _build_context(ws, compose_dir)
     names = ", ".join(doc["services"])
+    extra = "celery[redis]" if ws.broker.kind == REDIS_KIND else "celery"  # AMQP comes with celery
     lines = [
         f"docker compose file for the Celery stack of {_comment_text(ws.name)}: {names}.",
         f"Generated by celerydesk {__version__} from {_comment_text(str(ws.path))}",
@@ -330,12 +379,12 @@ def _header(ws: Workspace, compose_dir: Path, doc: dict, now: datetime) -> list[
         "",
         "Before `docker compose up -d`:",
         f"1. The Celery services are built from your project (build context {context!s}): put a Dockerfile",
-        "   there that installs the project's requirements with celery[redis] (and flower, for the",
+        f"   there that installs the project's requirements with {extra} (and flower, for the",
         f"   flower service) and copies the code to {APP_DIR}, e.g.",
         "       FROM python:3.12-slim",
         f"       WORKDIR {APP_DIR}",
         "       COPY requirements.txt .",
-        "       RUN pip install --no-cache-dir -r requirements.txt \"celery[redis]\" flower",
+        f"       RUN pip install --no-cache-dir -r requirements.txt \"{extra}\" flower",
         "       COPY . .",
     ]
     if ws.flower.enabled:
@@ -347,7 +396,8 @@ def _header(ws: Workspace, compose_dir: Path, doc: dict, now: datetime) -> list[
         ]
     lines += ["", "Ports are published on 127.0.0.1 only, as celerydesk does; widen them deliberately."]
     if ws.broker.mode == "external":
-        lines += ["", f"Broker: external, {_comment_text(shown_url(ws.broker.url or ''))} (no redis service here)."]
+        lines += ["", f"Broker: external, {_comment_text(shown_url(ws.broker.url or ''))} "
+                      f"(no {LABEL.get(ws.broker.kind, 'broker')} service here)."]
         if has_password(ws.broker.url):
             env_file = _comment_text(os.path.relpath(broker_env_path(ws), compose_dir))
             lines += [f"Its URL, password included, is read from {env_file} (written by the export, not",

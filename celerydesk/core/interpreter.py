@@ -1,9 +1,11 @@
-"""Checks that the project's interpreter can run a Celery worker on Redis, before anything starts.
+"""Checks that the project's interpreter can run a Celery worker on its broker, before anything starts.
 
 The check runs a few lines in that interpreter (celerydesk is not installed there) and turns
 what fails into a sentence with the command that fixes it. It costs a celery import (a few
-hundred ms), so a passing result is remembered, keyed on the interpreter and the modification
-times of its site-packages: installing or removing a package there invalidates it.
+hundred ms), so a passing result is remembered, keyed on the interpreter, the modification
+times of its site-packages (installing or removing a package there invalidates it) and the
+broker's transport: Redis needs celery[redis]; RabbitMQ (AMQP) needs only celery, which brings
+py-amqp. The transport is read from the ``CELERY_BROKER_URL`` the worker will get.
 ``check_project`` adds the app's own import, as ``celery -A APP`` would do it (the Settings
 dialog's Check button).
 """
@@ -31,11 +33,16 @@ except Exception as exc:
     out["celery_error"] = "%s: %s" % (type(exc).__name__, exc)
 else:
     try:
-        import kombu.transport.redis  # kombu 5.7 needs `packaging` here; celery[redis] brings it
-        import redis
-        out["redis"] = redis.__version__
+        if sys.argv[1] == "amqp":
+            import kombu.transport.pyamqp
+            import amqp
+            out["client"] = "amqp " + amqp.__version__
+        else:
+            import kombu.transport.redis  # kombu 5.7 needs `packaging` here; celery[redis] brings it
+            import redis
+            out["client"] = "redis " + redis.__version__
     except Exception as exc:
-        out["redis_error"] = "%s: %s" % (type(exc).__name__, exc)
+        out["client_error"] = "%s: %s" % (type(exc).__name__, exc)
 print("CELERYDESK-CHECK " + json.dumps(out))
 """
 
@@ -44,7 +51,13 @@ print("CELERYDESK-CHECK " + json.dumps(out))
 class InterpreterInfo:
     python: str
     celery: str
-    redis: str
+    client: str  # the broker's client library and its version: "redis 5.0.1", "amqp 5.4.2"
+
+
+def _transport(env: dict) -> str:
+    """``amqp`` when the worker's broker URL is RabbitMQ's, else ``redis`` (celerydesk's default)."""
+    url = env.get("CELERY_BROKER_URL", "")
+    return "amqp" if url.split("://", 1)[0].lower() in ("amqp", "amqps", "pyamqp") else "redis"
 
 
 def _fingerprint(python: Path) -> list:
@@ -67,11 +80,12 @@ def _fingerprint(python: Path) -> list:
 
 def check_interpreter(python: Path, cwd: Path, env: dict, cache_file: Optional[Path] = None,
                       timeout: float = 60.0) -> InterpreterInfo:
-    pip = f"{python} -m pip install 'celery[redis]'"
+    transport = _transport(env)
+    pip = f"{python} -m pip install " + ("celery" if transport == "amqp" else "'celery[redis]'")
     if not Path(python).exists():
         raise DeskError(f"the project interpreter {python} does not exist",
                         hint="set [project] python to your project's interpreter, e.g. \".venv/bin/python\"")
-    key = _fingerprint(python)
+    key = _fingerprint(python) + [transport]
     if cache_file is not None:
         try:
             cached = json.loads(cache_file.read_text())
@@ -80,8 +94,8 @@ def check_interpreter(python: Path, cwd: Path, env: dict, cache_file: Optional[P
         except (OSError, ValueError, TypeError, KeyError):
             pass
     try:
-        proc = subprocess.run([*interpreter_argv(python), "-c", _CHECK], cwd=cwd, env=env, capture_output=True,
-                              text=True, timeout=timeout)
+        proc = subprocess.run([*interpreter_argv(python), "-c", _CHECK, transport], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DeskError(f"the project interpreter {python} could not be run: {exc}",
                         hint="check [project] python in the workspace file") from None
@@ -97,12 +111,15 @@ def check_interpreter(python: Path, cwd: Path, env: dict, cache_file: Optional[P
     if "celery_error" in out:
         raise DeskError(f"the project interpreter {python} cannot import celery ({out['celery_error']})",
                         hint=f"install it there: {pip}")
-    if "redis_error" in out:
+    if "client_error" in out and transport == "amqp":
+        raise DeskError(f"celery {out['celery']} in {python} cannot use RabbitMQ ({out['client_error']})",
+                        hint=f"reinstall celery, which brings the AMQP client (amqp): {pip}")
+    if "client_error" in out:
         raise DeskError(
-            f"celery {out['celery']} in {python} cannot use Redis ({out['redis_error']})",
+            f"celery {out['celery']} in {python} cannot use Redis ({out['client_error']})",
             hint=f"install the Redis extra, which brings redis and packaging (kombu 5.7 needs it): {pip}",
         )
-    info = InterpreterInfo(python=out["python"], celery=out["celery"], redis=out["redis"])
+    info = InterpreterInfo(python=out["python"], celery=out["celery"], client=out["client"])
     if cache_file is not None:
         try:
             cache_file.write_text(json.dumps({"key": key, "info": info.__dict__}))
@@ -118,7 +135,7 @@ _FIND_APP = "import sys\nfrom celery.app.utils import find_app\nfind_app(sys.arg
 def check_project(python: Path, app: str, workdir: Path, env: dict, timeout: float = 60.0) -> str:
     """A one-line summary if ``python`` can run a worker for ``app``; else DeskError with the fix."""
     info = check_interpreter(python, workdir, env, timeout=timeout)
-    summary = f"Python {info.python}, celery {info.celery}, redis {info.redis}"
+    summary = f"Python {info.python}, celery {info.celery}, {info.client}"
     if not app:
         return summary
     try:

@@ -46,6 +46,7 @@ PORT = Bounds(1, 65535)
 MAX_CRASHES = Bounds(1, 100)
 CRASH_WINDOW = Bounds(1.0, DAY_S, "seconds")
 EXPIRES = Bounds(0.001, YEAR_S, "seconds")  # a message's expiry after it is sent
+PEEK = Bounds(1, 1000)  # messages `queues peek` shows at once
 PRIORITY = Bounds(0, 255)  # a message's priority (AMQP's range; Redis maps it onto 0-9)
 HISTORY_KEEP_DAYS = Bounds(1, 3650)  # [history] keep_days
 HISTORY_MAX_TASKS = Bounds(1000, 100_000_000)  # [history] max_tasks: ~1 kB each on disk

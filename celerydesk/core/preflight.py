@@ -2,8 +2,9 @@
 
 Runs off the GUI thread (it may wait on Docker and on the project's interpreter). It resolves
 ``auto`` to docker or local, cleans what a dead celerydesk left, and collects every problem at
-once: a port in use (with the process that holds it), no Docker engine, no redis-server, a
-project interpreter without celery[redis].
+once: a port in use (with the process that holds it), no Docker engine, no redis-server or
+rabbitmq-server, a project interpreter without celery[redis]. A local RabbitMQ's config files
+are written here too, so a folder that cannot be written is said before anything starts.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Optional
 
-from celerydesk.core import docker_redis
+from celerydesk.core import broker_container
+from celerydesk.core.brokers import RABBITMQ
 from celerydesk.core.commands import project_env, redis_server_binary
 from celerydesk.core.errors import DeskError
 from celerydesk.core.interpreter import InterpreterInfo, check_interpreter
@@ -34,10 +36,11 @@ def resolve_broker_mode(ws: Workspace) -> tuple[str, Optional[str]]:
     """(mode, note): ``auto`` is docker when an engine answers, else local."""
     if ws.broker.mode != "auto":
         return ws.broker.mode, None
-    error = docker_redis.engine_error()
+    error = broker_container.engine_error()
     if error is None:
-        return "docker", "broker: auto mode found a Docker engine; Redis runs in a container"
-    return "local", f"broker: auto mode runs a local redis-server ({error})"
+        return "docker", f"broker: auto mode found a Docker engine; {ws.broker.label} runs in a container"
+    server = "rabbitmq-server" if ws.broker.kind == RABBITMQ else "redis-server"
+    return "local", f"broker: auto mode runs a local {server} ({error})"
 
 
 def _port_problem(port: int, what: str, key: str) -> Optional[DeskError]:
@@ -48,28 +51,45 @@ def _port_problem(port: int, what: str, key: str) -> Optional[DeskError]:
                      hint=f"stop that program, or pick another port in {key} of the workspace file")
 
 
+def _broker_port_problems(ws: Workspace) -> list[DeskError]:
+    ports = [(ws.broker.port, "the broker", "[broker] port")]
+    if ws.broker.kind == RABBITMQ and ws.broker.management:
+        ports.append((ws.broker.management_port, "RabbitMQ's management API", "[broker] management_port"))
+    return [problem for problem in (_port_problem(*port) for port in ports) if problem]
+
+
+def _local_server_problems(ws: Workspace) -> list[DeskError]:
+    if ws.broker.kind == RABBITMQ:
+        from celerydesk.core import local_rabbitmq
+
+        checks = (local_rabbitmq.rabbitmq_server_script, local_rabbitmq.epmd_binary)
+    else:
+        checks = (redis_server_binary,)
+    problems = []
+    for check in checks:
+        try:
+            check()
+        except DeskError as exc:
+            problems.append(exc)
+    return problems
+
+
 def check_broker(ws: Workspace, mode: str) -> list[DeskError]:
     problems = []
     if mode == "local":
-        try:
-            redis_server_binary()
-        except DeskError as exc:
-            problems.append(exc)
-        problem = _port_problem(ws.broker.port, "the broker", "[broker] port")
-        if problem:
-            problems.append(problem)
+        problems += _local_server_problems(ws)
+        problems += _broker_port_problems(ws)
     elif mode == "docker":
-        error = docker_redis.engine_error()
+        error = broker_container.engine_error()
         if error is not None:
+            server = "rabbitmq-server" if ws.broker.kind == RABBITMQ else "redis-server"
             problems.append(DeskError(
                 f"broker mode is docker but no Docker engine answers: {error}",
                 hint="start Docker (`sudo systemctl start docker`, or Docker Desktop), "
-                "or set [broker] mode = \"local\" to run redis-server without Docker",
+                f"or set [broker] mode = \"local\" to run {server} without Docker",
             ))
-        elif not docker_redis.workspace_container_publishes(ws):
-            problem = _port_problem(ws.broker.port, "the broker", "[broker] port")
-            if problem:
-                problems.append(problem)
+        elif not broker_container.workspace_container_publishes(ws):
+            problems += _broker_port_problems(ws)
     return problems
 
 
@@ -81,6 +101,13 @@ def run_preflight(ws: Workspace, runtime: Runtime) -> PreflightResult:
     result = PreflightResult(mode=mode, notes=[note] if note else [])
     result.notes.extend(clean_leftover_processes(runtime))
     result.problems.extend(check_broker(ws, mode))
+    if mode == "local" and ws.broker.kind == RABBITMQ and not result.problems:
+        from celerydesk.core.local_rabbitmq import write_node_files
+
+        try:
+            write_node_files(ws, runtime.rabbitmq_dir)
+        except DeskError as exc:
+            result.problems.append(exc)
     if ws.flower.enabled:
         problem = _port_problem(ws.flower.port, "Flower", "[flower] port")
         if problem:

@@ -1,6 +1,6 @@
 """The workspace's runtime folder (``.celerydesk/`` beside the workspace file).
 
-It holds what a running stack leaves on disk: per-service logs, the local Redis data, Flower's
+It holds what a running stack leaves on disk: per-service logs, the local Redis or RabbitMQ data, Flower's
 generated credentials, the broker's generated password, the record of started processes (pid
 *and* create time, so a recycled pid is never mistaken for ours) and the lock that lets one
 celerydesk run the stack. The folder is the owner's alone (0700, its files 0600): logs hold
@@ -106,6 +106,7 @@ class Runtime:
         self.dir = Path(directory)
         self.logs_dir = self.dir / "logs"
         self.redis_dir = self.dir / "redis"
+        self.rabbitmq_dir = self.dir / "rabbitmq"  # the local RabbitMQ's node (core/local_rabbitmq.py)
         self.state_file = self.dir / "processes.json"
         self.lock_file = self.dir / "stack.lock"
         self.credentials_file = self.dir / "flower-credentials.json"

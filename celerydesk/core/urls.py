@@ -37,10 +37,11 @@ def has_password(url: Optional[str]) -> bool:
     return bool(url) and _SECRET.search(url) is not None
 
 
-def with_password(url: str, password: str) -> str:
-    """``redis://host:port/db`` with ``password`` (percent-encoded) as the default user's."""
+def with_password(url: str, password: str, user: str = "") -> str:
+    """``redis://host:port/db`` with ``password`` (percent-encoded) as the default user's, or as
+    ``user``'s (``amqp://user:password@host:port//``)."""
     scheme, rest = url.split("://", 1)
-    return f"{scheme}://:{quote(password, safe='')}@{rest}"
+    return f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{rest}"
 
 
 def url_form_problem(url: str) -> Optional[str]:

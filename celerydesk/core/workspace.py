@@ -21,12 +21,12 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from celerydesk.core import limits
+from celerydesk.core import brokers, limits
 from celerydesk.core import schedule_options
 from celerydesk.core.errors import WorkspaceError
 from celerydesk.core.limits import Bounds
 from celerydesk.core.priority import DEFAULT_NICE, MAX_NICE
-from celerydesk.core.urls import shown_url, url_form_problem, with_password
+from celerydesk.core.urls import shown_url, url_form_problem
 
 FILE_NAME = "celerydesk.toml"
 RUNTIME_DIR_NAME = ".celerydesk"
@@ -52,10 +52,23 @@ class ProjectConfig:
 @dataclass
 class BrokerConfig:
     mode: str = "auto"
-    port: int = 6379
-    image: str = "redis:7-alpine"
+    port: int = 6379  # the default depends on the kind: brokers.DEFAULT_PORT
+    image: str = "redis:7-alpine"  # ... and so does this one: brokers.DEFAULT_IMAGE
     url: Optional[str] = None
-    password: Optional[str] = None  # GENERATE: Redis requires a generated password (local, docker)
+    password: Optional[str] = None  # GENERATE: the broker requires a generated password (local, docker)
+    # redis | rabbitmq: what celerydesk runs in local and docker mode; an external broker's is
+    # its URL's (or None for another transport, sqs or memory).
+    kind: Optional[str] = brokers.REDIS
+    management: bool = True  # RabbitMQ (local, docker): its management API, for queues and Flower
+    management_port: int = brokers.DEFAULT_MANAGEMENT_PORT
+    management_url: Optional[str] = None  # an external RabbitMQ's management API (http://host:15672)
+
+    @property
+    def label(self) -> str:
+        """"Redis", "RabbitMQ", or the transport's scheme for another external broker."""
+        if self.kind in brokers.LABEL:
+            return brokers.LABEL[self.kind]
+        return (self.url or "").split("://", 1)[0] or "broker"
 
 
 @dataclass
@@ -141,16 +154,19 @@ class Workspace:
     def broker_url(self, db: int = 0) -> str:
         """The URL every process gets; local and docker brokers listen on loopback only.
 
-        With ``[broker] password = "generate"`` it holds the workspace's generated password:
-        give it to children through their environment, and show it through ``shown_url``."""
+        A RabbitMQ's holds its user and password (``guest:guest``, or the generated one's), a
+        Redis's the generated password when there is one: give it to children through their
+        environment, and show it through ``shown_url``. ``db`` is Redis's database."""
         if self.broker.mode == "external":
             return self.broker.url
-        url = f"redis://127.0.0.1:{self.broker.port}/{db}"
-        password = self.broker_password()
-        return with_password(url, password) if password else url
+        return brokers.local_url(self.broker.kind, self.broker.port, self.broker_password(), db)
+
+    def management_api(self) -> Optional[brokers.ManagementApi]:
+        """Where this workspace's RabbitMQ answers its management API (None: not RabbitMQ, or off)."""
+        return brokers.management_api(self.broker, self.broker_url())
 
     def broker_password(self) -> Optional[str]:
-        """The generated password Redis requires (kept in the runtime folder), or None."""
+        """The generated password the broker requires (kept in the runtime folder), or None."""
         if self.broker.mode == "external" or self.broker.password != GENERATE:
             return None
         if self._password is None:
@@ -227,8 +243,9 @@ def parse_workspace(data: dict, path: Path) -> Workspace:
     )
     schedules = _parse_schedules(v, data.get("schedules"))
     history = _parse_history(v, v.table(data, "history"))
-    if broker.mode != "external" and flower.enabled and flower.port == broker.port:
-        v.problem(f"[flower] port: {flower.port} is also the broker's port; pick another")
+    taken = _broker_ports(broker) if broker.mode != "external" and flower.enabled else {}
+    if flower.port in taken:
+        v.problem(f"[flower] port: {flower.port} is also {taken[flower.port]}; pick another")
     if v.problems:
         raise WorkspaceError(path, v.problems, hint="edit the keys named above and try again")
     return Workspace(path, project, broker, workers, beat, flower, schedules, warnings=v.warnings,
@@ -294,32 +311,80 @@ def _resolve_python(value: str, workdir: Path) -> Optional[Path]:
 
 
 def _parse_broker(v: "_Validator", t: dict) -> BrokerConfig:
-    v.unknown(t, "[broker]", ("mode", "port", "image", "url", "password"))
+    v.unknown(t, "[broker]", ("mode", "kind", "port", "image", "url", "password", "management",
+                              "management_port", "management_url"))
     mode = v.choice(t, "[broker]", "mode", BROKER_MODES, "auto")
     url = v.string(t, "[broker]", "url", None)
+    given_kind = v.choice(t, "[broker]", "kind", brokers.KINDS, None) if "kind" in t else None
+    kind = given_kind or brokers.REDIS
     if mode == "external":
-        if not url:
-            v.problem('[broker] url: mode "external" needs a url, e.g. url = "redis://host:6379/0"')
-        elif not re.match(r"^(redis|rediss|amqp|amqps|pyamqp|sqs|memory)://", url):
-            v.problem(f"[broker] url: {shown_url(url)!r} is not a broker URL (redis://, rediss://, amqp://...)")
-        elif url_form_problem(url):
-            v.problem(f"[broker] url: {shown_url(url)!r}: {url_form_problem(url)}")
+        kind = _external_kind(v, url, given_kind)
     password = v.string(t, "[broker]", "password", None)
     if password is not None and password != GENERATE:
-        v.problem('[broker] password: the only value is "generate" (Redis then requires a password celerydesk '
-                  "generates and keeps in .celerydesk/); an external broker's password goes in its url")
+        v.problem('[broker] password: the only value is "generate" (the broker then requires a password '
+                  "celerydesk generates and keeps in .celerydesk/); an external broker's password goes in its url")
         password = None
     elif password == GENERATE and mode == "external":
-        v.problem('[broker] password: "generate" is for the Redis celerydesk runs (local, docker); '
+        v.problem('[broker] password: "generate" is for the broker celerydesk runs (local, docker); '
                   "an external broker's password goes in its url")
         password = None
-    return BrokerConfig(
+    management_url = v.string(t, "[broker]", "management_url", None)
+    if management_url is not None:
+        if mode != "external" or kind != brokers.RABBITMQ:
+            v.problem("[broker] management_url: only for an external RabbitMQ (mode = \"external\", an amqp:// url); "
+                      "the RabbitMQ celerydesk runs has its own on 127.0.0.1 at management_port")
+        elif not re.match(r"^https?://[^/\s]+", management_url):
+            v.problem(f"[broker] management_url: {shown_url(management_url)!r} is not an http:// or https:// URL; "
+                      'give the management API\'s address, e.g. "http://rabbit.internal:15672"')
+        elif url_form_problem(management_url):
+            v.problem(f"[broker] management_url: {shown_url(management_url)!r}: {url_form_problem(management_url)}")
+    config = BrokerConfig(
         mode=mode,
-        port=v.port(t, "[broker]", "port", 6379),
-        image=v.string(t, "[broker]", "image", "redis:7-alpine"),
+        port=v.port(t, "[broker]", "port", brokers.DEFAULT_PORT.get(kind, 6379)),
+        image=v.string(t, "[broker]", "image", brokers.DEFAULT_IMAGE.get(kind, brokers.DEFAULT_IMAGE[brokers.REDIS])),
         url=url,
         password=password,
+        kind=kind,
+        management=v.boolean(t, "[broker]", "management", True),
+        management_port=v.port(t, "[broker]", "management_port", brokers.DEFAULT_MANAGEMENT_PORT),
+        management_url=management_url,
     )
+    if mode != "external" and kind == brokers.RABBITMQ and config.management and config.management_port == config.port:
+        v.problem(f"[broker] management_port: {config.port} is also the broker's port; pick another")
+    return config
+
+
+def broker_config(table: dict) -> BrokerConfig:
+    """A ``[broker]`` table as the loader reads it, its problems ignored (for a form that shows
+    the defaults, which depend on the kind)."""
+    return _parse_broker(_Validator(), table if isinstance(table, dict) else {})
+
+
+def _external_kind(v: "_Validator", url: Optional[str], given: Optional[str]) -> Optional[str]:
+    """An external broker's kind: its URL's. A ``kind`` that says otherwise is a problem."""
+    if not url:
+        v.problem('[broker] url: mode "external" needs a url, e.g. url = "redis://host:6379/0" '
+                  'or url = "amqp://user:password@host:5672//"')
+        return given
+    if not re.match(r"^(redis|rediss|unix|amqp|amqps|pyamqp|sqs|memory)://", url):
+        v.problem(f"[broker] url: {shown_url(url)!r} is not a broker URL (redis://, rediss://, amqp://, amqps://...)")
+        return given
+    if url_form_problem(url):
+        v.problem(f"[broker] url: {shown_url(url)!r}: {url_form_problem(url)}")
+    found = brokers.kind_of_url(url)
+    if given is not None and found != given:
+        v.problem(f"[broker] kind: {given!r}, but the url {shown_url(url)!r} is "
+                  f"{'a ' + brokers.LABEL[found] + ' URL' if found else 'another transport'}; "
+                  "leave kind out for an external broker (its URL says it) or make them agree")
+    return found
+
+
+def _broker_ports(broker: BrokerConfig) -> dict[int, str]:
+    """The ports on 127.0.0.1 that the broker celerydesk runs takes, and what each is."""
+    ports = {broker.port: "the broker's port"}
+    if broker.kind == brokers.RABBITMQ and broker.management:
+        ports[broker.management_port] = "the port of RabbitMQ's management API ([broker] management_port)"
+    return ports
 
 
 def _parse_workers(v: "_Validator", value: Any) -> list[WorkerConfig]:

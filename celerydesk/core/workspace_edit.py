@@ -42,7 +42,7 @@ SCALARS: dict[tuple[str, str], tuple[type, ...]] = {
     ("project", "app"): (str,), ("project", "workdir"): (str,), ("project", "python"): (str,),
     ("project", "nice"): (int,),
     ("broker", "mode"): (str,), ("broker", "port"): (int,), ("broker", "image"): (str,),
-    ("broker", "url"): (str,),
+    ("broker", "url"): (str,), ("broker", "kind"): (str,), ("broker", "management_port"): (int,),
     ("beat", "enabled"): (bool,), ("beat", "loglevel"): (str,),
     ("flower", "enabled"): (bool,), ("flower", "port"): (int,),
 }
@@ -403,7 +403,8 @@ app = {app}                     # the value of `celery -A`
 
 [broker]
 mode = "auto"                   # auto | docker | local | external
-port = 6379
+# kind = "rabbitmq"             # redis (the default) | rabbitmq: what local and docker mode run
+port = 6379                     # RabbitMQ's: 5672
 
 [[workers]]
 name = "main"

@@ -9,7 +9,13 @@ starts:
 - ``CELERY_BROKER_URL``: the broker; default ``redis://127.0.0.1:6390/0``, the port the sample
   ``celerydesk.toml`` gives its local Redis (6390, not 6379, so it does not collide with a Redis
   the developer already runs).
-- ``CELERY_RESULT_BACKEND``: where results are stored; default: the broker URL (Redis is both).
+- ``CELERY_RESULT_BACKEND``: where results are stored. Default: the broker URL on Redis (Redis
+  is both); on any other broker (RabbitMQ) ``rpc://``, which sends each result back to the client
+  that sent the task as an AMQP message. Celery 5 has no ``amqp://`` result backend, and a Redis
+  beside a RabbitMQ is not there to take the results unless the user runs one, so the sample runs
+  unchanged on any broker. (With ``rpc://`` only the sender can read a result, and progress is
+  not stored anywhere celerydesk can read: its Tasks page shows states and results from the
+  workers' events, which do not depend on the backend.)
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from celery import Celery
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6390/0"
 
 BROKER_URL = os.environ.get("CELERY_BROKER_URL") or DEFAULT_BROKER_URL
-RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or BROKER_URL
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or (
+    BROKER_URL if BROKER_URL.startswith(REDIS_SCHEMES) else "rpc://")
 
 app = Celery("celerydesk.sample", include=["celerydesk.sample.tasks"])
 

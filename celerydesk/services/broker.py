@@ -29,6 +29,7 @@ class BrokerService(QObject):
     taskSent = Signal(str, str)  # task id, name: on the broker now
     sendFailed = Signal(str, str)  # task id, what went wrong: nothing was sent
     purged = Signal(str, int)  # queue, how many messages were deleted
+    messageRemoved = Signal(str, str)  # queue, task id: its waiting message was deleted or moved away
 
     def __init__(self, client: BrokerClient, parent=None):
         super().__init__(parent)
@@ -82,6 +83,14 @@ class BrokerService(QObject):
         what = "terminate" if terminate else "revoke"
         self.call(lambda client: client.revoke(task_ids, terminate=terminate), report=f"{what} failed")
 
+    def peek(self, queue: str, limit: int, on_done: OnDone, owner: Optional[QObject] = None) -> None:
+        """The first ``limit`` messages of ``queue`` (``BrokerClient.peek``) to ``on_done``; a
+        failure is said in the banner too."""
+        self.call(lambda client: client.peek(queue, limit), on_done, owner=owner,
+                  report=f"the messages of {queue} could not be read")
+
+    # The changing actions on queues, one method each: a read-only guard goes here.
+
     def purge(self, queue: str) -> None:
         """Delete what waits in ``queue``; ``purged`` and an info message follow."""
         def done(count, error) -> None:
@@ -90,6 +99,24 @@ class BrokerService(QObject):
                 self.purged.emit(queue, count)
 
         self.call(lambda client: client.purge(queue), done, report="purge failed")
+
+    def delete_message(self, queue: str, task_id: str) -> None:
+        """Delete the waiting message of ``task_id``; ``messageRemoved`` and an info message follow."""
+        def done(message, error) -> None:
+            if error is None:
+                self.message.emit("info", f"deleted {message.task}[{task_id}] from {queue}")
+                self.messageRemoved.emit(queue, task_id)
+
+        self.call(lambda client: client.delete_message(queue, task_id), done, report="not deleted")
+
+    def move_message(self, queue: str, task_id: str, to: str) -> None:
+        """Move the waiting message of ``task_id`` to the end of ``to``; ``messageRemoved`` follows."""
+        def done(message, error) -> None:
+            if error is None:
+                self.message.emit("info", f"moved {message.task}[{task_id}] from {queue} to {to}")
+                self.messageRemoved.emit(queue, task_id)
+
+        self.call(lambda client: client.move_message(queue, task_id, to), done, report="not moved")
 
 
 def _alive(owner: QObject) -> bool:

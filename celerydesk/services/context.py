@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 
 from celerydesk.core.broker_client import BrokerClient
 from celerydesk.core.history.sent import spool_dir
+from celerydesk.core.queue_list import app_queues
 from celerydesk.services.broker import BrokerService
 from celerydesk.services.interpreter_check import InterpreterCheck
 from celerydesk.services.launcher import Launcher
@@ -37,10 +38,13 @@ class DeskContext(QObject):
         start = None if stack.ws.broker.mode == "external" else "start the stack first (Start all, Ctrl+Shift+S)"
         # Every task the window sends is recorded with its exact arguments for the history.
         self.broker = BrokerService(client or BrokerClient(stack.broker_url(), start_hint=start,
+                                                           management=stack.ws.management_api(),
                                                            sent_spool=spool_dir(stack.runtime.dir)), parent=self)
         self.launcher = Launcher(self.broker, parent=self)
         self.depths = QueueDepths(stack, self.broker, parent=self)
         self.introspection = ProjectIntrospection(stack.ws, introspect, parent=self)
+        # The app's own queues (task_queues, its tasks' routes), once the project has been read.
+        self.depths.add_source(lambda: app_queues(self.introspection.latest) if self.introspection.latest else ())
         self.interpreter = InterpreterCheck(parent=self)
         self._monitor = None
         self._history = None

@@ -1,4 +1,5 @@
-"""The broker as a Redis container: the supervised-service face of ``core.docker_redis``.
+"""The broker as a container (Redis or RabbitMQ): the supervised-service face of
+``core.broker_container``.
 
 Every Docker call blocks, so each runs in the background and reports back on the Qt thread:
 an image pull shows its progress as log lines and never freezes the window. The container's
@@ -13,7 +14,8 @@ from typing import Optional
 
 from PySide6.QtCore import Signal
 
-from celerydesk.core import docker_redis
+from celerydesk.core import broker_container
+from celerydesk.core.brokers import LABEL, RABBITMQ
 from celerydesk.core.commands import BROKER, crash_limited
 from celerydesk.core.errors import DeskError
 from celerydesk.core.logtext import RotatingLogFile
@@ -26,7 +28,7 @@ from celerydesk.services.service import Service
 
 
 class DockerBroker(Service):
-    stop_timeout = 30.0  # Redis's own 10 s stop inside the container, and the engine's answers
+    stop_timeout = 30.0  # the broker's own 10 s stop inside the container, and the engine's answers
     containerStarted = Signal(str, str)  # container id, what was done ("adopted ...")
     containerGone = Signal(str)
 
@@ -55,7 +57,7 @@ class DockerBroker(Service):
         def progress(text: str) -> None:  # called on Docker's thread
             post(self, lambda: self._emit_line(f"[celerydesk] {text}", "system"))
 
-        run_in_background(lambda: docker_redis.ensure_container(self.ws, progress), self._on_container, self)
+        run_in_background(lambda: broker_container.ensure_container(self.ws, progress), self._on_container, self)
 
     def _on_container(self, result, error) -> None:
         if self.state != ProcessState.STARTING and self.state != ProcessState.STOPPING:
@@ -76,15 +78,23 @@ class DockerBroker(Service):
         self._run += 1
         threading.Thread(target=self._follow, args=(container_id, self._run), daemon=True,
                          name="celerydesk-docker-logs").start()
-        port, password = self.ws.broker.port, self.ws.broker_password()
-        self._poller = ReadinessPoller(lambda: raw_redis_ping("127.0.0.1", port, password), parent=self)
+        self._poller = ReadinessPoller(self._readiness_check(), parent=self)
         self._poller.ready.connect(lambda: self._apply(self.supervision.ready_seen()))
         self._poller.start()
         self._rearm()
 
+    def _readiness_check(self):
+        if self.ws.broker.kind == RABBITMQ:  # a login: the port proxy takes connections before RabbitMQ does
+            from celerydesk.core.broker_errors import answers
+
+            url = self.ws.broker_url()
+            return lambda: answers(url, timeout=1.0) is None
+        port, password = self.ws.broker.port, self.ws.broker_password()
+        return lambda: raw_redis_ping("127.0.0.1", port, password)
+
     def _follow(self, container_id: str, run: int) -> None:
         try:
-            code = docker_redis.follow_logs(container_id, lambda line: post(self, lambda: self._emit_line(line)))
+            code = broker_container.follow_logs(container_id, lambda line: post(self, lambda: self._emit_line(line)))
         except Exception as exc:  # the engine went away
             # Format now: Python unbinds ``exc`` when the except block ends, so a lambda that
             # read it later on the Qt thread raised NameError instead of logging.
@@ -112,8 +122,9 @@ class DockerBroker(Service):
         if container_id is None:
             return  # still being created: _on_container finishes the stop
         self._run += 1  # the follower's end-of-stream is this stop's: _on_stopped reports it
-        self._emit_line("[celerydesk] stopping the Redis container (SIGTERM, AOF flushed)", "system")
-        run_in_background(lambda: docker_redis.stop_container(container_id),
+        what = "AOF flushed" if self.ws.broker.kind != RABBITMQ else "a clean RabbitMQ stop"
+        self._emit_line(f"[celerydesk] stopping the {LABEL[self.ws.broker.kind]} container (SIGTERM, {what})", "system")
+        run_in_background(lambda: broker_container.stop_container(container_id),
                           lambda code, error: self._on_stopped(container_id, code, error), self)
 
     def _on_stopped(self, gone: str, code, error) -> None:

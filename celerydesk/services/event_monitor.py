@@ -160,8 +160,8 @@ class EventMonitor(QObject):
 
     def _poll_progress(self) -> None:
         ids = self.store.running_ids()
-        if not ids or self._polling:
-            return
+        if not ids or self._polling or not self.backend_url.startswith(("redis://", "rediss://", "unix://")):
+            return  # progress is kept only in a Redis result backend (rpc://, beside RabbitMQ, keeps none)
         self._polling = True  # one poll at a time: the client below is not shared between threads
         if self._backend is None:
             import redis

@@ -1,4 +1,5 @@
-"""Readiness checks that ask the service itself: Redis PING, an HTTP 200, a celery control ping.
+"""Readiness checks that ask the service itself: Redis PING, an AMQP login, an HTTP 200, a celery
+control ping.
 
 Each check blocks for at most about half a second, so it runs on a small thread pool and the
 answer comes back to the Qt thread as a signal; the event loop never waits on a socket.
@@ -73,6 +74,10 @@ def check_for(readiness: Readiness) -> Callable[[], bool]:
         parsed = urlparse(readiness.url)
         password = unquote(parsed.password) if parsed.password else None
         return lambda: raw_redis_ping(parsed.hostname, parsed.port, password)
+    if readiness.kind == "amqp":  # RabbitMQ: a login with the URL's credentials (it listens before it lets in)
+        from celerydesk.core.broker_errors import answers
+
+        return lambda: answers(readiness.url, timeout=1.0) is None
     if readiness.kind == "http":
         return lambda: http_ok(readiness.url)
     if readiness.kind == "celery-ping":

@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from celerydesk.core import commands
 from celerydesk.core import stack_events as ev
+from celerydesk.core.brokers import RABBITMQ
 from celerydesk.core.commands import BEAT, BROKER, FLOWER
 from celerydesk.core.errors import DeskError
 from celerydesk.core.logtext import RotatingLogFile
@@ -259,7 +260,7 @@ class StackController(QObject):
             self._dispatch(ev.InterpreterChecked(False, text))
             return
         self._dispatch(ev.InterpreterChecked(True, f"project interpreter {self.ws.project.python}: "
-                                                   f"Python {info.python}, celery {info.celery}, redis {info.redis}"))
+                                                   f"Python {info.python}, celery {info.celery}, {info.client}"))
 
     def _on_scheduler_read(self, scheduler: Optional[ProjectScheduler], error: Optional[BaseException]) -> None:
         """Beat's command depends on the app's beat_scheduler: beat alone waits for the answer."""
@@ -302,10 +303,19 @@ class StackController(QObject):
             broker.containerStarted.connect(self._on_container_started)
             broker.containerGone.connect(self.records.container_gone)
         else:
-            broker = self._make_process(commands.local_broker_spec(self.ws, self.runtime.redis_dir))
+            broker = self._make_process(self._local_broker_spec())
         self._connect(broker)
         self.services = {BROKER: broker, **self.services}  # the broker row comes first
         self.servicesChanged.emit()
+
+    def _local_broker_spec(self) -> commands.ServiceSpec:
+        if self.ws.broker.kind == RABBITMQ:
+            from celerydesk.core.local_rabbitmq import local_rabbitmq_spec
+            from celerydesk.core.ports import free_ports
+
+            # Its inter-node port and its private epmd's: nothing outside the node uses them.
+            return local_rabbitmq_spec(self.ws, self.runtime.rabbitmq_dir, *free_ports(2))
+        return commands.local_broker_spec(self.ws, self.runtime.redis_dir)
 
     def _open_log(self, key: str) -> RotatingLogFile:
         if key not in self._log_files:

@@ -82,10 +82,12 @@ class QtMainWindow(QMainWindow):
         self.tasks_tab = QtLazyTab(self._make_task_monitor, self)
         self.launch_tab = QtLazyTab(self._make_launch_panel, self)
         self.schedules_tab = QtLazyTab(self._make_schedules_panel, self)
+        self.queues_tab = QtLazyTab(self._make_queues_panel, self)
         self.side_tabs.addTab(self.flower_tab, "Flower")
         self.side_tabs.addTab(self.tasks_tab, "Tasks")
         self.side_tabs.addTab(self.launch_tab, "Launch")
         self.side_tabs.addTab(self.schedules_tab, "Schedules")
+        self.side_tabs.addTab(self.queues_tab, "Queues")
         self.bottom = QSplitter(Qt.Orientation.Horizontal, self)
         self.bottom.addWidget(self.logs_tab)
         self.bottom.addWidget(self.side_tabs)
@@ -222,6 +224,15 @@ class QtMainWindow(QMainWindow):
         panel = QtSchedulesPanel(self.context, parent)
         panel.message.connect(self._on_message)
         return panel
+
+    def _make_queues_panel(self, parent) -> QWidget:
+        from celerydesk.ui.queues_panel import QtQueuesPanel
+
+        return QtQueuesPanel(self.context, parent, messages=True)
+
+    @property
+    def queues(self):
+        return self.queues_tab.ensure()
 
     @property
     def logs(self):

@@ -59,8 +59,8 @@ class QtSettingsDialog(QDialog):
         self.banner.hide()
 
         self.env_page = QtEnvPage()
-        self.project_page = QtProjectPage(self._document.path, self.env_page.env, checker)
         self.broker_page = QtBrokerPage()
+        self.project_page = QtProjectPage(self._document.path, self.env_page.env, checker, self.broker_page.broker_url)
         self.workers_page = QtWorkersPage()
         self.services_page = QtServicesPage()
         self.pages = [self.project_page, self.env_page, self.broker_page, self.workers_page, self.services_page]

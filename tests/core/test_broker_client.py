@@ -10,7 +10,6 @@ errors (never the password).
 from __future__ import annotations
 
 import json
-import signal
 import time
 
 import pytest
@@ -18,30 +17,8 @@ import pytest
 from celerydesk.core.broker_client import BATCH_COPIES, BrokerClient, QueueStats, SendOptions
 from celerydesk.core.errors import DeskError
 from celerydesk.core.ports import free_port
-from tests.helpers.rabbitmq_server import rabbitmq_script, start_rabbitmq_server, stop_rabbitmq_server
-from tests.helpers.strict import require
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory):
-    from tests.helpers.redis_server import start_redis_server
-
-    proc, url = start_redis_server(tmp_path_factory.mktemp("redis"))
-    yield url
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(10)
-
-
-@pytest.fixture
-def redis(redis_url):
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    yield client
-    client.close()
 
 
 @pytest.fixture
@@ -223,15 +200,7 @@ def test_other_transports_count_and_purge_through_kombu():
         assert client.depths(["mem-q"]) == {"mem-q": 0}
 
 
-# -- RabbitMQ ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def rabbitmq_url(tmp_path_factory):
-    require(rabbitmq_script() is not None, "rabbitmq-server is not installed (apt-get install rabbitmq-server)")
-    proc, url = start_rabbitmq_server(tmp_path_factory.mktemp("rabbitmq"))
-    yield url
-    stop_rabbitmq_server(proc)
+# -- RabbitMQ (the session's node, a virtual host per test: conftest's rabbitmq_url) ------------------
 
 
 def test_rabbitmq_depths_consumers_and_purge(rabbitmq_url):
@@ -250,7 +219,7 @@ def test_rabbitmq_depths_consumers_and_purge(rabbitmq_url):
 
 
 def test_rabbitmq_wrong_password_is_a_desk_error_without_it(rabbitmq_url):
-    url = rabbitmq_url.replace("guest:guest@", "guest:not-the-pw@")
+    url = rabbitmq_url.replace("guest:guest@", "guest:not-the-pw@")  # this vhost's URL
     with BrokerClient(url) as client:
         with pytest.raises(DeskError) as refused:
             client.depths(["celery"])

@@ -56,7 +56,7 @@ def site_packages(python: Path) -> Path:
 def test_celerydesks_own_venv_passes(tmp_path):
     info = check_interpreter(Path(sys.executable), tmp_path, clean_env())
     assert info == InterpreterInfo(python=platform.python_version(), celery=celery.__version__,
-                                   redis=redis.__version__)
+                                   client=f"redis {redis.__version__}")
 
 
 def test_a_venv_without_celery_is_refused_with_the_fix(tmp_path):
@@ -84,6 +84,21 @@ def test_a_venv_without_packaging_is_refused_with_the_fix(tmp_path):
     assert "packaging" in err.message  # what is missing, by name
     assert PIP_HINT in err.hint
     assert "packaging" in err.hint
+
+
+def test_a_rabbitmq_worker_needs_no_redis_support(tmp_path):
+    """The same interpreter, whose Redis transport cannot load, runs a worker on RabbitMQ: the
+    check asks for the client of the broker the worker gets (CELERY_BROKER_URL)."""
+    import amqp
+
+    from tests.helpers.project_venv import no_packaging_venv
+
+    python = no_packaging_venv()
+    env = {**clean_env(), "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//"}
+    info = check_interpreter(python, tmp_path, env)
+    assert info.client.startswith("amqp ")
+    own = check_interpreter(Path(sys.executable), tmp_path, env)
+    assert own.client == f"amqp {amqp.__version__}"
 
 
 def test_an_interpreter_that_does_not_exist(tmp_path):
@@ -123,7 +138,7 @@ def test_a_cached_result_does_not_run_the_interpreter(tmp_path, own_venv):
     assert first.celery == celery.__version__
 
     stored = json.loads(cache.read_text())
-    assert stored["info"] == {"python": first.python, "celery": first.celery, "redis": first.redis}
+    assert stored["info"] == {"python": first.python, "celery": first.celery, "client": first.client}
     key_text = json.dumps(stored["key"])
     assert str(own_venv) in key_text and str(site_packages(own_venv)) in key_text
 

@@ -146,6 +146,11 @@ class FakeBrokerClient:
         with self._lock:
             return {name: QueueStats(self.queues.get(name, 0)) for name in dict.fromkeys(queues)}
 
+    def broker_queues(self) -> tuple[dict[str, QueueStats], Optional[str]]:
+        """As a broker that cannot list its queues: the poll keeps to those it knows by name."""
+        self._record("broker_queues")
+        return {}, None
+
     def purge(self, queue: str) -> int:
         self._record("purge", queue)
         with self._lock:

@@ -67,6 +67,30 @@ def start_stack(qtbot, ws, timeout_ms: int = 90000):
     return stack
 
 
+def start_broker_alone(ws):
+    """A StackController with only its broker started (and waited for, outside any one test's
+    qtbot): what the window's broker services need to run. Stop it with ``stop_broker_alone``."""
+    from celerydesk.services.stack import StackController
+    from tests.helpers.qt_wait import wait_for
+
+    stack = StackController(ws)
+    stack.test_outcome = []
+    stack.stackReady.connect(lambda: stack.test_outcome.append("ready"))
+    stack.stackStopped.connect(lambda: stack.test_outcome.append("stopped"))
+    stack.start_all(only=set())
+    wait_for(lambda: stack.test_outcome, 60, "the broker")
+    assert stack.test_outcome == ["ready"]
+    return stack
+
+
+def stop_broker_alone(stack) -> None:
+    from tests.helpers.qt_wait import wait_for
+
+    stack.test_outcome.clear()
+    stack.stop_all()
+    wait_for(lambda: stack.test_outcome, 60, "the stack to stop")
+
+
 def start_stack_expecting_failure(qtbot, ws, timeout_ms: int = 60000) -> list:
     """Start a stack that must not start; return its error messages."""
     from celerydesk.services.stack import StackController

@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from celerydesk.core import docker_redis
+from celerydesk.core import broker_container
 from celerydesk.core.states import ProcessState, StackPhase
 from celerydesk.core.workspace import load_workspace
 from tests.helpers.stack import UpProcess, alive, make_workspace, stack_pids, start_stack, stop_stack, write_workspace
@@ -39,7 +39,7 @@ def _docker():
 
 
 def _label(ws_path: Path) -> str:
-    return f"{docker_redis.LABEL_WORKSPACE}={ws_path}"
+    return f"{broker_container.LABEL_WORKSPACE}={ws_path}"
 
 
 def _containers(ws_path: Path) -> list:
@@ -107,7 +107,7 @@ def docker_cleanup(request):
         client = _docker()
         try:
             for path in tracked:
-                volumes = {docker_redis.names_for(load_workspace(path))[1]} if path.is_file() else set()
+                volumes = {broker_container.names_for(load_workspace(path))[1]} if path.is_file() else set()
                 for container in client.containers.list(all=True, filters={"label": _label(path)}):
                     volumes |= {m["Name"] for m in container.attrs.get("Mounts", []) if m.get("Type") == "volume"}
                     container.remove(force=True)
@@ -141,9 +141,9 @@ def test_docker_stack_container_is_labelled_loopback_persistent_and_stops_cleanl
         assert container.status == "running"
 
         labels = container.labels
-        assert Path(labels[docker_redis.LABEL_WORKSPACE]).is_absolute()
-        assert labels[docker_redis.LABEL_WORKSPACE] == str(ws.path.resolve())
-        assert labels[docker_redis.LABEL_ROLE] == "broker"
+        assert Path(labels[broker_container.LABEL_WORKSPACE]).is_absolute()
+        assert labels[broker_container.LABEL_WORKSPACE] == str(ws.path.resolve())
+        assert labels[broker_container.LABEL_ROLE] == "broker"
 
         # Published on loopback only, on the workspace's port, as configured and as in effect.
         assert container.attrs["HostConfig"]["PortBindings"]["6379/tcp"] == [
@@ -155,7 +155,7 @@ def test_docker_stack_container_is_labelled_loopback_persistent_and_stops_cleanl
         data = [m for m in container.attrs["Mounts"] if m["Destination"] == "/data"]
         assert len(data) == 1, container.attrs["Mounts"]
         assert data[0]["Type"] == "volume"
-        assert data[0]["Name"] == docker_redis.names_for(ws)[1]
+        assert data[0]["Name"] == broker_container.names_for(ws)[1]
 
         r = _redis(ws)
         assert r.config_get("appendonly") == {"appendonly": "yes"}
@@ -309,7 +309,7 @@ def test_a_generated_password_never_shows_in_ps_and_a_new_one_replaces_the_conta
         assert app.send_task("celerydesk.sample.tasks.add", args=[1, 2]).get(timeout=60) == 3
         app.close()
         first = _only_container(ws.path)
-        assert first.labels[docker_redis.LABEL_AUTH] not in ("none", password)
+        assert first.labels[broker_container.LABEL_AUTH] not in ("none", password)
         up.signal(signal.SIGTERM)
         assert up.finish(timeout=90) == 0, "\n".join(up.lines)
     finally:
@@ -324,7 +324,7 @@ def test_a_generated_password_never_shows_in_ps_and_a_new_one_replaces_the_conta
         assert "has another image, port or password; replacing it" in log, log
         assert any("created the Redis container" in line for line in up.lines)
         container = _only_container(ws.path)
-        assert container.id != first.id and container.labels[docker_redis.LABEL_AUTH] == "none"
+        assert container.id != first.id and container.labels[broker_container.LABEL_AUTH] == "none"
         r = _redis(ws)
         assert r.get("celerydesk-test:before") == "kept"  # the same volume
         r.close()
@@ -373,6 +373,56 @@ def test_queued_tasks_survive_a_broker_container_restart(qtbot, tmp_path, docker
         app.close()
     finally:
         stop_stack(qtbot, stack)
+
+
+# -- RabbitMQ in a container ------------------------------------------------------------------------
+
+def test_a_rabbitmq_container_on_loopback_with_a_generated_password(qtbot, tmp_path, docker_rabbitmq_image,
+                                                                     docker_cleanup):
+    """The local image (.ci/build-rabbitmq-image) stands in for rabbitmq:3-management."""
+    import subprocess
+
+    from celerydesk.core.broker_client import BrokerClient
+    from celerydesk.core.broker_errors import answers
+    from celerydesk.core.ports import free_ports
+
+    amqp, management = free_ports(2)
+    ws = make_workspace(tmp_path, mode="docker", broker_port=amqp, beat=False, flower=False, workers=ONE_WORKER,
+                        broker={"kind": "rabbitmq", "image": docker_rabbitmq_image, "password": "generate",
+                                "management_port": management})
+    docker_cleanup(ws.path)
+    stack = start_stack(qtbot, ws, timeout_ms=180000)
+    try:
+        assert any(level == "info" and "created the RabbitMQ container" in text
+                   for level, text in stack.test_messages), stack.test_messages
+        container = _only_container(ws.path)
+        bindings = container.attrs["HostConfig"]["PortBindings"]
+        assert bindings == {"5672/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(amqp)}],
+                            "15672/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(management)}]}
+        # Its node, and so its database in the volume, is named after a host name that does not change.
+        label = container.labels[broker_container.LABEL_AUTH]
+        assert container.attrs["Config"]["Hostname"] == f"celerydesk-{label}"
+        data = [m for m in container.attrs["Mounts"] if m["Destination"] == "/var/lib/rabbitmq"]
+        assert [(m["Type"], m["Name"]) for m in data] == [("volume", broker_container.names_for(ws)[1])]
+
+        password = ws.broker_password()
+        assert answers(ws.broker_url()) is None
+        assert answers(f"amqp://guest:guest@127.0.0.1:{amqp}//").kind == "wrong password"
+        argv = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        assert "rabbitmq" in argv and password not in argv
+
+        from celery import Celery
+
+        app = Celery("test-client", broker=ws.broker_url(), backend="rpc://", set_as_current=False)
+        assert app.send_task("celerydesk.sample.tasks.add", args=[20, 22]).get(timeout=60) == 42
+        app.close()
+        with BrokerClient(ws.broker_url(), management=ws.management_api()) as client:
+            listed, note = client.broker_queues()  # the management API, as the generated user
+        assert note is None and listed["celery"].consumers == 1
+    finally:
+        stop_stack(qtbot, stack, timeout_ms=120000)
+    container = _only_container(ws.path)
+    assert _status(container) == "exited" and container.attrs["State"]["ExitCode"] == 0
 
 
 # -- 4. a missing image: words, not a hang ----------------------------------------------------------

@@ -21,7 +21,7 @@ from celerydesk.core.introspection import Introspection, TaskInfo
 from celerydesk.services.context import DeskContext
 from tests.helpers.fake_broker import FakeBrokerClient
 from tests.helpers.qt_wait import wait_for
-from tests.helpers.stack import make_workspace
+from tests.helpers.stack import make_workspace, start_broker_alone, stop_broker_alone
 
 pytestmark = pytest.mark.slow
 ADD = "proj.tasks.add"
@@ -36,21 +36,11 @@ def canned_project(ws, force=False):
 @pytest.fixture(scope="module")
 def stack(qapp, tmp_path_factory):
     """A stack whose broker (a local redis-server) runs: the depth poll polls only then."""
-    from celerydesk.services.stack import StackController
-
     ws = make_workspace(tmp_path_factory.mktemp("fake-broker"), beat=False, flower=False,
                         workers=[{"name": "main", "queues": ["celery", "jobs"]}])
-    stack = StackController(ws)
-    outcome: list[str] = []
-    stack.stackReady.connect(lambda: outcome.append("ready"))
-    stack.stackStopped.connect(lambda: outcome.append("stopped"))
-    stack.start_all(only=set())  # the broker alone
-    wait_for(lambda: outcome, 60, "the broker")
-    assert outcome == ["ready"]
+    stack = start_broker_alone(ws)
     yield stack
-    outcome.clear()
-    stack.stop_all()
-    wait_for(lambda: outcome, 60, "the stack to stop")
+    stop_broker_alone(stack)
 
 
 @pytest.fixture
