@@ -1,12 +1,12 @@
-"""The Tasks page: tasks from worker events, workers (remote ones too), queue depths.
+"""The Tasks page: tasks from worker events.
 
 The page puts together the table (``task_table``: the store of the window's
 :class:`EventMonitor`, filtered and newest first, kept in step batch by batch), its filter row
-(``task_filters``), the selected task's details with revoke / terminate / retry
-(``task_details``, ``task_retry``), the workers list (``workers_list``) and the queues with purge
-(``queues_panel``). It adds the "unregistered task" warning, notifications for the tasks the user
-launched, and a line saying where the events come from or why none come. Everything it sends or
-asks goes through the window's broker service; the queue depths come from the window's one poll.
+(``task_filters``) and the selected task's details with revoke / terminate / retry
+(``task_details``, ``task_retry``). It adds the "unregistered task" warning, notifications for
+the tasks the user launched, and a line saying where the events come from or why none come.
+Everything it sends or asks goes through the window's broker service. The workers and the queues
+have pages of their own (``workers_panel``, ``queues_panel``).
 """
 
 from __future__ import annotations
@@ -23,12 +23,10 @@ from celerydesk.core.broker_client import SendOptions
 from celerydesk.core.task_store import FINISHED_STATES, SUCCESS
 from celerydesk.core.urls import shown_url
 from celerydesk.ui import defs
-from celerydesk.ui.queues_panel import QtQueuesPanel
 from celerydesk.ui.task_details import QtTaskDetails
 from celerydesk.ui.task_filters import QtTaskFilters
 from celerydesk.ui.task_retry import RetryDialog, parse_repr
 from celerydesk.ui.task_table import IdRole, QtTaskTableView, TaskTableModel
-from celerydesk.ui.workers_list import QtWorkersList
 
 # A broker being started refuses connections for a moment: that is said only if it lasts.
 TROUBLE_AFTER_MS = 3000
@@ -64,9 +62,6 @@ class QtTaskMonitor(QWidget):
         self.monitor.workersAppeared.connect(self._refresh_registered)
         self.monitor.connectionChanged.connect(self._on_connection)
         self.stack.linesReceived.connect(self._on_lines)
-        self._slow = QTimer(self, interval=2000)  # the workers list (from the store: no I/O)
-        self._slow.timeout.connect(self.workers.refresh)
-        self._slow.start()
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -102,29 +97,16 @@ class QtTaskMonitor(QWidget):
         self.details.revokeClicked.connect(self._on_revoke)
         self.details.retryClicked.connect(self._on_retry)
 
-        self.workers = QtWorkersList(self.stack, self.store, self)
-        self.queues = QtQueuesPanel(self.context, self)
-        side = QWidget(self)
-        side_layout = QVBoxLayout(side)
-        side_layout.setContentsMargins(0, 0, 0, 0)
-        for widget, stretch in ((QLabel("Workers", self), 0), (self.workers, 1), (QLabel("Queues", self), 0),
-                                (self.queues, 1)):
-            side_layout.addWidget(widget, stretch)
-
         tasks_split = QSplitter(Qt.Orientation.Vertical, self)
         tasks_split.addWidget(self.view)
         tasks_split.addWidget(self.details)
-        main_split = QSplitter(Qt.Orientation.Horizontal, self)
-        main_split.addWidget(tasks_split)
-        main_split.addWidget(side)
-        main_split.setStretchFactor(0, 3)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(defs.MARGIN, defs.MARGIN, defs.MARGIN, defs.MARGIN)
         layout.setSpacing(defs.SPACING)
         layout.addWidget(self.warning)
         layout.addWidget(self.connection)
         layout.addWidget(self.filters)
-        layout.addWidget(main_split, 1)
+        layout.addWidget(tasks_split, 1)
 
         self.toast = QLabel(self)  # the in-window notification when no tray exists
         self.toast.setStyleSheet("QLabel { background: #34495e; color: white; padding: 8px; border-radius: 4px; }")
@@ -316,7 +298,3 @@ class QtTaskMonitor(QWidget):
                 self.message.emit("error", f"the arguments are not valid JSON ({exc}): nothing was sent")
                 return
             self.retry(record.id, args, kwargs)
-
-    def worker_rows(self) -> list[tuple[str, str, str]]:
-        """(hostname, where, status) of each row of the workers list, for the window and tests."""
-        return self.workers.rows()
