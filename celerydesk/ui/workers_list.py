@@ -85,18 +85,18 @@ def _measured_here(row: WorkerRow, resources, config) -> None:
     row.history = resources.history(row.key) if resources is not None else []
     pool = config.pool if config is not None else ""
     if row.usage is not None and pool == "prefork":
-        row.pool = f"prefork, {row.usage.processes - 1} processes"
+        row.pool = f"prefork, {processes(row.usage.processes - 1)}"
     elif config is not None:
         row.pool = f"{pool} ×{config.concurrency}"
-    processes = f", {row.usage.processes} processes" if row.usage is not None else ""
-    row.source = f"measured here (psutil{processes})"
+    counted = f", {processes(row.usage.processes)}" if row.usage is not None else ""
+    row.source = f"measured here (psutil{counted})"
 
 
 def _reported(row: WorkerRow, stats) -> None:
     row.remote = stats.latest.get(row.name) if stats is not None else None
     if row.remote is not None:
         r = row.remote
-        size = f"{r.pool_processes} processes" if r.pool_processes is not None else f"×{r.max_concurrency or '?'}"
+        size = processes(r.pool_processes) if r.pool_processes is not None else f"×{r.max_concurrency or '?'}"
         row.pool = f"{r.pool}, {size}" if r.pool else size
         row.source = "inspect stats (peak memory of its main process)"
     elif stats is not None and stats.error:
@@ -168,6 +168,10 @@ def _texts(row: WorkerRow) -> tuple:
         memory = cpu = ""
     return (row.name, row.where, row.status, _count(row.active), _count(row.processed), memory, cpu, row.pool,
             row.source)
+
+
+def processes(count: int) -> str:
+    return f"{count} process" if count == 1 else f"{count} processes"
 
 
 def _count(value: Optional[int]) -> str:

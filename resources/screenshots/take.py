@@ -81,19 +81,19 @@ PAGE_KEYS = {"services": "ctrl+1", "dashboard": "ctrl+2", "tasks": "ctrl+3", "la
 # Window coordinates (the window sits at 0,0 of the screen): x from the left edge, or, when
 # negative, from the right one; y from the top. The pages start right of the sidebar.
 POS = {
-    "task_column_edge": (0, 0),  # the Tasks table's Task|Args header edge ...
-    "task_column_edge_to": (0, 0),  # ... dragged right, so task names are whole
-    "task_search": (0, 0),  # below the line that says where the events come from
-    "task_first_row": (0, 0),
-    "launch_notify": (0, 0),  # notify_customers in the task list (add, noop, notify_customers, ...)
-    "launch_message": (0, 0),
-    "launch_delay": (0, 0),  # while "message: required" is shown under the message
-    "launch_send": (0, 0),  # once the form is valid (the error line is gone)
-    "schedule_row_2": (0, 0),  # notify-monday-morning
-    "schedule_edit": (0, 0),
+    "task_column_edge": (397, 115),  # the Tasks table's Task|Args header edge ...
+    "task_column_edge_to": (590, 115),  # ... dragged right, so task names are whole
+    "task_search": (-300, 88),  # in the filter row, below the line that says where events come from
+    "task_first_row": (350, 135),
+    "launch_notify": (330, 146),  # notify_customers in the task list (add, noop, notify_customers, ...)
+    "launch_message": (770, 265),
+    "launch_delay": (770, 337),  # while "message: required" is shown under the message
+    "launch_send": (527, 538),  # once the form is valid (the error line is gone)
+    "schedule_row_2": (270, 176),  # notify-monday-morning
+    "schedule_edit": (321, 67),
 }
 DIALOG_POS = {
-    "day_of_month": (319, 420),  # in the schedule editor
+    "day_of_month": (330, 530),  # in the schedule editor
     "check_interpreter": (605, 158),  # in the Settings dialog's Project page
 }
 
@@ -208,12 +208,13 @@ class Session:
 
     def start_remote_worker(self) -> None:
         """A worker on the same broker that the window did not start: the Workers page shows it
-        as remote, with what it answers to inspect stats."""
+        as remote, with what it answers to inspect stats. It consumes a queue of its own, so the
+        sample's tasks still run on the stack's worker."""
         broker = self.cli("env", "-w", str(self.ws)).stdout.split("CELERY_BROKER_URL=", 1)[1].split()[0]
         out = (self.scratch / "remote-worker.log").open("w")
         self.helpers.append(subprocess.Popen(
             [PYTHON, "-m", "celery", "-A", "celerydesk.sample", "worker", "-n", "remote@%h", "-E", "-c", "1",
-             "-l", "info", "--without-mingle", "--without-gossip"], cwd=self.scratch,
+             "-Q", "elsewhere", "-l", "info", "--without-mingle", "--without-gossip"], cwd=self.scratch,
             env={**os.environ, "CELERY_BROKER_URL": broker}, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True))
         out.close()
@@ -228,13 +229,14 @@ class Session:
         return self.app is not None and self.app.poll() is not None
 
     def stop(self) -> None:
-        for helper in self.helpers:
+        for helper in self.helpers:  # each in a session of its own: a worker's pool goes with it
             if helper.poll() is None:
-                helper.terminate()
+                os.killpg(helper.pid, signal.SIGTERM)
                 try:
-                    helper.wait(10)
+                    helper.wait(20)
                 except subprocess.TimeoutExpired:
-                    helper.kill()
+                    os.killpg(helper.pid, signal.SIGKILL)
+                    helper.wait(10)
         if self.app is not None and self.app.poll() is None:
             log("stopping the app (SIGTERM: it stops its stack)")
             self.app.send_signal(signal.SIGTERM)
@@ -342,7 +344,8 @@ def settings_dialog(s: Session, main: str) -> str:
             "dialog.show()\n"
             "app.exec()\n")
     s.helpers.append(subprocess.Popen([PYTHON, "-c", code, str(s.ws / "celerydesk.toml")], cwd=REPO,
-                                      env=s.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                                      env=s.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=True))
     return wait_until(lambda: s.window(title), 30, "the Settings dialog")
 
 
@@ -353,6 +356,8 @@ def take_all(s: Session) -> list[Path]:
     s.page(main, "flower")  # Flower's page is built when first shown
     wait_until(lambda: "flower tab: loaded" in read(s.app_log) or s.app_died(), 90,
                "the Flower page to load Flower's page")
+    # QtWebEngine's view makes Qt replace the window's native window: look it up again
+    main = wait_until(lambda: s.window("celerydesk — sample"), 30, "the main window")
     send_tasks(s)
     shots.append(s.shot(main, "flower.png"))
 

@@ -119,7 +119,7 @@ def test_a_remote_worker_shows_what_inspect_stats_says(qtbot, context, tmp_path)
                        40, "the remote worker's inspect stats")
         assert row.where == REMOTE and row.usage is None
         assert row.remote.pid == proc.pid and row.remote.max_rss_bytes > 20e6
-        assert row.pool == "prefork, 1 processes"
+        assert row.pool == "prefork, 1 process"
         assert row.source == "inspect stats (peak memory of its main process)"
         r = panel.table.worker_rows().index(row)
         assert panel.table.item(r, 5).text() == f"peak {format_bytes(row.remote.max_rss_bytes)}"
