@@ -1,6 +1,7 @@
 """What one window's widgets share, in one object handed to each of them (as git-cola's
 ``ApplicationContext`` is): the stack, the broker service, the launcher, the queue-depth poll,
-the project's introspection, the interpreter check, the event monitor and the task history.
+the project's introspection, the interpreter check, the event monitor, the task history, and the
+processes' memory and CPU (``resources``; ``worker_stats`` for the workers celerydesk did not start).
 
 Widgets take the context in their constructor and build none of these: no widget makes a
 broker client, a Celery app, a subprocess or a poller of its own. ``message`` is the one path
@@ -22,6 +23,7 @@ from celerydesk.services.interpreter_check import InterpreterCheck
 from celerydesk.services.launcher import Launcher
 from celerydesk.services.project_introspection import ProjectIntrospection
 from celerydesk.services.queue_depths import QueueDepths
+from celerydesk.services.worker_resources import RemoteWorkerStats, ResourceMonitor
 
 MONITOR_CAPACITY = 10_000  # tasks the monitor keeps until the user sets another number
 
@@ -46,6 +48,8 @@ class DeskContext(QObject):
         # The app's own queues (task_queues, its tasks' routes), once the project has been read.
         self.depths.add_source(lambda: app_queues(self.introspection.latest) if self.introspection.latest else ())
         self.interpreter = InterpreterCheck(parent=self)
+        self.resources = ResourceMonitor(stack, parent=self)
+        self.worker_stats = RemoteWorkerStats(self.broker, parent=self)
         self._monitor = None
         self._history = None
         stack.message.connect(self.message)
@@ -77,9 +81,11 @@ class DeskContext(QObject):
         return self._monitor
 
     def shutdown(self) -> None:
-        """Stop the threads and timers (the event consumer, the depth poll, the history's writer
-        and reads); close the client."""
+        """Stop the threads and timers (the event consumer, the polls, the history's writer and
+        reads); close the client."""
         self.depths.stop()
+        self.resources.stop()
+        self.worker_stats.stop()
         if self._monitor is not None:
             self._monitor.stop()
         if self._history is not None:

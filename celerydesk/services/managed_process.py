@@ -62,6 +62,7 @@ class ManagedProcess(Service):
         self._process: Optional[QProcess] = None
         self._splitters: dict[str, LineSplitter] = {}
         self._pgid: Optional[int] = None
+        self.create_time: Optional[float] = None  # of the running process: with its pid, who it is
         self._ready_re = re.compile(spec.readiness.pattern) if spec.readiness.kind == "log" else None
         self._poller: Optional[ReadinessPoller] = None
         self._kill_timer = QTimer(self, singleShot=True)
@@ -138,6 +139,7 @@ class ManagedProcess(Service):
             create_time = psutil.Process(pid).create_time()
         except psutil.Error:
             create_time = 0.0
+        self.create_time = create_time or None
         self.supervision.spawned(pid)
         self.processStarted.emit(self.key, pid, create_time)
         if self.spec.nice:
@@ -287,6 +289,7 @@ class ManagedProcess(Service):
         # Pool children and whatever else the program left in its group die with it.
         self._kill_group()
         self._pgid = None
+        self.create_time = None
         if self.log_file is not None:
             self.log_file.flush()
         if status == QProcess.ExitStatus.CrashExit:

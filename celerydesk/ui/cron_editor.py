@@ -27,8 +27,6 @@ CUSTOM, EVERY_MINUTE, HOURLY, DAILY, WEEKLY, MONTHLY = range(len(PRESETS))
 # Monday first, as people read a week; the value is celery's number (0 is Sunday).
 WEEKDAYS = [(cron.DAYS[(i + 1) % 7].title(), (i + 1) % 7) for i in range(7)]
 # Shared with the schedule dialog, so its errors look like the fields' errors here.
-ERROR_STYLE = "color: #c0392b;"
-_WARNING_STYLE = "color: #9a6700;"
 
 
 def styled_label(style: str = "", wrap: bool = True) -> QLabel:
@@ -108,7 +106,7 @@ class QtCronEditor(QWidget):
             edit = QLineEdit("*")
             edit.setFont(defs.monospace_font())
             edit.setToolTip(f"{fld.name}: {fld.low}-{fld.high}, *, lists (1,15), ranges (1-5), steps (*/15)")
-            error = styled_label(ERROR_STYLE)
+            error = styled_label(defs.text_style(defs.ERROR_TEXT))
             grid.addWidget(QLabel(fld.name), 0, column)
             grid.addWidget(edit, 1, column)
             grid.addWidget(error, 2, column)
@@ -122,12 +120,12 @@ class QtCronEditor(QWidget):
             self.timezone.addItem(name, name)
         self.timezone.setToolTip("the zone beat reads the crontab in: the app's (celery's timezone setting), "
                                  "or one of its own")
-        self.expression_error = styled_label(ERROR_STYLE)  # problems of the expression as a whole
+        self.expression_error = styled_label(defs.text_style(defs.ERROR_TEXT))  # problems of the expression as a whole
         self.description = styled_label()
         font = self.description.font()
         font.setBold(True)
         self.description.setFont(font)
-        self.warnings = styled_label(_WARNING_STYLE)
+        self.warnings = styled_label(defs.text_style(defs.WARNING_TEXT))
         self.runs_preview = styled_label(wrap=False)
         self.runs_preview.setFont(defs.monospace_font())
         zone_row = QHBoxLayout()
@@ -256,7 +254,7 @@ class QtCronEditor(QWidget):
             else:
                 whole.append(str(problem))
         for edit, error in zip(self.fields, self.field_errors):
-            edit.setStyleSheet("background: #f8d0cd;" if error.text() else "")
+            edit.setStyleSheet("background: #f8d0cd; color: #611a15;" if error.text() else "")  # light on any palette
         self.expression_error.setText("\n".join(whole))
         self.warnings.setText("\n".join(f"⚠ {w}" for w in checked.warnings))
         self.description.setText(cron.describe(checked.expr) if checked.ok else "")

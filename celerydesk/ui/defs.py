@@ -1,4 +1,10 @@
-"""Shared look: spacing, state colours, fonts. One place, so widgets agree (git-cola's defs.py)."""
+"""Shared look: spacing, state colours, fonts. One place, so widgets agree (git-cola's defs.py).
+
+The colours are chosen on a light background. Text drawn in one of them goes through
+``readable(color, background)``, which keeps it when it stands out from the palette's
+background and otherwise lightens it (on a dark palette) or darkens it (on a light one) just
+enough: a dark desktop theme gets legible log lines, tags and links without a second set of colours.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +37,60 @@ LEVEL_COLORS = {
     "ERROR": QColor("#e74c3c"),
     "CRITICAL": QColor("#ff2d55"),
 }
+
+
+# WCAG's minimum contrast for large text and for the parts of a control one must see: what a
+# coloured log line or tag keeps against its background. Most colours above meet it on a light
+# background as they are; the dark-on-dark ones (a navy tag, a purple line) do not on a dark one.
+MIN_CONTRAST = 3.0
+_readable: dict[tuple[int, int, float], QColor] = {}
+
+
+def luminance(color: QColor) -> float:
+    """Relative luminance (WCAG 2): 0 for black, 1 for white."""
+    def channel(value: float) -> float:
+        return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * channel(color.redF()) + 0.7152 * channel(color.greenF()) + 0.0722 * channel(color.blueF())
+
+
+def contrast(a: QColor, b: QColor) -> float:
+    """WCAG contrast ratio, 1 (none) to 21 (black on white)."""
+    la, lb = luminance(a), luminance(b)
+    return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
+
+
+def is_dark(background: QColor) -> bool:
+    return luminance(background) < 0.18  # below mid-grey's (#767676 is 0.18)
+
+
+def readable(color: QColor, background: QColor, minimum: float = MIN_CONTRAST) -> QColor:
+    """``color``, or the nearest colour of its hue that stands out from ``background`` by ``minimum``."""
+    key = (color.rgba(), background.rgba(), minimum)
+    found = _readable.get(key)
+    if found is None:
+        found = QColor(color)
+        hue, saturation, lightness, alpha = found.getHslF()
+        step = 0.04 if is_dark(background) else -0.04
+        while contrast(found, background) < minimum and (lightness < 1.0 if step > 0 else lightness > 0.0):
+            lightness = min(1.0, max(0.0, lightness + step))
+            found = QColor.fromHslF(max(hue, 0.0), saturation, lightness, alpha)
+        _readable[key] = found
+    return found
+
+
+# Messages in a colour (a field's error, a warning, a check that passed) are read, not glanced
+# at: WCAG's contrast for body text.
+MESSAGE_CONTRAST = 4.5
+ERROR_TEXT, WARNING_TEXT, OK_TEXT = QColor("#c0392b"), QColor("#9a6700"), QColor("#1e8449")
+
+
+def text_style(color: QColor) -> str:
+    """A label's style sheet for a message in ``color``, made readable on the application's palette."""
+    from PySide6.QtGui import QGuiApplication
+
+    background = QGuiApplication.palette().window().color()
+    return f"color: {readable(color, background, MESSAGE_CONTRAST).name()};"
 
 
 def monospace_font() -> QFont:

@@ -32,8 +32,6 @@ from celerydesk.ui.launch_history import QtLaunchHistory
 from celerydesk.ui.launch_options import QtLaunchOptions
 from celerydesk.ui.task_picker import QtTaskPicker
 
-ERROR_STYLE = "color: #c0392b;"
-
 
 class QtLaunchPanel(QWidget):
     """Launch forms for the stack's project; ``launched`` carries each finished Launch."""
@@ -221,7 +219,7 @@ class QtLaunchPanel(QWidget):
                 row.addWidget(choose)
         editor.setToolTip(f"{spec.param.text()}: {hint}")
         error = QLabel(visible=False, wordWrap=False)
-        error.setStyleSheet(ERROR_STYLE)
+        error.setStyleSheet(defs.text_style(defs.ERROR_TEXT))
         error.setFont(defs.monospace_font())  # the caret must line up under the bad character
         self.editors[spec.name] = editor
         self.error_labels[spec.name] = error
@@ -374,7 +372,7 @@ class QtLaunchPanel(QWidget):
         self.launched.emit(launch)
 
     def _status(self, text: str, error: bool = False) -> None:
-        self.status_label.setStyleSheet(ERROR_STYLE if error else "")
+        self.status_label.setStyleSheet(defs.text_style(defs.ERROR_TEXT) if error else "")
         self.status_label.setText(text)
         self.status_label.setToolTip(text)  # whole, should a narrow pane cut a long name
 

@@ -7,7 +7,8 @@ import time
 from typing import Optional
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QListView, QListWidget, QListWidgetItem, QPushButton,
+                               QVBoxLayout)
 
 from celerydesk.services.launcher import Launch
 
@@ -35,6 +36,10 @@ class QtLaunchHistory(QGroupBox):
     def __init__(self, parent=None):
         super().__init__("History", parent)
         self.history_list = QListWidget()
+        # A launch's line (its arguments, its options, its outcome) wraps rather than being cut.
+        self.history_list.setWordWrap(True)
+        self.history_list.setResizeMode(QListView.ResizeMode.Adjust)
+        self.history_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.history_list.currentItemChanged.connect(lambda *_: self.selectionChanged.emit())
         self.run_again_button = QPushButton("Run again", enabled=False)
         self.run_again_button.clicked.connect(self.runAgainClicked)

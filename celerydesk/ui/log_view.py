@@ -88,29 +88,31 @@ class LogDelegate(QStyledItemDelegate):
         rect = option.rect
         palette = option.palette
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        background = palette.base().color()  # colours made for a light one are adjusted to it
         if selected:
             painter.fillRect(rect, palette.highlight())
             base = palette.highlightedText().color()
         elif record[CHANNEL] == SYSTEM:
-            base = defs.SYSTEM_LINE_COLOR
+            base = defs.readable(defs.SYSTEM_LINE_COLOR, background)
         else:
-            base = defs.LEVEL_COLORS.get(LEVEL_NAMES.get(record[LEVEL], "INFO")) or palette.text().color()
+            level = defs.LEVEL_COLORS.get(LEVEL_NAMES.get(record[LEVEL], "INFO"))
+            base = defs.readable(level, background) if level is not None else palette.text().color()
         painter.setFont(self.font)
         metrics = self.metrics
         baseline = rect.top() + (rect.height() - metrics.height()) / 2 + metrics.ascent()
         if model.combined:
-            painter.setPen(base if selected else self.view.tag_color(record[KEY]))
+            painter.setPen(base if selected else defs.readable(self.view.tag_color(record[KEY]), background))
             painter.drawText(QPointF(rect.left() + PAD, baseline), record[KEY])
         left = self.text_left(rect)
         plain = record[PLAIN][:defs.LOG_MAX_PAINTED_CHARS]
         spans, ids = self.parts(record[TEXT], record[PLAIN])
         if ids and ids[-1][1] > len(plain):
             ids = tuple((start, end) for start, end in ids if end <= len(plain))
-        link = base if selected else defs.TASK_ID_COLOR
+        link = base if selected else defs.readable(defs.TASK_ID_COLOR, background)
         if spans is None:  # the common case: one colour, task ids as links
             self._paint_plain(painter, left, baseline, plain, ids, base, link)
         else:
-            self._paint_ansi(painter, rect, left, baseline, spans, base, selected)
+            self._paint_ansi(painter, rect, left, baseline, spans, base, selected, background)
             painter.setPen(link)
             for start, end in ids:  # escapes are gone from plain: its offsets are the painted ones
                 x = left + self.advance(plain[:start])
@@ -135,13 +137,19 @@ class LogDelegate(QStyledItemDelegate):
                 painter.drawLine(QPointF(x, baseline + 2), QPointF(x + self.advance(plain[start:end]), baseline + 2))
             pos = max(pos, end)
 
-    def _paint_ansi(self, painter: QPainter, rect: QRect, x: float, baseline: float, spans, base, selected) -> None:
+    def _paint_ansi(self, painter: QPainter, rect: QRect, x: float, baseline: float, spans, base, selected,
+                    background) -> None:
         for chunk, style in spans:
             width = self.advance(chunk)
             if style.bg is not None and not selected:
                 painter.fillRect(QRectF(x, rect.top(), width, rect.height()), defs.ansi_color(style.bg))
             painter.setFont(self.bold if style.bold else self.font)
-            painter.setPen(base if selected or style.fg is None else defs.ansi_color(style.fg))
+            if selected or style.fg is None:
+                pen = base
+            else:  # on its own background the program chose both colours; on the pane's, it did not
+                fg = defs.ansi_color(style.fg)
+                pen = fg if style.bg is not None else defs.readable(fg, background)
+            painter.setPen(pen)
             painter.drawText(QPointF(x, baseline), chunk)
             x += width
 

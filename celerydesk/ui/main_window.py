@@ -1,27 +1,44 @@
-"""The main window of one workspace: services on top, logs beside the embedded Flower below.
+"""The main window of one workspace: a sidebar of pages, each with the whole width.
+
+Pages: Services & logs (the services table over the log panes; the first, shown at start),
+Dashboard, Tasks, Launch, Schedules, Queues, Workers and Flower, each a click in the sidebar, an
+item of the View menu and a shortcut (Ctrl+1 to Ctrl+8). The toolbar keeps the services' states in
+view on every page (``state_strip``); clicking one shows its row and its log. A page is built
+when it is first shown; only the log panes and the Tasks page are built without being shown,
+right after the first paint (see ``_start_late_builds``).
 
 It owns no process: every button goes to the StackController, every change comes back as its
 signals. The window's shared services come in one ``DeskContext`` (the stack, the broker
-service, the queue-depth poll...), handed on to each panel. Errors arrive in one place (the
+service, the queue-depth poll...), handed on to each page. Errors arrive in one place (the
 context's ``message``: the stack's and the broker service's) and are shown in the banner at the
 top, in the words their sender chose; info goes to the status bar.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Optional
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget)
+                               QToolButton, QVBoxLayout, QWidget)
 
 from celerydesk.core.commands import BROKER, WORKER
 from celerydesk.core.states import BUSY_PHASES, RUNNING_STATES, ProcessState, StackPhase
 from celerydesk.core.urls import shown_url
 from celerydesk.ui import defs
 from celerydesk.ui.lazy_tab import QtLazyTab
+from celerydesk.ui.pages import QtPageSwitcher
 from celerydesk.ui.service_table import QtServiceTable
+from celerydesk.ui.state_strip import QtStateStrip
+
+log = logging.getLogger(__name__)
+
+# (key, title, shortcut): the sidebar's order.
+PAGES = (("services", "Services & logs", "Ctrl+1"), ("dashboard", "Dashboard", "Ctrl+2"),
+         ("tasks", "Tasks", "Ctrl+3"), ("launch", "Launch", "Ctrl+4"), ("schedules", "Schedules", "Ctrl+5"),
+         ("queues", "Queues", "Ctrl+6"), ("workers", "Workers", "Ctrl+7"), ("flower", "Flower", "Ctrl+8"))
 
 
 class QtBanner(QWidget):
@@ -69,40 +86,38 @@ class QtMainWindow(QMainWindow):
         self.setObjectName("celerydesk-main")
 
         self.banner = QtBanner(self)
-        self.services = QtServiceTable(stack, self)
-        # The log panes, Flower and the task monitor are built right after the first paint (the
-        # logs replay what each service kept, so nothing is lost), Launch and Schedules when first
-        # shown: the window appears with its services table without waiting for their imports,
-        # threads and project introspection.
-        self.logs_tab = QtLazyTab(self._make_logs, self, build_on_show=False)
-        self.side_tabs = QTabWidget(self)
-        self.flower_tab = QtLazyTab(self._make_flower_view, self, build_on_show=False)
+        self.services = QtServiceTable(stack, context.resources, self)
         self._tray = None
         self._selected_service: Optional[str] = None  # the services table's row, for the logs
+        # The log panes come right after the first paint (they replay what each service kept, so
+        # nothing is lost); the other pages when first shown.
+        self.logs_tab = QtLazyTab(self._make_logs, self, build_on_show=False)
+        services_page = QWidget(self)
+        services_layout = QVBoxLayout(services_page)
+        services_layout.setContentsMargins(defs.SMALL, defs.SMALL, defs.SMALL, 0)
+        services_layout.setSpacing(defs.SPACING)
+        services_layout.addWidget(self.services)
+        services_layout.addWidget(self.logs_tab, 1)
+        self.dashboard_tab = QtLazyTab(self._make_dashboard, self)
         self.tasks_tab = QtLazyTab(self._make_task_monitor, self)
         self.launch_tab = QtLazyTab(self._make_launch_panel, self)
         self.schedules_tab = QtLazyTab(self._make_schedules_panel, self)
-        self.queues_tab = QtLazyTab(self._make_queues_panel, self)
-        self.side_tabs.addTab(self.flower_tab, "Flower")
-        self.side_tabs.addTab(self.tasks_tab, "Tasks")
-        self.side_tabs.addTab(self.launch_tab, "Launch")
-        self.side_tabs.addTab(self.schedules_tab, "Schedules")
-        self.side_tabs.addTab(self.queues_tab, "Queues")
-        self.bottom = QSplitter(Qt.Orientation.Horizontal, self)
-        self.bottom.addWidget(self.logs_tab)
-        self.bottom.addWidget(self.side_tabs)
-        self.bottom.setStretchFactor(0, 3)
-        self.bottom.setStretchFactor(1, 2)
-        self.vertical = QSplitter(Qt.Orientation.Vertical, self)
-        self.vertical.addWidget(self.services)
-        self.vertical.addWidget(self.bottom)
-        self.vertical.setStretchFactor(1, 1)
+        self.queues_tab = QtLazyTab(self._make_queues_panel, self, margin=defs.MARGIN)  # the panel has none
+        self.workers_tab = QtLazyTab(self._make_workers_panel, self)
+        self.flower_tab = QtLazyTab(self._make_flower_view, self)
+        self.pages = QtPageSwitcher(self)
+        widgets = {"services": services_page, "dashboard": self.dashboard_tab, "tasks": self.tasks_tab,
+                   "launch": self.launch_tab, "schedules": self.schedules_tab, "queues": self.queues_tab,
+                   "workers": self.workers_tab, "flower": self.flower_tab}
+        for key, title, shortcut in PAGES:
+            self.pages.add_page(key, title, shortcut, widgets[key])
+        self.pages.pageChanged.connect(self._on_page)
         central = QWidget(self)
         layout = QVBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.banner)
-        layout.addWidget(self.vertical, 1)
+        layout.addWidget(self.pages, 1)
         self.setCentralWidget(central)
 
         self._build_actions()
@@ -140,6 +155,10 @@ class QtMainWindow(QMainWindow):
         toolbar.addAction(self.stop_all_action)
         toolbar.addSeparator()
         toolbar.addAction(self.settings_action)
+        toolbar.addSeparator()
+        self.state_strip = QtStateStrip(self.stack, toolbar)
+        self.state_strip.serviceClicked.connect(self.show_service)
+        toolbar.addWidget(self.state_strip)
 
         menu = self.menuBar().addMenu("&Workspace")
         menu.addAction(QAction("&Open…", self, shortcut=QKeySequence.StandardKey.Open,
@@ -156,6 +175,9 @@ class QtMainWindow(QMainWindow):
         stack_menu = self.menuBar().addMenu("&Stack")
         stack_menu.addAction(self.start_all_action)
         stack_menu.addAction(self.stop_all_action)
+        view_menu = self.menuBar().addMenu("&View")
+        for key, _title, _shortcut in PAGES:
+            view_menu.addAction(self.pages.action(key))
 
     def _export_compose(self) -> None:
         from celerydesk.ui.compose_export import export_compose  # only when asked: keeps start-up light
@@ -203,6 +225,16 @@ class QtMainWindow(QMainWindow):
 
         return QtFlowerView(self.stack, parent)
 
+    def _make_dashboard(self, parent) -> QWidget:
+        from celerydesk.ui.dashboard_page import QtDashboardPage
+
+        return QtDashboardPage(self.context, parent)
+
+    def _make_workers_panel(self, parent) -> QWidget:
+        from celerydesk.ui.workers_panel import QtWorkersPanel
+
+        return QtWorkersPanel(self.context, parent)
+
     def _make_task_monitor(self, parent) -> QWidget:
         from celerydesk.ui.task_monitor import QtTaskMonitor
 
@@ -231,16 +263,24 @@ class QtMainWindow(QMainWindow):
         return QtQueuesPanel(self.context, parent, messages=True)
 
     @property
-    def queues(self):
-        return self.queues_tab.ensure()
-
-    @property
     def logs(self):
         return self.logs_tab.ensure()
 
     @property
     def flower(self):
         return self.flower_tab.ensure()
+
+    @property
+    def dashboard(self):
+        return self.dashboard_tab.ensure()
+
+    @property
+    def queues(self):
+        return self.queues_tab.ensure()
+
+    @property
+    def workers(self):
+        return self.workers_tab.ensure()
 
     @property
     def tasks(self):
@@ -259,13 +299,28 @@ class QtMainWindow(QMainWindow):
         if not self._late_builds_started:
             QTimer.singleShot(0, self, self._start_late_builds)  # once this paint is done
 
+    def show_page(self, key: str) -> QWidget:
+        """Show a page (``PAGES``' keys), as its sidebar entry or shortcut does; its widget."""
+        return self.pages.show_page(key)
+
+    def _on_page(self, key: str) -> None:
+        log.info("page: %s", key)  # `celerydesk gui -v` says which page the user went to
+
+    def show_service(self, key: str) -> None:
+        """The services page, with ``key``'s row selected and its log shown ("" for the page alone)."""
+        self.pages.show_page("services")
+        if key:
+            self.services.view.selectRow(self.services.model.row_of(key))
+
     def _start_late_builds(self) -> None:
         if self._late_builds_started:
             return
         self._late_builds_started = True
-        # One panel per turn of the event loop, so input and painting go on between them. The
-        # monitor must see events from the start, shown or not: it is built here too.
-        self._build_late([self.logs_tab, self.flower_tab, self.tasks_tab])
+        # One per turn of the event loop, so input and painting go on between them. The log panes
+        # are on the first page. The Tasks page is built shown or not: it watches for what the user
+        # must hear of while on another page (a task no worker has registered, a launched task
+        # that finished), and its monitor must see events from the start.
+        self._build_late([self.logs_tab, self.tasks_tab])
 
     def _build_late(self, tabs: list) -> None:
         if not tabs:
@@ -315,23 +370,16 @@ class QtMainWindow(QMainWindow):
     # -- window state -----------------------------------------------------------------------------
 
     def restore_layout(self, settings: QSettings) -> None:
-        if settings.value("window/bottom") is None:  # first run: logs a little wider than Flower
-            QTimer.singleShot(0, self, self._initial_split)  # once laid out; cancelled with the window
-        for key, restore in (("geometry", self.restoreGeometry), ("state", self.restoreState),
-                             ("vertical", self.vertical.restoreState), ("bottom", self.bottom.restoreState)):
+        # Size and place only: the window always opens on its first page (showing another at
+        # once would build it before the first paint).
+        for key, restore in (("geometry", self.restoreGeometry), ("state", self.restoreState)):
             value = settings.value(f"window/{key}")
             if value is not None:
                 restore(value)
 
-    def _initial_split(self) -> None:
-        width = self.bottom.width()
-        self.bottom.setSizes([11 * width // 20, 9 * width // 20])
-
     def save_layout(self, settings: QSettings) -> None:
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/state", self.saveState())
-        settings.setValue("window/vertical", self.vertical.saveState())
-        settings.setValue("window/bottom", self.bottom.saveState())
 
     def set_tray(self, tray) -> None:
         """Notifications of finished tasks go to the tray when there is one."""

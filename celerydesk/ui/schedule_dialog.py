@@ -34,7 +34,7 @@ from celerydesk.core import cron, limits, schedule_options
 from celerydesk.core.errors import DeskError, WorkspaceError
 from celerydesk.core.workspace_edit import WorkspaceDocument
 from celerydesk.ui import defs
-from celerydesk.ui.cron_editor import DAILY, ERROR_STYLE, QtCronEditor, styled_label
+from celerydesk.ui.cron_editor import DAILY, QtCronEditor, styled_label
 
 UNITS = (("seconds", 1), ("minutes", 60), ("hours", 3600), ("days", 86400))
 CRON_PAGE, EVERY_PAGE = 0, 1
@@ -106,7 +106,7 @@ class QtScheduleDialog(QDialog):
         for editor in (self.args, self.kwargs):
             editor.setFont(defs.monospace_font())
             editor.setFixedHeight(52)
-        self.args_error, self.kwargs_error = styled_label(ERROR_STYLE), styled_label(ERROR_STYLE)
+        self.args_error, self.kwargs_error = styled_label(defs.text_style(defs.ERROR_TEXT)), styled_label(defs.text_style(defs.ERROR_TEXT))
         self.queue = QLineEdit()
         self.queue.setPlaceholderText("the task's default queue")
         self.priority = QSpinBox()

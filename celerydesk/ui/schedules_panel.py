@@ -264,7 +264,7 @@ class QtSchedulesPanel(QWidget):
             if not view.writable:
                 item.setForeground(self.palette().placeholderText())  # read-only: the app's
             if view.problems:
-                item.setForeground(QBrush(defs.LEVEL_COLORS["ERROR"]))
+                item.setForeground(QBrush(defs.readable(defs.LEVEL_COLORS["ERROR"], self.palette().base().color())))
             self.table.setItem(row, column, item)
 
     # -- selection --------------------------------------------------------------------------------

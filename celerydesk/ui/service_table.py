@@ -1,24 +1,29 @@
-"""The services table: one row per service with its state badge, pid, uptime, restarts and
-Start / Stop / Restart buttons.
+"""The services table: one row per service with its state badge, pid, uptime, restarts, memory
+and CPU (with their sparklines), and Start / Stop / Restart buttons.
 
 ``ServiceTableModel`` reflects the stack controller (rows are its enabled services, including
-the broker before its kind is known); ``QtServiceTable`` shows it, painting the state as a
-coloured badge and keeping one small button strip per row. Buttons call the controller, never
-a process.
+the broker before its kind is known) and the window's ``ResourceMonitor`` (each running
+process's tree: a worker with its pool processes); ``QtServiceTable`` shows it, painting the
+state as a coloured badge and keeping one small button strip per row, every column as wide as
+its content and the table as tall as its rows. Buttons call the controller, never a process.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QPainter
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QStyledItemDelegate,
-                               QTableView, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QSizePolicy, QStyledItemDelegate,
+                               QStyleOptionViewItem, QTableView, QToolButton, QVBoxLayout, QWidget)
 
+from celerydesk.core.commands import WORKER
 from celerydesk.core.states import RUNNING_STATES, ProcessState
+from celerydesk.core.worker_resources import SAMPLE_INTERVAL_S, format_bytes, format_percent
 from celerydesk.ui import defs
+from celerydesk.ui.sparkline import SeriesRole, SparklineDelegate
 
-COLUMNS = ("Service", "State", "PID", "Uptime", "Restarts", "")
-SERVICE, STATE, PID, UPTIME, RESTARTS, ACTIONS = range(len(COLUMNS))
+COLUMNS = ("Service", "State", "PID", "Uptime", "Restarts", "Memory", "CPU", "")
+SERVICE, STATE, PID, UPTIME, RESTARTS, MEMORY, CPU, ACTIONS = range(len(COLUMNS))
+MAX_VISIBLE_ROWS = 8  # more services than this scroll
 StateRole = Qt.ItemDataRole.UserRole + 1
 KeyRole = Qt.ItemDataRole.UserRole + 2
 
@@ -36,13 +41,22 @@ def format_uptime(seconds: float | None) -> str:
     return f"{hours}h {minutes:02d}m"
 
 
+def resources_tip(label: str, key: str, processes: int) -> str:
+    what = "the worker and its pool processes" if key.startswith(f"{WORKER}-") else "the process and its children"
+    return (f"{label}: the resident memory (RSS) of {processes} process(es), {what}, summed; CPU as a "
+            f"percentage of one core. Sampled every {SAMPLE_INTERVAL_S:g} s; the line shows the last minutes.")
+
+
 class ServiceTableModel(QAbstractTableModel):
-    def __init__(self, stack, parent=None):
+    def __init__(self, stack, resources=None, parent=None):
         super().__init__(parent)
         self.stack = stack
+        self.resources = resources  # a ResourceMonitor, or None: no memory and CPU shown
         self.keys = stack.enabled_keys()
         stack.serviceStateChanged.connect(self._on_changed)
         stack.serviceDetailsChanged.connect(self._on_changed)
+        if resources is not None:
+            resources.sampled.connect(self._on_sampled)
         # Uptime moves every second; repaint only that column, only while something runs.
         self._clock = QTimer(self, interval=1000)
         self._clock.timeout.connect(self._tick)
@@ -72,6 +86,8 @@ class ServiceTableModel(QAbstractTableModel):
             return state
         if role == Qt.ItemDataRole.ToolTipRole and column in (SERVICE, STATE) and service is not None:
             return service.supervision.message or None
+        if column in (MEMORY, CPU):
+            return self._resource_data(key, column, role)
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         if column == SERVICE:
@@ -88,8 +104,27 @@ class ServiceTableModel(QAbstractTableModel):
             return str(service.supervision.restarts)
         return None
 
+    def _resource_data(self, key: str, column: int, role):
+        usage = self.resources.latest.get(key) if self.resources is not None else None
+        if usage is None:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return format_bytes(usage.rss_bytes) if column == MEMORY else format_percent(usage.cpu_percent)
+        if role == SeriesRole:
+            history = self.resources.history(key)
+            if column == MEMORY:
+                return [u.rss_bytes for u in history]
+            return [u.cpu_percent for u in history if u.cpu_percent is not None]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return resources_tip(self.stack.label(key), key, usage.processes)
+        return None
+
     def row_of(self, key: str) -> int:
         return self.keys.index(key)
+
+    def _on_sampled(self) -> None:
+        if self.keys:
+            self.dataChanged.emit(self.index(0, MEMORY), self.index(len(self.keys) - 1, CPU))
 
     def _on_changed(self, key: str, *_):
         if key in self.keys:
@@ -136,23 +171,35 @@ class QtServiceTable(QWidget):
 
     selectedServiceChanged = Signal(str)
 
-    def __init__(self, stack, parent=None):
+    def __init__(self, stack, resources=None, parent=None):
         super().__init__(parent)
         self.stack = stack
-        self.model = ServiceTableModel(stack, self)
+        self.model = ServiceTableModel(stack, resources, self)
         self.view = QTableView(self)
         self.view.setModel(self.model)
         self.view.setItemDelegateForColumn(STATE, StateBadgeDelegate(self.view))
+        memory = SparklineDelegate(min_span=10e6, sample_text="999.9 MB", parent=self.view)  # 10 MB: a flat line
+        cpu = SparklineDelegate(min_span=10.0, sample_text="100 %", parent=self.view)  # 10 points of a core
+        self.view.setItemDelegateForColumn(MEMORY, memory)
+        self.view.setItemDelegateForColumn(CPU, cpu)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.verticalHeader().hide()
         self.view.setShowGrid(False)
         self.view.setAlternatingRowColors(True)
+        # Each column as wide as what it shows; what is left of the row goes to the buttons' cell,
+        # whose strip keeps to its left. Memory and CPU have a fixed width, so that the columns do
+        # not move as the figures change.
         header = self.view.horizontalHeader()
-        header.setSectionResizeMode(SERVICE, QHeaderView.ResizeMode.Stretch)
-        for column in (STATE, PID, UPTIME, RESTARTS, ACTIONS):
+        for column in (SERVICE, STATE, PID, UPTIME, RESTARTS):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        option = QStyleOptionViewItem()
+        option.initFrom(self.view)
+        for column, delegate in ((MEMORY, memory), (CPU, cpu)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
+            header.resizeSection(column, delegate.width(option))
+        header.setSectionResizeMode(ACTIONS, QHeaderView.ResizeMode.Stretch)
         self.buttons: dict[str, dict[str, QToolButton]] = {}
         for row, key in enumerate(self.model.keys):
             self.view.setIndexWidget(self.model.index(row, ACTIONS), self._button_strip(key))
@@ -166,9 +213,11 @@ class QtServiceTable(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)
-        visible_rows = min(len(self.model.keys), 8)
-        self.view.setMinimumHeight(header.sizeHint().height() +
-                                   visible_rows * self.view.verticalHeader().defaultSectionSize() + 4)
+        # As tall as its rows (up to MAX_VISIBLE_ROWS), never taller: the logs below get the rest.
+        visible_rows = max(1, min(len(self.model.keys), MAX_VISIBLE_ROWS))
+        self.view.setFixedHeight(header.sizeHint().height() + 2 * self.view.frameWidth()
+                                 + visible_rows * self.view.verticalHeader().defaultSectionSize())
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
 
     def _on_selection_changed(self, selected, _deselected) -> None:
         rows = sorted({index.row() for index in selected.indexes()})
@@ -191,6 +240,7 @@ class QtServiceTable(QWidget):
             button.clicked.connect(lambda _=False, s=slot, k=key: s(k))
             layout.addWidget(button)
             buttons[action] = button
+        layout.addStretch(1)  # the cell takes the row's spare width; the buttons stay together
         self.buttons[key] = buttons
         return strip
 

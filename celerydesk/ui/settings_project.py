@@ -29,7 +29,6 @@ from celerydesk.services.interpreter_check import InterpreterCheck
 from celerydesk.ui import defs
 from celerydesk.ui.settings_pages import hint_label
 
-OK_STYLE, ERROR_STYLE = "color: #1e8449;", "color: #c0392b;"
 
 
 def _browse_row(edit: QLineEdit, *buttons: QPushButton) -> QHBoxLayout:
@@ -187,7 +186,7 @@ class QtProjectPage(QWidget):
         if python is None:
             self._set_status(f"✗ {self.python.text().strip()!r} was not found (looked in {self.workdir_path()} "
                              "and on PATH)\n→ point it at your project's interpreter, e.g. .venv/bin/python",
-                             ERROR_STYLE)
+                             defs.text_style(defs.ERROR_TEXT))
             return
         env = child_environ()
         env.update(self._env())
@@ -203,11 +202,11 @@ class QtProjectPage(QWidget):
             return
         self.check_button.setEnabled(True)
         if error is None:
-            self._set_status(f"✓ {summary}", OK_STYLE)
+            self._set_status(f"✓ {summary}", defs.text_style(defs.OK_TEXT))
         elif isinstance(error, DeskError):
-            self._set_status(f"✗ {error.message}" + (f"\n→ {error.hint}" if error.hint else ""), ERROR_STYLE)
+            self._set_status(f"✗ {error.message}" + (f"\n→ {error.hint}" if error.hint else ""), defs.text_style(defs.ERROR_TEXT))
         else:
-            self._set_status(f"✗ the check failed: {type(error).__name__}: {error}", ERROR_STYLE)
+            self._set_status(f"✗ the check failed: {type(error).__name__}: {error}", defs.text_style(defs.ERROR_TEXT))
 
     def _set_status(self, text: str, style: str) -> None:
         self.status.setText(text)

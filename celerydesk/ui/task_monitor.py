@@ -1,4 +1,4 @@
-"""The Tasks page: every task of the workspace's history, live, with the workers and queues.
+"""The Tasks page: every task of the workspace's history, live.
 
 The table reads the history (``history_table``: a lazy model, filtered and sorted in SQL, only
 the rows shown fetched, off the GUI thread) and follows it as it is written, by this window or
@@ -8,9 +8,9 @@ monitor's in-memory store (``task_table.TaskTableModel``), and the line above it
 
 Around the table: the filter row (``task_filters``), a line with how many tasks match and the
 bulk Retry and Revoke of all of them, the selected task's details with its timeline and family
-(``task_details``), the actions (``task_actions``), the workers (``workers_list``) and the queues
-(``queues_panel``), and the notices (``task_notices``: where the events come from, an
-unregistered task, launched tasks that finished). Everything sent or asked goes through the
+(``task_details``), the actions (``task_actions``) and the notices (``task_notices``: where the
+events come from, an unregistered task, launched tasks that finished). The workers and the queues
+have pages of their own (``workers_panel``, ``queues_panel``). Everything sent or asked goes through the
 window's services; nothing here blocks on the file or the network.
 """
 
@@ -25,13 +25,11 @@ from celerydesk.core.history.queries import TaskFilter
 from celerydesk.services.history import STARTING
 from celerydesk.ui import defs
 from celerydesk.ui.history_table import SORTABLE, HistoryTableModel
-from celerydesk.ui.queues_panel import QtQueuesPanel
 from celerydesk.ui.task_actions import TaskActions
 from celerydesk.ui.task_details import QtTaskDetails
 from celerydesk.ui.task_filters import QtTaskFilters
 from celerydesk.ui.task_notices import LaunchNotices, QtConnectionLine, QtUnregisteredWarning
 from celerydesk.ui.task_table import TIME, IdRole, QtTaskTableView, TaskTableModel
-from celerydesk.ui.workers_list import QtWorkersList
 
 LABELS_EVERY_MS = 1000  # the task, worker and queue choices are read again at most this often
 _NOTE_STYLE = "QLabel { color: palette(mid); }"
@@ -70,9 +68,6 @@ class QtTaskMonitor(QWidget):
         self.monitor.updated.connect(self._on_updated)
         self.history.stateChanged.connect(self._choose_model)
         self.history.recordingChanged.connect(self._choose_model)
-        self._slow = QTimer(self, interval=2000)  # the workers list (from the store: no I/O)
-        self._slow.timeout.connect(self.workers.refresh)
-        self._slow.start()
         self._choose_model()
 
     # -- layout --------------------------------------------------------------------------------
@@ -105,24 +100,11 @@ class QtTaskMonitor(QWidget):
         self.details.retryEditedClicked.connect(lambda: self._selected and self.actions.retry_edited(self._selected))
         self.details.familyTaskClicked.connect(self.select_task)
 
-        self.workers = QtWorkersList(self.stack, self.store, self)
-        self.queues = QtQueuesPanel(self.context, self)
-        side = QWidget(self)
-        side_layout = QVBoxLayout(side)
-        side_layout.setContentsMargins(0, 0, 0, 0)
-        for widget, stretch in ((QLabel("Workers", self), 0), (self.workers, 1), (QLabel("Queues", self), 0),
-                                (self.queues, 1)):
-            side_layout.addWidget(widget, stretch)
-
         tasks_split = QSplitter(Qt.Orientation.Vertical, self)
         tasks_split.addWidget(self.view)
         tasks_split.addWidget(self.details)
         tasks_split.setStretchFactor(0, 3)
         tasks_split.setStretchFactor(1, 2)
-        main_split = QSplitter(Qt.Orientation.Horizontal, self)
-        main_split.addWidget(tasks_split)
-        main_split.addWidget(side)
-        main_split.setStretchFactor(0, 3)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(defs.MARGIN, defs.MARGIN, defs.MARGIN, defs.MARGIN)
         layout.setSpacing(defs.SPACING)
@@ -130,7 +112,7 @@ class QtTaskMonitor(QWidget):
         layout.addWidget(self.connection)
         layout.addWidget(self.filters)
         layout.addLayout(counts)
-        layout.addWidget(main_split, 1)
+        layout.addWidget(tasks_split, 1)
 
     # -- the public face -------------------------------------------------------------------------
 
@@ -176,10 +158,6 @@ class QtTaskMonitor(QWidget):
             return None
         return {"id": record.id, "name": record.name, "args": record.args, "kwargs": record.kwargs,
                 "queue": record.queue, "state": record.state}
-
-    def worker_rows(self) -> list[tuple[str, str, str]]:
-        """(hostname, where, status) of each row of the workers list, for the window and tests."""
-        return self.workers.rows()
 
     def shutdown(self) -> None:
         """Stop the event consumer thread (the window's context does it on close; test fixtures here)."""

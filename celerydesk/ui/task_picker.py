@@ -1,16 +1,17 @@
 """The launch panel's task list: the project's tasks first, celery's own only when asked for,
-a filter as you type, and Refresh (the panel reads the project again)."""
+a filter as you type, and Refresh (the panel reads the project again). The list is as wide as
+its longest name (up to ``MAX_LIST_WIDTH``): task names are long, and it is how one tells them apart."""
 
 from __future__ import annotations
 
 from typing import Optional
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLineEdit, QListWidget, QListWidgetItem, QPushButton,
                                QVBoxLayout, QWidget)
 
 NameRole = Qt.ItemDataRole.UserRole + 1
+MAX_LIST_WIDTH = 480  # px: beyond it the list scrolls sideways, and the form keeps its room
 
 
 class QtTaskPicker(QWidget):
@@ -54,12 +55,19 @@ class QtTaskPicker(QWidget):
             item.setData(NameRole, task.name)
             item.setToolTip(f"{task.name}{task.signature()}")
             if task.internal:
-                item.setForeground(QColor("#7f8c8d"))
+                item.setForeground(self.palette().placeholderText())  # celery's own: muted
             self.task_list.addItem(item)
         self.task_list.blockSignals(False)
+        self._fit_names()
         self._apply_filter(self.filter_edit.text())
         if current is not None:
             self.select(current)
+
+    def _fit_names(self) -> None:
+        names = (self.task_list.item(r).text() for r in range(self.task_list.count()))
+        widest = max(map(self.task_list.fontMetrics().horizontalAdvance, names), default=0)
+        chrome = 2 * self.task_list.frameWidth() + self.task_list.verticalScrollBar().sizeHint().width() + 16
+        self.task_list.setMinimumWidth(min(widest + chrome, MAX_LIST_WIDTH))
 
     def _apply_filter(self, text: str) -> None:
         words = text.lower().split()

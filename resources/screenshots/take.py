@@ -3,6 +3,7 @@
 Run it from the repository root, with celerydesk's own environment (``make run`` creates it):
 
     .venv/bin/python resources/screenshots/take.py [--out resources/screenshots] [--keep]
+                                                   [--size 1920x1080] [--dark]
 
 What it needs besides the .venv: ``Xvfb``, ``xdotool`` and ImageMagick (``import``, ``convert``)
 on PATH (Debian/Ubuntu: ``apt-get install xvfb xdotool imagemagick``), and a redis-server for the
@@ -19,28 +20,39 @@ What it does:
    ``python -m celerydesk gui -v -w <scratch> --start`` (QT_QPA_PLATFORM=xcb,
    QTWEBENGINE_CHROMIUM_FLAGS=--no-sandbox, a scratch XDG_CONFIG_HOME so your own window layout
    and recent list are neither used nor touched);
-3. waits for the worker's ``ready.`` and for the Flower tab's page, then sends a few tasks with
-   ``celerydesk call`` (notify_customers twice, process_video on a scratch file and on a missing
-   one, which fails, add) so the Tasks tab and Flower have something to show;
-4. drives the window with xdotool (clicks at fixed positions of a 1280x860 window, see
-   ``POS``) and saves, with ``import``, each window or dialog:
+3. waits for the worker's ``ready.``, starts a second worker on the same broker from outside the
+   window (``remote@…``: a worker celerydesk did not start), shows the Flower page (Ctrl+8) and
+   waits for Flower's page, then sends a few tasks with ``celerydesk call`` (notify_customers
+   twice, process_video on a scratch file and on a missing one, which fails, add) so the Tasks
+   page and Flower have something to show;
+4. drives the window as a user would: each page by its shortcut (Ctrl+1 … Ctrl+8), and inside a
+   page with xdotool clicks at positions measured from the window's top-left corner (or from its
+   top-right one, for what sits at the right: see ``POS``), and saves, with ``import``, each
+   window or dialog:
 
-       main-window.png      the running stack, the combined logs, the Flower tab
-       tasks.png            the Tasks tab, the failed task's detail and traceback
-       launch.png           the Launch tab: notify_customers's form, after a send
-       schedules.png        the Schedules tab
+       main-window.png      Services & logs: the running stack, memory and CPU, the combined logs
+       flower.png           the Flower page
+       tasks.png            the Tasks page, the failed task's detail and traceback
+       launch.png           the Launch page: notify_customers's form, after a send
+       schedules.png        the Schedules page
        schedule-editor.png  the schedule editor (crontab) on a schedule, with a warning
+       workers.png          the Workers page: this stack's worker measured here, the other one's
+                            inspect stats
        settings.png         the Settings dialog (Ctrl+,), its interpreter check done
-       queues.png           the Queues tab: messages parked on a queue no worker consumes
+       queues.png           the Queues page: messages parked on a queue no worker consumes
 
 5. reduces each picture (``convert -strip -dither None -colors 256 PNG8:``) into --out.
+
+The window is 1280x800 unless ``--size`` says otherwise; with another size or ``--dark`` (Qt's
+Fusion style with a dark palette, as a dark desktop theme gives, from tests/helpers/palettes.py)
+the names get a suffix (``tasks-1920x1080-dark.png``): those are for looking at, not for the README.
 
 Everything it started is stopped on the way out, failure or not: the window gets SIGTERM (it
 stops its stack in order; after 60 s its process group is killed), then Xvfb. --keep keeps the
 scratch folder (workspace, logs, the app's output and the full-colour pictures) to look at.
 
-The positions fit this version's layout. If a picture shows the wrong thing after a layout
-change, run with --keep, look at the raw pictures, and adjust ``POS``.
+The positions fit this version's layout at any window size. If a picture shows the wrong thing
+after a layout change, run with --keep, look at the raw pictures, and adjust ``POS``.
 """
 
 from __future__ import annotations
@@ -63,34 +75,28 @@ REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 CELERYDESK = [PYTHON, "-m", "celerydesk"]
 SAMPLE = "celerydesk.sample.tasks"
-WIDTH, HEIGHT = 1280, 860  # the window; the screen is larger, so a window that grows stays whole
-SCREEN = "1440x960x24"
+SIZE = (1280, 800)  # the README's pictures; the screen is larger, so a window that grows stays whole
+PAGE_KEYS = {"services": "ctrl+1", "dashboard": "ctrl+2", "tasks": "ctrl+3", "launch": "ctrl+4",
+             "schedules": "ctrl+5", "queues": "ctrl+6", "workers": "ctrl+7", "flower": "ctrl+8"}
 
-# Window coordinates (the window sits at 0,0 of the screen), for a 1280x860 window.
+# Window coordinates (the window sits at 0,0 of the screen): x from the left edge, or, when
+# negative, from the right one; y from the top. The pages start right of the sidebar.
 POS = {
-    "splitter": (704, 600),  # the handle between the log panes and the side tabs ...
-    "splitter_to": (420, 600),  # ... dragged left, so the side tabs have room
-    # after the drag:
-    "worker_row": (40, 123),  # the services table's "worker main" row: the logs follow it
-    "tab_tasks": (538, 257),
-    "tab_launch": (600, 257),
-    "tab_schedules": (678, 257),
-    "tab_queues": (745, 257),
-    "queue_parked": (500, 332),  # the second row of the queues (celery, parked)
-    "queue_message_3": (560, 572),  # the third message of the selected queue
-    "task_column_edge": (656, 336),  # the Tasks table's Task|Args header edge ...
-    "task_column_edge_to": (800, 336),  # ... dragged right, so task names are whole
-    "task_search": (1102, 309),  # below the line that says where the events come from
-    "task_first_row": (500, 356),
-    "launch_notify": (560, 366),  # notify_customers in the task list (add, noop, notify_customers, ...)
-    "launch_message": (885, 492),
-    "launch_delay": (885, 566),  # while "message: required" is shown under the message
-    "launch_send": (713, 767),  # once the form is valid (the error line is gone)
-    "schedule_row_2": (530, 396),  # notify-monday-morning
-    "schedule_edit": (581, 288),
+    "task_column_edge": (397, 115),  # the Tasks table's Task|Args header edge ...
+    "task_column_edge_to": (590, 115),  # ... dragged right, so task names are whole
+    "task_search": (-300, 88),  # in the filter row, below the line that says where events come from
+    "task_first_row": (350, 135),
+    "launch_notify": (330, 146),  # notify_customers in the task list (add, noop, notify_customers, ...)
+    "launch_message": (770, 265),
+    "launch_delay": (770, 337),  # while "message: required" is shown under the message
+    "launch_send": (527, 538),  # once the form is valid (the error line is gone)
+    "schedule_row_2": (270, 176),  # notify-monday-morning
+    "schedule_edit": (321, 67),
+    "queue_parked": (0, 0),  # the second row of the queues (celery, parked): to be measured
+    "queue_message_3": (0, 0),  # the third message of the selected queue: to be measured
 }
 DIALOG_POS = {
-    "day_of_month": (319, 420),  # in the schedule editor
+    "day_of_month": (330, 530),  # in the schedule editor
     "check_interpreter": (605, 158),  # in the Settings dialog's Project page
 }
 
@@ -126,8 +132,10 @@ def read(path: Path) -> str:
 class Session:
     """The scratch workspace, Xvfb and the app: started in order, stopped in reverse."""
 
-    def __init__(self, scratch: Path):
+    def __init__(self, scratch: Path, size: tuple[int, int] = SIZE, dark: bool = False):
         self.scratch = scratch
+        self.size = size
+        self.dark = dark
         self.ws = scratch / "sample"
         self.raw = scratch / "raw"
         self.raw.mkdir(parents=True, exist_ok=True)
@@ -167,7 +175,8 @@ class Session:
     def start_xvfb(self) -> None:
         number = free_display()
         self.display = f":{number}"
-        self.xvfb = subprocess.Popen(["Xvfb", self.display, "-screen", "0", SCREEN, "-nolisten", "tcp"],
+        screen = f"{self.size[0] + 160}x{self.size[1] + 160}x24"
+        self.xvfb = subprocess.Popen(["Xvfb", self.display, "-screen", "0", screen, "-nolisten", "tcp"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(lambda: os.path.exists(f"/tmp/.X11-unix/X{number}") or self.xvfb.poll() is not None,
                    30, "Xvfb")
@@ -180,37 +189,57 @@ class Session:
 
     def start_app(self) -> str:
         out = self.app_log.open("w")
-        self.app = subprocess.Popen([*CELERYDESK, "gui", "-v", "-w", str(self.ws), "--start"], cwd=REPO,
+        # Dark: the same command, run by a module that first gives the application a dark palette.
+        command = [PYTHON, "-m", "tests.helpers.palettes", "dark"] if self.dark else CELERYDESK
+        self.app = subprocess.Popen([*command, "gui", "-v", "-w", str(self.ws), "--start"], cwd=REPO,
                                     env=self.env, stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True)
         out.close()
         wait_until(lambda: self.window("celerydesk — sample"), 90, "the main window")
         worker_log = self.ws / ".celerydesk" / "logs" / "worker-main.log"
         wait_until(lambda: "ready." in read(worker_log) or self.app_died(), 120, "the worker to be ready")
-        wait_until(lambda: "flower tab: loaded" in read(self.app_log) or self.app_died(), 90,
-                   "the Flower tab to load Flower's page")
         if self.app_died():
             raise RuntimeError(f"the app exited ({self.app.returncode}):\n{read(self.app_log)[-3000:]}")
         # looked up again now: the first window with the title can be replaced while the window is built
         wid = wait_until(lambda: self.window("celerydesk — sample"), 30, "the main window")
         # no --sync: without a window manager, a window already there would be waited for forever
         self.xdo("windowmove", wid, "0", "0", check=False)
-        self.xdo("windowsize", wid, str(WIDTH), str(HEIGHT))
+        self.xdo("windowsize", wid, str(self.size[0]), str(self.size[1]))
         time.sleep(1.5)
         log(f"window {wid} up, stack running")
         return wid
+
+    def start_remote_worker(self) -> None:
+        """A worker on the same broker that the window did not start: the Workers page shows it
+        as remote, with what it answers to inspect stats. It consumes a queue of its own, so the
+        sample's tasks still run on the stack's worker."""
+        broker = self.cli("env", "-w", str(self.ws)).stdout.split("CELERY_BROKER_URL=", 1)[1].split()[0]
+        out = (self.scratch / "remote-worker.log").open("w")
+        self.helpers.append(subprocess.Popen(
+            [PYTHON, "-m", "celery", "-A", "celerydesk.sample", "worker", "-n", "remote@%h", "-E", "-c", "1",
+             "-Q", "elsewhere", "-l", "info", "--without-mingle", "--without-gossip"], cwd=self.scratch,
+            env={**os.environ, "CELERY_BROKER_URL": broker}, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True))
+        out.close()
+        wait_until(lambda: "ready." in read(self.scratch / "remote-worker.log"), 60, "the remote worker")
+
+    def page(self, wid: str, key: str, settle: float = 1.0) -> None:
+        """Show a page by its shortcut, as a user would."""
+        self.keys(wid, PAGE_KEYS[key])
+        time.sleep(settle)
 
     def app_died(self) -> bool:
         return self.app is not None and self.app.poll() is not None
 
     def stop(self) -> None:
-        for helper in self.helpers:
+        for helper in self.helpers:  # each in a session of its own: a worker's pool goes with it
             if helper.poll() is None:
-                helper.terminate()
+                os.killpg(helper.pid, signal.SIGTERM)
                 try:
-                    helper.wait(10)
+                    helper.wait(20)
                 except subprocess.TimeoutExpired:
-                    helper.kill()
+                    os.killpg(helper.pid, signal.SIGKILL)
+                    helper.wait(10)
         if self.app is not None and self.app.poll() is None:
             log("stopping the app (SIGTERM: it stops its stack)")
             self.app.send_signal(signal.SIGTERM)
@@ -241,13 +270,19 @@ class Session:
         ids = self.xdo("search", "--onlyvisible", "--name", title, check=False).split()
         return ids[0] if ids else None
 
+    def at(self, where: tuple[int, int]) -> tuple[int, int]:
+        """A ``POS`` entry in window coordinates: a negative x counts from the right edge."""
+        x, y = where
+        return (x if x >= 0 else self.size[0] + x), y
+
     def click(self, wid: str, where: tuple[int, int], settle: float = 0.6) -> None:
-        self.xdo("mousemove", "--window", wid, str(where[0]), str(where[1]), "click", "1")
+        x, y = self.at(where)
+        self.xdo("mousemove", "--window", wid, str(x), str(y), "click", "1")
         time.sleep(settle)
 
     def drag(self, start: tuple[int, int], end: tuple[int, int]) -> None:
         # screen coordinates: the main window is at 0,0
-        (x0, y0), (x1, y1) = start, end
+        (x0, y0), (x1, y1) = self.at(start), self.at(end)
         self.xdo("mousemove", str(x0), str(y0), "sleep", "0.2", "mousedown", "1", "sleep", "0.2",
                  "mousemove", str((x0 + x1) // 2), str((y0 + y1) // 2), "sleep", "0.2",
                  "mousemove", str(x1), str(y1), "sleep", "0.2", "mouseup", "1")
@@ -262,6 +297,9 @@ class Session:
         self.xdo("key", "--clearmodifiers", keys)
 
     def shot(self, wid: str, name: str) -> Path:
+        if self.size != SIZE or self.dark:  # not the README's: say how it was taken
+            stem, dot, ext = name.rpartition(".")
+            name = f"{stem}-{self.size[0]}x{self.size[1]}{'-dark' if self.dark else ''}{dot}{ext}"
         raw = self.raw / name
         subprocess.run(["import", "-display", self.display, "-window", wid, str(raw)], check=True)
         colors = subprocess.run(["identify", "-format", "%k", str(raw)], capture_output=True, text=True)
@@ -309,20 +347,27 @@ def settings_dialog(s: Session, main: str) -> str:
             "dialog.show()\n"
             "app.exec()\n")
     s.helpers.append(subprocess.Popen([PYTHON, "-c", code, str(s.ws / "celerydesk.toml")], cwd=REPO,
-                                      env=s.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                                      env=s.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=True))
     return wait_until(lambda: s.window(title), 30, "the Settings dialog")
 
 
 def take_all(s: Session) -> list[Path]:
     shots = []
     main = s.start_app()
+    s.start_remote_worker()
+    s.page(main, "flower")  # Flower's page is built when first shown
+    wait_until(lambda: "flower tab: loaded" in read(s.app_log) or s.app_died(), 90,
+               "the Flower page to load Flower's page")
+    # QtWebEngine's view makes Qt replace the window's native window: look it up again
+    main = wait_until(lambda: s.window("celerydesk — sample"), 30, "the main window")
     send_tasks(s)
+    shots.append(s.shot(main, "flower.png"))
 
+    s.page(main, "services", settle=2)
     shots.append(s.shot(main, "main-window.png"))
 
-    s.drag(POS["splitter"], POS["splitter_to"])
-    s.click(main, POS["worker_row"])
-    s.click(main, POS["tab_tasks"], settle=1.5)
+    s.page(main, "tasks", settle=1.5)
     s.drag(POS["task_column_edge"], POS["task_column_edge_to"])
     # select the failed task: search for it, pick it, clear the search (the selection stays)
     s.click(main, POS["task_search"])
@@ -334,7 +379,7 @@ def take_all(s: Session) -> list[Path]:
     time.sleep(1.5)
     shots.append(s.shot(main, "tasks.png"))
 
-    s.click(main, POS["tab_launch"], settle=1)
+    s.page(main, "launch")
     time.sleep(4)  # the task list comes from the project's introspection, off the GUI thread
     s.click(main, POS["launch_notify"], settle=1.5)
     s.click(main, POS["launch_delay"])
@@ -345,7 +390,7 @@ def take_all(s: Session) -> list[Path]:
     s.click(main, POS["launch_send"], settle=4)
     shots.append(s.shot(main, "launch.png"))
 
-    s.click(main, POS["tab_schedules"], settle=3)
+    s.page(main, "schedules", settle=3)
     s.click(main, POS["schedule_row_2"])
     shots.append(s.shot(main, "schedules.png"))
 
@@ -362,6 +407,9 @@ def take_all(s: Session) -> list[Path]:
     s.keys(editor, "Escape")  # Cancel: nothing is written
     wait_until(lambda: not s.window("Edit schedule"), 10, "the schedule editor to close")
 
+    s.page(main, "workers", settle=3)  # shown: it asks the remote worker for inspect stats at once
+    shots.append(s.shot(main, "workers.png"))
+
     settings = settings_dialog(s, main)
     time.sleep(1)
     s.click(settings, DIALOG_POS["check_interpreter"], settle=4)
@@ -369,7 +417,7 @@ def take_all(s: Session) -> list[Path]:
     s.keys(settings, "Escape")
 
     park_messages(s)
-    s.click(main, POS["tab_queues"], settle=3)
+    s.page(main, "queues", settle=3)
     s.click(main, POS["queue_parked"], settle=2)
     s.click(main, POS["queue_message_3"], settle=1)
     shots.append(s.shot(main, "queues.png"))
@@ -398,14 +446,22 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent,
                         help="where the reduced PNGs go (default: this folder)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument("--size", default=f"{SIZE[0]}x{SIZE[1]}", help="the window's size, WIDTHxHEIGHT")
+    parser.add_argument("--dark", action="store_true", help="a dark palette (Fusion), as a dark desktop gives")
     args = parser.parse_args()
+    try:
+        size = tuple(int(n) for n in args.size.lower().split("x"))
+        assert len(size) == 2 and min(size) >= 640
+    except (ValueError, AssertionError):
+        print(f"take.py: --size {args.size!r}: give WIDTHxHEIGHT, e.g. 1920x1080", file=sys.stderr)
+        return 2
     for tool in ("Xvfb", "xdotool", "import", "convert", "identify"):
         if shutil.which(tool) is None:
             print(f"take.py: {tool} is not on PATH (apt-get install xvfb xdotool imagemagick)", file=sys.stderr)
             return 2
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the finally below still runs
     scratch = Path(tempfile.mkdtemp(prefix="celerydesk-shots-"))
-    session = Session(scratch)
+    session = Session(scratch, size, args.dark)
     ok = False
     try:
         session.write_workspace()

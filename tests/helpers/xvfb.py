@@ -87,11 +87,25 @@ def recorded_processes(folder: Path) -> dict:
         return {}
 
 
+def show_page(app: ChildProcess, env: dict, wid: str, keys: str, page: str) -> None:
+    """Press a page's shortcut until the window says it shows it (``gui -v``: "page: KEY")."""
+    for _ in range(4):  # the first key press can land before Qt has the focus
+        seen = sum(f"page: {page}" in line for line in app.lines)
+        press(env, wid, keys)
+        try:
+            wait_until(lambda: sum(f"page: {page}" in line for line in app.lines) > seen, 5, f"the {page} page")
+            return
+        except AssertionError:
+            continue
+    raise AssertionError(f"{keys} did not show the {page} page")
+
+
 def window_starts_stack_shows_flower_and_stops(command: list[str], folder: Path, display: str,
                                                shot_name: str) -> Path:
     """The user's path through the real window: open ``command gui`` on a workspace, press
-    Ctrl+Shift+S, see the stack run and Flower's page load in the Flower tab, take a
-    screenshot, then SIGTERM: exit 0 and no process of the stack left 5 s later."""
+    Ctrl+Shift+S, see the stack run; go to the Workers page (Ctrl+7), then the Flower page
+    (Ctrl+8), built only then, and see Flower's page load there; take a screenshot, then
+    SIGTERM: exit 0 and no process of the stack left 5 s later."""
     path = write_workspace(folder, workers=[{"name": "main", "concurrency": 2}])
     flower_port = load_workspace(path).flower.port
     env = gui_env(display, folder.parent / "config")
@@ -113,7 +127,11 @@ def window_starts_stack_shows_flower_and_stops(command: list[str], folder: Path,
         wait_until(lambda: "ready." in (folder / ".celerydesk" / "logs" / "worker-main.log").read_text(),
                    90, "the worker to be ready")
         pids += [c.pid for p in pids if psutil.pid_exists(p) for c in psutil.Process(p).children(recursive=True)]
-        # The Flower tab is the one shown: its web view loads Flower's dashboard, credentials supplied.
+        show_page(app, env, wid, "ctrl+7", "workers")
+        time.sleep(1)  # Flower runs by now: a Flower page built already would be loading it
+        assert not any("flower tab: " in line for line in app.lines), "the Flower page was built before it was shown"
+        # The Flower page, built when shown: its web view loads Flower's dashboard, credentials supplied.
+        show_page(app, env, wid, "ctrl+8", "flower")
         app.wait_for(f"flower tab: loaded http://127.0.0.1:{flower_port}/", 90)
         time.sleep(1.5)  # let the dashboard draw before the screenshot
         shot = screenshot(display, shot_name)

@@ -1,7 +1,7 @@
 """The window's widgets against a scripted broker client (tests/helpers/fake_broker.py).
 
 What is checked is how the widgets use the window's services, not the broker: one depth poll
-feeds the status bar and the Tasks page; purge asks, goes through the broker service, and its
+feeds the status bar and the Queues page; purge asks, goes through the broker service, and its
 outcome reaches the banner; retry and "Run now" send off the GUI thread, and a failure is said;
 the project is introspected once for the Launch and Schedules pages. The stack here is real (a
 local redis-server as its broker, so the broker's state is RUNNING as in use); the client the
@@ -87,16 +87,17 @@ def answer_next_box(button) -> list[str]:
     return seen
 
 
-def queue_rows(page) -> dict[str, str]:
-    table = page.queues.table
+def queue_rows(panel) -> dict[str, str]:
+    table = panel.table
     return {table.item(r, 0).text(): table.item(r, 1).text() for r in range(table.rowCount())}
 
 
-def test_one_depth_poll_feeds_the_status_bar_and_the_tasks_page(window, context, fake):
+def test_one_depth_poll_feeds_the_status_bar_and_the_queues_page(window, context, fake):
     fake.queues.update({"celery": 7, "jobs": 2, "elsewhere": 4})
-    page = window.tasks
-    page.watch_queue("elsewhere")  # a launch went there: the page lists it, the status bar does not
-    wait_for(lambda: queue_rows(page) == {"celery": "7", "jobs": "2", "elsewhere": "4"}, what="the Tasks page's queues")
+    window.tasks.watch_queue("elsewhere")  # a launch went there: the page lists it, the status bar does not
+    window.show_page("queues")  # built when first shown
+    page = window.queues
+    wait_for(lambda: queue_rows(page) == {"celery": "7", "jobs": "2", "elsewhere": "4"}, what="the Queues page")
     wait_for(lambda: window.queue_label.text() == "queued celery: 7, jobs: 2", what="the status bar")
     polls = context.depths.polls
     wait_for(lambda: context.depths.polls >= polls + 2, 10, "two more polls")
@@ -109,17 +110,17 @@ def test_one_depth_poll_feeds_the_status_bar_and_the_tasks_page(window, context,
 
 def test_purge_asks_goes_through_the_service_and_a_failure_reaches_the_banner(window, context, fake):
     fake.queues["jobs"] = 5
-    page = window.tasks
+    page = window.queues
     wait_for(lambda: queue_rows(page).get("jobs") == "5", what="the depth of jobs")
     row = sorted(queue_rows(page)).index("jobs")
-    page.queues.table.selectRow(row)
+    page.table.selectRow(row)
 
     asked = answer_next_box(QMessageBox.StandardButton.No)
-    page.queues.purge_button.click()
+    page.purge_button.click()
     assert "5 waiting messages of 'jobs'" in asked[0] and fake.count("purge") == 0  # No: nothing asked
 
     answer_next_box(QMessageBox.StandardButton.Yes)
-    page.queues.purge_button.click()
+    page.purge_button.click()
     wait_for(lambda: ("info", "purged 5 messages") in context.said, what="the purge")
     wait_for(lambda: queue_rows(page).get("jobs") == "0", what="the depth to show 0")
 
@@ -127,7 +128,7 @@ def test_purge_asks_goes_through_the_service_and_a_failure_reaches_the_banner(wi
     wait_for(lambda: queue_rows(page).get("jobs") == "3", what="the new depth")
     fake.fail("purge")
     answer_next_box(QMessageBox.StandardButton.Yes)
-    page.queues.purge_button.click()
+    page.purge_button.click()
     wait_for(lambda: window.banner.isVisible(), what="the banner")
     text = window.banner.label.text()
     assert text.startswith("purge failed: ") and "refused" in text.lower() and "start the stack first" in text

@@ -1,19 +1,28 @@
-"""The main window's panes built after its first paint (celerydesk/ui/main_window.py).
+"""The main window's pages (celerydesk/ui/main_window.py, ui/pages.py, ui/state_strip.py).
 
-The services table is there at once; the log panes, Flower and the task monitor come right
-after the first paint (or after a second when the window is never painted), in that order, and
-the window says so with ``panelsBuilt``. The services table's current row, picked before the
-logs exist, is the log tab they open on.
+The services table is there at once; the log panes and the Tasks page come right after the
+first paint (or after a second when the window is never painted), in that order, and the window
+says so with ``panelsBuilt``; every other page is built when it is first shown, by its sidebar
+entry, its shortcut or its View menu item. The services table's current row, picked before the
+logs exist, is the log tab they open on; the state strip in the toolbar shows every service's
+state and leads to its row and log.
 """
 
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QApplication
 
 from celerydesk.services.context import DeskContext
-from celerydesk.ui.main_window import QtMainWindow
+from celerydesk.ui.main_window import PAGES, QtMainWindow
 from tests.helpers.stack import make_workspace
+
+LAZY_PAGES = ["dashboard", "launch", "schedules", "queues", "workers", "flower"]
+
+
+def built(window) -> dict[str, bool]:
+    return {key: getattr(window, f"{key}_tab").widget is not None for key in LAZY_PAGES + ["logs", "tasks"]}
 
 
 @pytest.fixture
@@ -29,20 +38,77 @@ def window(qtbot, tmp_path):
     stack.deleteLater()
 
 
-def test_the_panes_come_after_the_first_paint_in_order(qtbot, window):
-    built = []
-    for name in ("logs_tab", "flower_tab", "tasks_tab"):
-        getattr(window, name).built.connect(lambda _w, n=name: built.append(n))
+def test_the_panes_come_after_the_first_paint_in_order_and_no_other_page(qtbot, window):
+    order = []
+    for name in [f"{key}_tab" for key in LAZY_PAGES + ["logs", "tasks"]]:
+        getattr(window, name).built.connect(lambda _w, n=name: order.append(n))
     assert window.services.model.keys == ["broker", "worker-main"]
-    assert window.logs_tab.widget is None and window.flower_tab.widget is None
-    assert window.tasks_tab.widget is None
+    assert not any(built(window).values())
     with qtbot.waitSignal(window.panelsBuilt, timeout=5000):
         window.show()
-    assert built == ["logs_tab", "flower_tab", "tasks_tab"]
-    assert window.logs is window.logs_tab.widget and window.flower is window.flower_tab.widget
-    assert window.logs.keys() == ["broker", "worker-main"]
-    # Launch and Schedules still wait until they are first shown.
-    assert window.launch_tab.widget is None and window.schedules_tab.widget is None
+    assert order == ["logs_tab", "tasks_tab"]
+    assert window.logs is window.logs_tab.widget and window.logs.keys() == ["broker", "worker-main"]
+    assert window.pages.current_key() == "services"
+    # Pages not shown are not built, however long the window has been up.
+    qtbot.wait(300)
+    assert [key for key in LAZY_PAGES if built(window)[key]] == []
+
+
+def test_each_page_is_built_when_first_shown_by_sidebar_shortcut_or_menu(qtbot, window):
+    with qtbot.waitSignal(window.panelsBuilt, timeout=5000):
+        window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    sidebar = window.pages.sidebar
+    # The sidebar: a click on "Dashboard" builds and shows it, and nothing else.
+    row = [key for key, _t, _s in PAGES].index("dashboard")
+    qtbot.mouseClick(sidebar.viewport(), Qt.MouseButton.LeftButton, pos=sidebar.visualItemRect(sidebar.item(row)).center())
+    assert window.pages.current_key() == "dashboard" and window.dashboard_tab.widget.isVisible()
+    assert "tasks per minute" in window.dashboard.note.text()
+    assert [key for key in LAZY_PAGES if built(window)[key]] == ["dashboard"]
+    # Its shortcut: Ctrl+7 is Workers, wherever the focus is in the window.
+    window.services.view.setFocus()
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_7, Qt.KeyboardModifier.ControlModifier)
+    assert window.pages.current_key() == "workers" and built(window)["workers"]
+    assert sidebar.currentRow() == [key for key, _t, _s in PAGES].index("workers")
+    # The View menu lists every page with its shortcut; its items switch too.
+    view = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    items = {a.text(): a.shortcut().toString() for a in view.actions()}
+    assert items == {title: shortcut for _k, title, shortcut in PAGES}
+    next(a for a in view.actions() if a.text() == "Queues").trigger()
+    assert window.pages.current_key() == "queues" and built(window)["queues"]
+    assert [key for key in LAZY_PAGES if not built(window)[key]] == ["launch", "schedules", "flower"]
+    # Ctrl+1 comes back to the services and their logs.
+    qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    assert window.pages.current_key() == "services" and window.logs.isVisible()
+
+
+def test_the_state_strip_shows_every_service_and_leads_to_its_log(qtbot, window):
+    with qtbot.waitSignal(window.panelsBuilt, timeout=5000):
+        window.show()
+    strip = window.state_strip
+    assert strip.isVisible() and strip.text() == "broker stopped, worker main stopped"
+    window.show_page("workers")
+    assert strip.isVisible()  # on every page
+    qtbot.waitUntil(lambda: len(strip._items) == 2, timeout=5000)
+    worker_item = strip._items[1][1]
+    qtbot.mouseClick(strip, Qt.MouseButton.LeftButton, pos=QPoint(worker_item.center().x(), strip.height() // 2))
+    assert window.pages.current_key() == "services"
+    assert window.services.selected_key() == "worker-main"
+    assert window.logs.tabs.currentWidget() is window.logs.pane("worker-main")
+
+
+def test_the_services_table_is_as_tall_as_its_rows(qtbot, window):
+    window.resize(1280, 800)
+    with qtbot.waitSignal(window.panelsBuilt, timeout=5000):
+        window.show()
+    view = window.services.view
+    rows = view.verticalHeader().length()
+    assert view.height() == view.horizontalHeader().height() + rows + 2 * view.frameWidth()
+    # No stretched Service column: as wide as "worker main", the buttons' cell takes the rest.
+    header = view.horizontalHeader()
+    assert header.sectionSize(0) < 4 * view.fontMetrics().horizontalAdvance("worker main")
+    assert window.logs.height() > 400  # the logs get what the table does not need
 
 
 def test_the_selected_service_is_the_log_tab_shown(qtbot, window):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 
@@ -349,24 +348,6 @@ def test_bulk_revoke_counts_and_revokes_the_unfinished(desk):
     desk.filters.search.setText("")
 
 
-def test_a_remote_worker_appears_in_the_workers_list(desk, tmp_path):
-    env = {**os.environ, "CELERY_BROKER_URL": desk.stack.broker_url()}
-    proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "celerydesk.sample", "worker", "-n", "remote@%h",
-                             "-E", "-c", "1", "-l", "warning", "--without-mingle", "--without-gossip"],
-                            env=env, cwd=tmp_path, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        rows = wait_for(lambda: [r for r in desk.worker_rows() if r[0].startswith("remote@") and r[2] == "online"],
-                        60, "the remote worker in the list")
-        assert rows[0][1] == "remote"
-        assert any(r[0].startswith("main@") and r[1] == "this stack" for r in desk.worker_rows())
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
-    wait_for(lambda: any(r[0].startswith("remote@") and r[2] == "offline" for r in desk.worker_rows()), 15,
-             "the remote worker offline")
-
-
 def test_an_unregistered_task_warns_and_offers_a_restart(desk, qtbot):
     name = "celerydesk.sample.tasks.not_written_yet"
     with qtbot.waitSignal(desk.unregisteredTask, timeout=30000) as warned:
@@ -386,20 +367,24 @@ def test_purge_asks_first_and_empties_the_priority_lists_too(desk, qtbot):
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 
+    from celerydesk.ui.queues_panel import QtQueuesPanel
+
+    queues = QtQueuesPanel(desk.context)  # the Queues page, on the same window services
+    qtbot.addWidget(queues)
     client = redis.Redis.from_url(desk.stack.broker_url())
     client.lpush("purge-test", b"a", b"b", b"c")
     client.lpush("purge-test\x06\x163", b"d", b"e")
     desk.watch_queue("purge-test")
 
     def depth_row():
-        for row in range(desk.queues.table.rowCount()):
-            if desk.queues.table.item(row, 0).text() == "purge-test":
-                return row, desk.queues.table.item(row, 1).text()
+        for row in range(queues.table.rowCount()):
+            if queues.table.item(row, 0).text() == "purge-test":
+                return row, queues.table.item(row, 1).text()
         return None
 
     row, depth = wait_for(depth_row, 10, "the queue's depth")
     assert depth == "5"
-    desk.queues.table.selectRow(row)
+    queues.table.selectRow(row)
     answered = []
 
     def answer(button):
@@ -411,10 +396,10 @@ def test_purge_asks_first_and_empties_the_priority_lists_too(desk, qtbot):
             QTimer.singleShot(50, lambda: answer(button))
 
     QTimer.singleShot(50, lambda: answer(QMessageBox.StandardButton.No))
-    desk.queues.purge_button.click()
+    queues.purge_button.click()
     assert "5 waiting messages" in answered[0] and client.llen("purge-test") == 3  # No: nothing deleted
     QTimer.singleShot(50, lambda: answer(QMessageBox.StandardButton.Yes))
-    desk.queues.purge_button.click()
+    queues.purge_button.click()
     wait_for(lambda: client.llen("purge-test") + client.llen("purge-test\x06\x163") == 0, 10, "the purge")
     wait_for(lambda: (depth_row() or (0, ""))[1] == "0", 10, "the depth to show 0")
     client.close()
