@@ -151,6 +151,11 @@ class FakeBrokerClient:
         self._record("broker_queues")
         return {}, None
 
+    def peek(self, queue: str, limit: int = 10) -> list:
+        """No message bodies are kept here, only counts: nothing to show."""
+        self._record("peek", queue, limit)
+        return []
+
     def purge(self, queue: str) -> int:
         self._record("purge", queue)
         with self._lock:
