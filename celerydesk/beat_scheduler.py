@@ -90,7 +90,8 @@ def _now_iso():
 def _write_json(path, data):
     """Write via a temporary file and rename: readers (celerydesk) never see half a file."""
     tmp = "%s.%d.tmp" % (path, os.getpid())
-    with open(tmp, "w", encoding="utf-8") as f:
+    # private like every file celerydesk keeps in .celerydesk (schedule names and arguments)
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1, sort_keys=True, default=repr)
     os.replace(tmp, path)
 
@@ -184,7 +185,7 @@ class _BrokerLock:
         import fcntl  # only for brokers other than Redis; not on Windows
 
         os.makedirs(self.lock_dir, exist_ok=True)
-        fd = os.open(os.path.join(self.lock_dir, "beat.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(os.path.join(self.lock_dir, "beat.lock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

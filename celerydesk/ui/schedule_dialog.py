@@ -302,9 +302,12 @@ class QtScheduleDialog(QDialog):
     def _json(self, editor: QPlainTextEdit, error: QLabel, kind: type, what: str):
         """The editor's value, or None with the reason shown under it."""
         try:
-            value = json.loads(editor.toPlainText() or ("[]" if kind is list else "{}"))
-        except ValueError as exc:
+            value = limits.load_json(editor.toPlainText() or ("[]" if kind is list else "{}"))
+        except json.JSONDecodeError as exc:
             error.setText(f"not JSON: {exc}")
+            return None
+        except ValueError as exc:  # NaN or Infinity, or nested too deeply
+            error.setText(f"not accepted: {exc}")
             return None
         if not isinstance(value, kind):
             example = '["Hello"]' if kind is list else '{"x": 1}'
@@ -355,8 +358,8 @@ class QtScheduleDialog(QDialog):
 
     def values(self) -> dict:
         """What the form says, as WorkspaceDocument keys (call after form_problems() is empty)."""
-        values = {"task": self.task.currentText().strip(), "args": json.loads(self.args.toPlainText() or "[]"),
-                  "kwargs": json.loads(self.kwargs.toPlainText() or "{}"), "enabled": self.enabled.isChecked(),
+        values = {"task": self.task.currentText().strip(), "args": limits.load_json(self.args.toPlainText() or "[]"),
+                  "kwargs": limits.load_json(self.kwargs.toPlainText() or "{}"), "enabled": self.enabled.isChecked(),
                   "queue": self.queue.text().strip() or None, "timezone": None,
                   "priority": self.priority.value() if self.priority.value() >= 0 else None,
                   "expires": self._expires(), "start_at": self._start_at(), "one_off": self.one_off.isChecked()}

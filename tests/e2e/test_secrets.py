@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 OWN_FILES = (".gitignore", "stack.lock", "processes.json", "flower-credentials.json", "broker-password",
-             "schedules.json", "logs")
+             "schedules.json", "beat-state.json", "beat.lock", "logs")
 
 
 def celerydesk(*args: str) -> subprocess.CompletedProcess:

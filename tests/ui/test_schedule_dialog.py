@@ -199,6 +199,17 @@ def test_ok_with_errors_keeps_the_dialog_open_and_the_file_unchanged(qtbot, dial
     assert workspace_file.read_bytes() == before
 
 
+def test_arguments_nested_too_deeply_are_refused_not_raised(qtbot, dialog, workspace_file):
+    before = workspace_file.read_bytes()
+    dialog.name.setText("deep")
+    dialog.task.setCurrentText(TASKS[0])
+    dialog.args.setPlainText("[" * 5000 + "]" * 5000)  # Python's reader would raise RecursionError
+    press_ok(qtbot, dialog)
+    assert dialog.isVisible() and dialog.result() != QDialog.DialogCode.Accepted
+    assert "not accepted: nested deeper than" in dialog.args_error.text()
+    assert workspace_file.read_bytes() == before
+
+
 def test_a_taken_name_is_refused(qtbot, dialog, workspace_file):
     before = workspace_file.read_bytes()
     dialog.name.setText("notify-every-15-minutes")
