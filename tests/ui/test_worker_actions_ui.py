@@ -21,6 +21,7 @@ from celerydesk.ui.worker_actions import READ_ONLY_TIP
 from celerydesk.ui.workers_list import HERE
 from celerydesk.ui.workers_panel import QtWorkersPanel
 from tests.helpers.qt_wait import wait_for
+from tests.helpers.workers_page import action_result, select_worker
 from tests.helpers.stack import make_workspace
 
 pytestmark = pytest.mark.slow
@@ -57,20 +58,6 @@ def shown_panel(qtbot, context, **kwargs) -> QtWorkersPanel:
     return panel
 
 
-def select(panel: QtWorkersPanel, prefix: str, status: str = "online"):
-    """Select the row of the worker whose name starts with ``prefix``, once it has that status."""
-    wait_for(lambda: any(r.name.startswith(prefix) and r.status == status for r in panel.table.worker_rows()),
-             60, f"{prefix} {status} in the table")
-    r = next(i for i, row in enumerate(panel.table.worker_rows()) if row.name.startswith(prefix))
-    panel.table.selectRow(r)
-    return panel.table.worker_rows()[r]
-
-
-def result_of(panel: QtWorkersPanel, timeout: float = 40) -> str:
-    return wait_for(lambda: panel.actions.result.text() if panel.actions.result.text()[:1] in "✓✗" else None,
-                    timeout, "the worker's reply")
-
-
 def pool_processes(context, name: str) -> int:
     stats = context.broker.client.inspect("stats", timeout=2.0, destination=[name], limit=1)
     return parse_stats(stats)[name].pool_processes
@@ -78,12 +65,12 @@ def pool_processes(context, name: str) -> int:
 
 def test_the_pool_grown_from_the_window_and_saved_to_the_workspace(qtbot, context):
     panel = shown_panel(qtbot, context)
-    row = select(panel, "main@")
+    row = select_worker(panel, "main@")
     assert row.where == HERE and panel.actions.save_button.isEnabled()
     wait_for(lambda: panel.actions.size.value() == 2, 30, "the pool size of the selected worker")
     panel.actions.size.setValue(3)
     qtbot.mouseClick(panel.actions.scale_button, Qt.MouseButton.LeftButton)
-    said = result_of(panel)
+    said = action_result(panel)
     assert said == f"✓ {row.name}: pool grown from 2 to 3 processes (pool will grow)"
     assert pool_processes(context, row.name) == 3  # the worker itself says so
 
@@ -91,33 +78,33 @@ def test_the_pool_grown_from_the_window_and_saved_to_the_workspace(qtbot, contex
     with qtbot.waitSignal(context.workspaceSaved, timeout=30000) as saved:
         qtbot.mouseClick(panel.actions.save_button, Qt.MouseButton.LeftButton)
     assert saved.args == [str(context.stack.ws.path)]
-    assert result_of(panel).startswith("✓ saved to celerydesk.toml [[workers]] 'main': concurrency: 2 → 3")
+    assert action_result(panel).startswith("✓ saved to celerydesk.toml [[workers]] 'main': concurrency: 2 → 3")
     text = context.stack.ws.path.read_text()
     assert text.startswith("# the team's notes stay\n") and "concurrency = 3" in text
 
     panel.actions.size.setValue(2)  # back, for the other tests
     qtbot.mouseClick(panel.actions.scale_button, Qt.MouseButton.LeftButton)
     panel.actions.result.clear()
-    assert result_of(panel).startswith("✓") and pool_processes(context, row.name) == 2
+    assert action_result(panel).startswith("✓") and pool_processes(context, row.name) == 2
 
 
 def test_a_refused_change_shows_the_reason_and_claims_nothing(qtbot, context):
     panel = shown_panel(qtbot, context)
-    select(panel, "main@")
+    select_worker(panel, "main@")
     panel.actions.task.setEditText("no.such.task")
     panel.actions.rate.setText("10/m")
     qtbot.mouseClick(panel.actions.rate_button, Qt.MouseButton.LeftButton)
-    assert result_of(panel).endswith("refused rate_limit: unknown task")
+    assert action_result(panel).endswith("refused rate_limit: unknown task")
     panel.actions.result.clear()
     panel.actions.task.setEditText("celerydesk.sample.tasks.add")
     panel.actions.rate.setText("ten a minute")
     qtbot.mouseClick(panel.actions.rate_button, Qt.MouseButton.LeftButton)
-    assert result_of(panel).startswith("✗ rate 'ten a minute': expected a number of tasks per second")
+    assert action_result(panel).startswith("✗ rate 'ten a minute': expected a number of tasks per second")
 
 
 def test_a_read_only_client_disables_every_changing_button(qtbot, context):
     panel = shown_panel(qtbot, context)
-    select(panel, "main@")
+    select_worker(panel, "main@")
     assert panel.actions.scale_button.isEnabled()
     context.broker.client.read_only = True
     try:
@@ -142,7 +129,7 @@ def test_a_remote_worker_is_shut_down_only_after_a_confirmation(qtbot, context, 
                             env=env, cwd=tmp_path, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        row = select(panel, "remote@")
+        row = select_worker(panel, "remote@")
         wait_for(lambda: panel.actions.pool() == "solo", 40, "the remote worker's inspect stats")
         panel._refresh()
         assert not panel.actions.scale_button.isEnabled() and "solo pool" in panel.actions.scale_button.toolTip()
@@ -154,7 +141,7 @@ def test_a_remote_worker_is_shut_down_only_after_a_confirmation(qtbot, context, 
         assert context.broker.client.ping(timeout=2.0, destination=[row.name]) == [row.name]
 
         qtbot.mouseClick(panel.actions.shutdown_button, Qt.MouseButton.LeftButton)
-        assert result_of(panel, 60) == f"✓ {row.name} has shut down (it no longer answers ping)"
+        assert action_result(panel, 60) == f"✓ {row.name} has shut down (it no longer answers ping)"
         assert proc.wait(30) == 0
     finally:
         if proc.poll() is None:
