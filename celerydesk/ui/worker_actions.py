@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox, QLabel, QLineEdit, QMessageBox,
-                               QPushButton, QSpinBox, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
+                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from celerydesk.core import limits
 from celerydesk.core import worker_actions as act
+from celerydesk.core.worker_list import WorkerFacts
 from celerydesk.ui.workers_list import HERE, WorkerRow
 
 READ_ONLY_TIP = "This environment is read-only: nothing that changes its workers can be done from here."
@@ -38,6 +39,7 @@ class QtWorkerActions(QGroupBox):
         self.context = context
         self.confirm = confirm or ask
         self.row: Optional[WorkerRow] = None
+        self.state: Optional[WorkerFacts] = None  # what the selected worker said it runs, last asked
         self._busy = False
         bounds = limits.CONCURRENCY["prefork"]
         self.size = _spin(int(bounds.low), int(bounds.high))
@@ -70,50 +72,81 @@ class QtWorkerActions(QGroupBox):
         self.set_row(None)
 
     def _lay_out(self) -> None:
-        grid = QGridLayout(self)
-        grid.addWidget(self.title, 0, 0, 1, 8)
-        for column, widget in enumerate((QLabel("Pool size"), self.size, self.scale_button, QLabel("Autoscale max"),
-                                         self.auto_max, QLabel("min"), self.auto_min, self.autoscale_button)):
-            grid.addWidget(widget, 1, column)
-        for column, widget in enumerate((QLabel("Task"), self.task, QLabel("Rate"), self.rate, self.rate_button)):
-            grid.addWidget(widget, 2, column)
-        for column, widget in enumerate((QLabel("Soft (s)"), self.soft, QLabel("Hard (s)"), self.hard,
-                                         self.time_button)):
-            grid.addWidget(widget, 3, column)
-        for column, widget in enumerate((QLabel("Queue"), self.queue, self.consume_button, self.cancel_button)):
-            grid.addWidget(widget, 4, column)
-        grid.addWidget(self.shutdown_button, 4, 6)
-        grid.addWidget(self.save_button, 4, 7)
-        grid.addWidget(self.result, 5, 0, 1, 8)
-        grid.setColumnStretch(1, 1)
+        self.rate.setMaximumWidth(90)
+        self.queue.setMinimumWidth(160)
+        grid = QVBoxLayout(self)
+        grid.addWidget(self.title)
+        for widgets in ((QLabel("Pool size"), self.size, self.scale_button, QLabel("   Autoscale max"), self.auto_max,
+                         QLabel("min"), self.auto_min, self.autoscale_button),
+                        (QLabel("Task"), self.task, QLabel("Rate"), self.rate, self.rate_button, QLabel("   Soft (s)"),
+                         self.soft, QLabel("Hard (s)"), self.hard, self.time_button),
+                        (QLabel("Queue"), self.queue, self.consume_button, self.cancel_button, QLabel("   "),
+                         self.shutdown_button, self.save_button)):
+            line = QHBoxLayout()
+            for widget in widgets:
+                line.addWidget(widget)
+            line.addStretch(1)
+            grid.addLayout(line)
+        grid.addWidget(self.result)
 
     # -- what is selected ---------------------------------------------------------------------------
 
     def set_row(self, row: Optional[WorkerRow]) -> None:
-        """The worker selected in the table (None: none); the fields take its figures when the
-        selection moves to another worker, not at each refresh of the same one."""
+        """The worker selected in the table (None: none). Selecting another worker asks it what it
+        runs now (``read_state``); a refresh of the same one only updates its status."""
         changed = row is None or self.row is None or row.name != self.row.name
         self.row = row
-        if row is not None and changed:
-            self.title.setText(f"<b>{row.name}</b> ({row.where}, {row.status})")
-            size = _pool_size(row)
-            if size:
-                self.size.setValue(size)
-            self._fill_tasks()
-        elif row is None:
+        if row is None:
+            self.state = None
             self.title.setText("Select a worker in the table.")
+        elif changed:
+            self.state = None
+            self._show_title()
+            self.read_state()
         self.update_enabled()
 
-    def _fill_tasks(self) -> None:
-        latest = self.context.introspection.latest
-        names = sorted(latest.tasks) if latest is not None else []
-        current = self.task.currentText()
-        self.task.clear()
-        self.task.addItems(names)
-        self.task.setEditText(current)
+    def read_state(self) -> None:
+        """Ask the selected worker for its pool, autoscale range, queues and registered tasks."""
+        row = self.row
+        if row is None or row.status != "online" or "@" not in row.name:
+            return
+        name = row.name
+
+        def read(client):
+            registered = client.inspect("registered", timeout=2.0, destination=[name], limit=1).get(name) or []
+            return act.worker_state(client, name), sorted(t.split(" ", 1)[0] for t in registered)
+
+        def done(result, error) -> None:
+            if error is not None or self.row is None or self.row.name != name:
+                return  # not answering now: the table says so; the fields stay as they were
+            self.state, tasks = result
+            if self.state.concurrency:
+                self.size.setValue(self.state.concurrency)
+            if self.state.autoscale:
+                self.auto_max.setValue(self.state.autoscale[0])
+                self.auto_min.setValue(self.state.autoscale[1])
+            current = self.task.currentText()
+            self.task.clear()
+            self.task.addItems(tasks)
+            self.task.setEditText(current)
+            self._show_title()
+            self.update_enabled()
+
+        self.context.broker.call(read, done, owner=self)
+
+    def _show_title(self) -> None:
+        row, state = self.row, self.state
+        text = f"<b>{row.name}</b> ({row.where}, {row.status})"
+        if state is not None:
+            size = f"{state.autoscale[1]}–{state.autoscale[0]}, now {state.concurrency}" if state.autoscale \
+                else f"×{state.concurrency}"
+            text += f": {state.pool or '?'} pool {size}; queues: {', '.join(state.queues) or 'none'}"
+        self.title.setText(text)
 
     def pool(self) -> str:
         row = self.row
+        if self.state is not None:
+            return self.state.pool
         if row is None:
             return ""
         if row.key:
@@ -133,6 +166,11 @@ class QtWorkerActions(QGroupBox):
         for button in changing:
             button.setEnabled(answering and not read_only)
             button.setToolTip(READ_ONLY_TIP if read_only else "")
+        if self.state is not None and not self.state.autoscale:
+            self.autoscale_button.setEnabled(False)
+            self.autoscale_button.setToolTip("This worker was started without --autoscale: it has no range to set "
+                                             "(for a worker of this stack: autoscale = [max, min] in its [[workers]] "
+                                             "entry, then restart)")
         if fixed:
             self.scale_button.setEnabled(False)
             self.scale_button.setToolTip(f"The {self.pool()} pool cannot change its size while it runs: set "
@@ -202,19 +240,12 @@ class QtWorkerActions(QGroupBox):
             self._show(f"✓ {said}")
             if on_success is not None:
                 on_success()
+            self.read_state()  # what it runs now
 
         self.context.broker.call(lambda client: action(client, name), done, owner=self, report=f"{what} failed")
 
     def _show(self, text: str) -> None:
         self.result.setText(text)
-
-
-def _pool_size(row: WorkerRow) -> Optional[int]:
-    if row.usage is not None and row.usage.processes > 1:
-        return row.usage.processes - 1  # the worker and its pool processes
-    if row.remote is not None:
-        return row.remote.pool_processes or row.remote.max_concurrency
-    return None
 
 
 def _spin(low: int, high: int) -> QSpinBox:

@@ -88,9 +88,16 @@ def test_the_pool_grown_from_the_window_and_saved_to_the_workspace(qtbot, contex
     assert action_result(panel).startswith("✓") and pool_processes(context, row.name) == 2
 
 
-def test_a_refused_change_shows_the_reason_and_claims_nothing(qtbot, context):
+def test_the_selected_worker_is_asked_what_it_runs_and_a_refusal_shows_the_reason(qtbot, context):
     panel = shown_panel(qtbot, context)
     select_worker(panel, "main@")
+    wait_for(lambda: panel.actions.state is not None, 30, "the worker's own account of what it runs")
+    assert ": prefork pool ×2; queues: celery" in panel.actions.title.text()
+    tasks = [panel.actions.task.itemText(i) for i in range(panel.actions.task.count())]
+    assert "celerydesk.sample.tasks.add" in tasks  # what the worker registered
+    assert not panel.actions.autoscale_button.isEnabled()
+    assert "started without --autoscale" in panel.actions.autoscale_button.toolTip()
+
     panel.actions.task.setEditText("no.such.task")
     panel.actions.rate.setText("10/m")
     qtbot.mouseClick(panel.actions.rate_button, Qt.MouseButton.LeftButton)
