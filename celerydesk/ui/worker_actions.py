@@ -48,6 +48,7 @@ class QtWorkerActions(QGroupBox):
         self.autoscale_button = QPushButton("Set autoscale")
         self.task = QComboBox(editable=True)
         self.task.setMinimumContentsLength(28)
+        self.task.lineEdit().setPlaceholderText("task name")
         self.rate = QLineEdit(placeholderText="10/m")
         self.rate_button = QPushButton("Set rate limit")
         self.soft, self.hard = _seconds(), _seconds()
