@@ -16,7 +16,7 @@ import pytest
 from celerydesk.core.broker_client import BrokerClient
 from celerydesk.core.workspace import load_workspace
 from tests.helpers.qt_wait import wait_for
-from tests.helpers.stack import UpProcess, write_workspace
+from tests.helpers.stack import UpProcess, remote_worker, write_workspace
 
 pytestmark = pytest.mark.slow
 ADD = "celerydesk.sample.tasks.add"
@@ -51,10 +51,7 @@ def test_workers_local_and_remote_their_actions_and_a_saved_size_after_a_restart
     remote = None
     try:
         url = load_workspace(path).broker_url()
-        remote = subprocess.Popen([sys.executable, "-m", "celery", "-A", "celerydesk.sample", "worker", "-n", "remote@%h",
-                                   "-E", "-c", "1", "-Q", "elsewhere", "-l", "warning", "--without-mingle",
-                                   "--without-gossip"], env={**os.environ, "CELERY_BROKER_URL": url}, cwd=tmp_path,
-                                  start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        remote = remote_worker(url, tmp_path, "-c", "1", "-Q", "elsewhere")
         with BrokerClient(url) as client:
             wait_for(lambda: any(n.startswith("remote@") for n in client.ping(timeout=1.0)), 60, "the remote worker")
 

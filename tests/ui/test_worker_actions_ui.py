@@ -9,45 +9,27 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 
 import pytest
 from PySide6.QtCore import Qt
 
 from celerydesk.core.worker_resources import parse_stats
-from celerydesk.services.context import DeskContext
 from celerydesk.ui.worker_actions import READ_ONLY_TIP
 from celerydesk.ui.workers_list import HERE
 from celerydesk.ui.workers_panel import QtWorkersPanel
 from tests.helpers.qt_wait import wait_for
+from tests.helpers.stack import make_workspace, remote_worker, running_context
 from tests.helpers.workers_page import action_result, select_worker
-from tests.helpers.stack import make_workspace
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def context(qapp, tmp_path_factory):
-    from celerydesk.services.stack import StackController
-
     ws = make_workspace(tmp_path_factory.mktemp("actions"), beat=False, flower=False,
                         workers=[{"name": "main", "concurrency": 2}])
     ws.path.write_text("# the team's notes stay\n" + ws.path.read_text())
-    stack = StackController(ws)
-    outcome: list[str] = []
-    stack.stackReady.connect(lambda: outcome.append("ready"))
-    stack.stackStopped.connect(lambda: outcome.append("stopped"))
-    stack.start_all()
-    wait_for(lambda: outcome, 120, "the stack")
-    assert outcome[0] == "ready"
-    context = DeskContext(stack, parent=stack)
-    yield context
-    context.shutdown()
-    outcome.clear()
-    stack.stop_all()
-    wait_for(lambda: outcome, 60, "the stack to stop")
-    stack.deleteLater()
+    yield from running_context(ws)
 
 
 def shown_panel(qtbot, context, **kwargs) -> QtWorkersPanel:
@@ -130,11 +112,7 @@ def test_a_remote_worker_is_shut_down_only_after_a_confirmation(qtbot, context, 
     asked: list[str] = []
     answers = [False, True]
     panel = shown_panel(qtbot, context, confirm=lambda _parent, _title, text: asked.append(text) or answers.pop(0))
-    env = {**os.environ, "CELERY_BROKER_URL": context.stack.broker_url()}
-    proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "celerydesk.sample", "worker", "-n", "remote@%h",
-                             "-E", "-P", "solo", "-l", "warning", "--without-mingle", "--without-gossip"],
-                            env=env, cwd=tmp_path, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = remote_worker(context.stack.broker_url(), tmp_path, "-P", "solo")
     try:
         row = select_worker(panel, "remote@")
         wait_for(lambda: panel.actions.pool() == "solo", 40, "the remote worker's inspect stats")
