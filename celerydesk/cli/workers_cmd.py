@@ -128,6 +128,8 @@ def _change(ws, client, records, args) -> int:
     from celerydesk.core import worker_actions as act
     from celerydesk.core.worker_list import LOCAL, answering, find_worker
 
+    if args.action == "rate-limit":
+        act.check_rate(args.rate)  # before asking the workers anything
     worker = find_worker(answering(client, records), args.name)
     name = worker.name
     saving = getattr(args, "save", False)
