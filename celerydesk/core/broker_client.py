@@ -126,6 +126,7 @@ class BrokerClient:
         self.start_hint = start_hint
         self.management = management
         self.sent_spool = sent_spool
+        self.read_only = False  # an environment that must not be changed: every changing call refuses
         self._management_failed: Optional[tuple[float, str]] = None  # (when, the note) of a guess that failed
         self._app = None
         self._redis = None
@@ -295,13 +296,31 @@ class BrokerClient:
         return self.inspect("registered", timeout=timeout, limit=limit)
 
     def control(self, command: str, *, destination: Optional[list[str]] = None, timeout: float = 1.0,
-                reply: bool = True, **arguments) -> list[dict]:
+                reply: bool = True, limit: Optional[int] = None, **arguments) -> list[dict]:
         """Broadcast a control command (``pool_grow``, ``rate_limit``, ``add_consumer``...);
-        the replies, ``[{worker: answer}]``, when ``reply``."""
+        the replies, ``[{worker: answer}]``, when ``reply`` (once ``limit`` answered, if given)."""
         app = self.app
         with self._errors(f"sending {command} to the workers"):
             return app.control.broadcast(command, arguments=arguments, destination=destination,
-                                         reply=reply, timeout=timeout) or []
+                                         reply=reply, timeout=timeout, limit=limit) or []
+
+    def control_worker(self, worker: str, command: str, *, timeout: float = 3.0, reply: bool = True,
+                       **arguments) -> str:
+        """Send a control command to the one worker named ``worker``; what it answered (its
+        ``ok`` text). Raises DeskError when it answers with an error, or not at all within
+        ``timeout``. Without ``reply`` (``shutdown``, which a worker does not answer) it only sends.
+        Every change ``core.worker_actions`` makes to a running worker goes through here."""
+        replies = self.control(command, destination=[worker], timeout=timeout, reply=reply,
+                               limit=1 if reply else None, **arguments)
+        if not reply:
+            return ""
+        answer = next((r[worker] for r in replies if isinstance(r, dict) and worker in r), None)
+        if answer is None:
+            raise DeskError(f"{worker} did not answer {command} within {timeout:g} s: nothing is known to have changed",
+                            hint="see which workers answer: celerydesk workers")
+        if isinstance(answer, dict) and "error" in answer:
+            raise DeskError(f"{worker} refused {command}: {answer['error']}")
+        return str(answer.get("ok", "")) if isinstance(answer, dict) else str(answer)
 
     def result(self, task_id: str):
         """Celery's AsyncResult for ``task_id``, read from the backend the client was made with."""

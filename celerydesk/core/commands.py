@@ -152,6 +152,11 @@ def _celery(ws: Workspace, broker_url: str) -> list[str]:
     return [*interpreter_argv(ws.project.python), "-m", "celery", "-A", ws.project.app, *_broker_option(broker_url)]
 
 
+def autoscale_option(worker: WorkerConfig) -> list[str]:
+    """``--autoscale=MAX,MIN`` when the workspace sets ``autoscale = [max, min]``."""
+    return [f"--autoscale={worker.autoscale[0]},{worker.autoscale[1]}"] if worker.autoscale else []
+
+
 def worker_spec(ws: Workspace, worker: WorkerConfig, broker_url: str) -> ServiceSpec:
     argv = _celery(ws, broker_url) + [
         "worker",
@@ -165,7 +170,7 @@ def worker_spec(ws: Workspace, worker: WorkerConfig, broker_url: str) -> Service
         # desktop stack they cost a second of start-up and a stream of events for nothing.
         "--without-mingle",
         "--without-gossip",
-    ] + list(worker.extra_args)
+    ] + autoscale_option(worker) + list(worker.extra_args)
     if worker.loglevel in ("debug", "info"):
         readiness = Readiness("log", pattern=rf"{re.escape(worker.name)}@\S+ ready\.")
     else:  # the "ready." line is logged at INFO; ask the worker itself instead

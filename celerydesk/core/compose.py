@@ -60,6 +60,7 @@ from urllib.parse import urlsplit
 
 from celerydesk import __version__
 from celerydesk.core.brokers import DEFAULT_IMAGE, GUEST, LABEL, RABBITMQ, REDIS as REDIS_KIND
+from celerydesk.core.commands import autoscale_option
 from celerydesk.core.errors import DeskError
 from celerydesk.core.runtime import Runtime, atomic_write
 from celerydesk.core.urls import has_password, shown_url
@@ -237,7 +238,7 @@ def compose_document(ws: Workspace, compose_dir: Optional[Path] = None) -> dict:
             "-P", worker.pool,
             "-Q", ",".join(worker.queues),
             "-l", worker.loglevel,
-        ] + list(worker.extra_args)
+        ] + autoscale_option(worker) + list(worker.extra_args)
         service = _project_service(ws, compose_dir, command, url)
         # SIGTERM is celery's warm shutdown: running tasks finish within this grace period.
         service["stop_grace_period"] = _duration(worker.stop_timeout)

@@ -88,6 +88,7 @@ class WorkerConfig:
     loglevel: str = "info"
     stop_timeout: float = 20.0  # warm shutdown lets running tasks finish; then the group is killed
     extra_args: list[str] = field(default_factory=list)
+    autoscale: Optional[tuple[int, int]] = None  # (max, min) pool processes, celery's --autoscale
 
 
 @dataclass
@@ -402,7 +403,8 @@ def _parse_workers(v: "_Validator", value: Any) -> list[WorkerConfig]:
             continue
         name = v.string(t, where, "name", "main" if i == 1 else f"worker{i}")
         where = f'[[workers]] #{i} "{name}"'
-        v.unknown(t, where, ("name", "concurrency", "queues", "pool", "loglevel", "stop_timeout", "extra_args"))
+        v.unknown(t, where, ("name", "concurrency", "queues", "pool", "loglevel", "stop_timeout", "extra_args",
+                             "autoscale"))
         if not _NAME_RE.match(name):
             v.problem(f"{where} name: use letters, digits, '.', '_' or '-' (it becomes the node name {name}@host)")
         if name in seen:
@@ -419,9 +421,31 @@ def _parse_workers(v: "_Validator", value: Any) -> list[WorkerConfig]:
                 loglevel=v.choice(t, where, "loglevel", LOG_LEVELS, "info"),
                 stop_timeout=v.number(t, where, "stop_timeout", 20.0, limits.STOP_TIMEOUT),
                 extra_args=v.string_list(t, where, "extra_args", []),
+                autoscale=_autoscale(v, t, where, pool),
             )
         )
     return workers or [WorkerConfig()]
+
+
+def _autoscale(v: "_Validator", t: dict, where: str, pool: str) -> Optional[tuple[int, int]]:
+    """``autoscale = [max, min]``: celery grows the pool up to max processes under load and
+    shrinks it to min when idle. Only the prefork pool can change its size this way."""
+    value = t.get("autoscale")
+    if value is None:
+        return None
+    bounds = limits.CONCURRENCY["prefork"]
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(n, int) and not isinstance(n, bool) for n in value)):
+        v.problem(f"{where} autoscale: expected [max, min], two whole numbers, got {value!r}")
+        return None
+    high, low = value
+    if pool != "prefork":
+        v.problem(f'{where} autoscale: only the prefork pool can autoscale, not pool = "{pool}"')
+    elif not (0 <= low <= high and bounds.low <= high <= bounds.high):
+        v.problem(f"{where} autoscale: [max, min] needs 0 <= min <= max and max {bounds.text()}, got {value!r}")
+    else:
+        return high, low
+    return None
 
 
 def _parse_history(v: "_Validator", t: dict) -> HistoryConfig:

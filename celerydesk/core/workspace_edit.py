@@ -48,7 +48,7 @@ SCALARS: dict[tuple[str, str], tuple[type, ...]] = {
 }
 WORKER_KEYS: dict[str, tuple[type, ...]] = {
     "name": (str,), "concurrency": (int,), "queues": (list, tuple), "pool": (str,),
-    "loglevel": (str,), "stop_timeout": (int, float), "extra_args": (list, tuple),
+    "loglevel": (str,), "stop_timeout": (int, float), "extra_args": (list, tuple), "autoscale": (list, tuple),
 }
 SCHEDULE_KEYS: dict[str, tuple[type, ...]] = {
     "name": (str,), "task": (str,), "cron": (str,), "every": (int, float), "args": (list, tuple),

@@ -30,6 +30,7 @@ MONITOR_CAPACITY = 10_000  # tasks the monitor keeps until the user sets another
 
 class DeskContext(QObject):
     message = Signal(str, str)  # level (info | warning | error), text: the banner's one source
+    workspaceSaved = Signal(str)  # a page wrote the workspace file (its path): the next start must use it
 
     def __init__(self, stack, *, client: Optional[BrokerClient] = None,
                  introspect: Optional[Callable] = None, parent=None):

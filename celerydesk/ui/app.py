@@ -77,6 +77,7 @@ class DeskApplication:
             self.stack.carry_history(carry_from)
         self.stack.stackStopped.connect(self._maybe_finish_quit)
         self.context = DeskContext(self.stack, parent=self.stack)
+        self.context.workspaceSaved.connect(lambda path: self.apply_saved_settings(Path(path), restart=False))
         self.tray = None
         if QSystemTrayIcon.isSystemTrayAvailable():
             from celerydesk.ui.tray import QtTray  # here: a desktop without a tray never needs it

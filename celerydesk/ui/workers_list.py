@@ -115,6 +115,7 @@ class QtWorkersList(QTableWidget):
         self._rows: list[WorkerRow] = []
         self.setHorizontalHeaderLabels(COLUMNS)
         read_only_table(self)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setWordWrap(False)
         self.setItemDelegateForColumn(MEMORY, SparklineDelegate(min_span=10e6, sample_text="peak 999.9 MB", parent=self))
         self.setItemDelegateForColumn(CPU, SparklineDelegate(min_span=10.0, sample_text="100 %", parent=self))
@@ -153,6 +154,12 @@ class QtWorkersList(QTableWidget):
 
     def worker_rows(self) -> list[WorkerRow]:
         return list(self._rows)
+
+    def selected(self) -> Optional[WorkerRow]:
+        """The row of the selected worker, if one is selected."""
+        rows = self.selectionModel().selectedRows()
+        r = rows[0].row() if rows else -1
+        return self._rows[r] if 0 <= r < len(self._rows) else None
 
     def rows(self) -> list[tuple[str, str, str]]:
         """(hostname, where, status) of each row."""

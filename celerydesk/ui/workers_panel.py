@@ -1,4 +1,5 @@
-"""The Workers page: the workers table (``workers_list``), and a line saying what its figures are.
+"""The Workers page: the workers table (``workers_list``), a line saying what its figures are, and
+the actions on the selected worker (``worker_actions``).
 
 While the page is shown it refreshes the table every 2 s and as new samples come, and it has the
 window ask remote workers for ``inspect stats``; hidden, it asks nothing (the resource sampling
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from celerydesk.core.worker_resources import SAMPLE_INTERVAL_S
 from celerydesk.services.worker_resources import STATS_INTERVAL_MS
 from celerydesk.ui import defs
+from celerydesk.ui.worker_actions import QtWorkerActions
 from celerydesk.ui.workers_list import QtWorkersList
 
 REFRESH_MS = 2000
@@ -25,35 +27,48 @@ ABOUT = (f"<b>This stack's workers</b> are measured here: memory is the resident
 
 
 class QtWorkersPanel(QWidget):
-    def __init__(self, context, parent=None):
+    def __init__(self, context, parent=None, confirm=None):
+        """``confirm(parent, title, text) -> bool`` asks before shutting down a remote worker
+        (a question box by default)."""
         super().__init__(parent)
         self.context = context
         self.about = QLabel(ABOUT, self)
         self.about.setWordWrap(True)
         self.table = QtWorkersList(context, self)
+        self.actions = QtWorkerActions(context, confirm=confirm, parent=self)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(defs.MARGIN, defs.MARGIN, defs.MARGIN, defs.MARGIN)
         layout.setSpacing(defs.SPACING)
         layout.addWidget(self.about)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.actions)
         self._timer = QTimer(self, interval=REFRESH_MS)  # the event store's counts and statuses
-        self._timer.timeout.connect(self.table.refresh)
+        self._timer.timeout.connect(self._refresh)
         context.resources.sampled.connect(self._refresh_if_shown)
         context.worker_stats.changed.connect(self._refresh_if_shown)
         self._active = False
-        self.table.refresh()
+        self._refresh()
 
     def rows(self) -> list[tuple[str, str, str]]:
         return self.table.rows()
 
     def _refresh_if_shown(self) -> None:
         if self.isVisible():
-            self.table.refresh()
+            self._refresh()
+
+    def _refresh(self) -> None:
+        """The table, and the actions' view of the selected worker (its status; read-only or not)."""
+        self.table.refresh()
+        self._selection_changed()
+
+    def _selection_changed(self) -> None:
+        self.actions.set_row(self.table.selected())
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
         self._set_active(True)
-        self.table.refresh()
+        self._refresh()
 
     def hideEvent(self, event) -> None:
         super().hideEvent(event)

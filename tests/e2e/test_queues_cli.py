@@ -55,8 +55,9 @@ def test_the_sample_stack_on_an_external_rabbitmq(rabbitmq_node, rabbitmq_url, t
         assert listed.returncode == 0, listed.stderr
         rows = by_name(json.loads(listed.stdout))
         assert rows["parked"]["messages"] == 5 and rows["parked"]["consumers"] == 0
-        # the broker holds it; ``up`` also recorded the five going there (the history's queues)
-        assert "broker" in rows["parked"]["sources"] and set(rows["parked"]["sources"]) <= {"broker", "history"}
+        # Found on the broker, named by nobody (the history may have seen them sent by now, or not yet).
+        assert "broker" in rows["parked"]["sources"]
+        assert not {"workspace", "app", "workers"} & set(rows["parked"]["sources"])
         assert rows["celery"]["consumers"] == 1 and rows["celery"]["workers"][0].startswith("main@")
         assert {"workspace", "app", "broker", "workers"} <= set(rows["celery"]["sources"])
 

@@ -70,6 +70,12 @@ def start_stack(qtbot, ws, timeout_ms: int = 90000):
 def start_broker_alone(ws):
     """A StackController with only its broker started (and waited for, outside any one test's
     qtbot): what the window's broker services need to run. Stop it with ``stop_broker_alone``."""
+    return start_outside_a_test(ws, only=set())
+
+
+def start_outside_a_test(ws, only=None):
+    """A StackController started (``only`` those services, or all) and waited for outside any one
+    test's qtbot, for a module's fixture. Stop it with ``stop_broker_alone``."""
     from celerydesk.services.stack import StackController
     from tests.helpers.qt_wait import wait_for
 
@@ -77,8 +83,8 @@ def start_broker_alone(ws):
     stack.test_outcome = []
     stack.stackReady.connect(lambda: stack.test_outcome.append("ready"))
     stack.stackStopped.connect(lambda: stack.test_outcome.append("stopped"))
-    stack.start_all(only=set())
-    wait_for(lambda: stack.test_outcome, 60, "the broker")
+    stack.start_all(only=only)
+    wait_for(lambda: stack.test_outcome, 120, "the stack")
     assert stack.test_outcome == ["ready"]
     return stack
 
@@ -204,3 +210,25 @@ class UpProcess(ChildProcess):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+def running_context(ws):
+    """A stack of ``ws`` started (outside any one test's qtbot) and its window context: for a
+    module-scoped fixture, ``yield from running_context(ws)``. Shuts both down after."""
+    from celerydesk.services.context import DeskContext
+
+    stack = start_outside_a_test(ws)
+    context = DeskContext(stack, parent=stack)
+    yield context
+    context.shutdown()
+    stop_broker_alone(stack)
+    stack.deleteLater()
+
+
+def remote_worker(broker_url: str, cwd, *options: str) -> subprocess.Popen:
+    """A worker of the sample app named ``remote@<host>``, started by hand as someone else's would
+    be (its own session, quiet): ``options`` are its own (``-c 1``, ``-P solo``, ``-Q q``)."""
+    return subprocess.Popen([sys.executable, "-m", "celery", "-A", "celerydesk.sample", "worker", "-n", "remote@%h",
+                             "-E", "-l", "warning", "--without-mingle", "--without-gossip", *options],
+                            env={**os.environ, "CELERY_BROKER_URL": broker_url}, cwd=cwd, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -5,7 +5,8 @@ workspace is reopened. Real stacks (local broker and a worker) and a real window
 saved while idle, the next start uses the new file; saved while running and restarted, the new
 worker runs with it and the log panes go on from the first run's lines; saved while running and not restarted, the running stack keeps its
 settings and the next start after it stops uses the new ones. The observable setting is
-``[project] nice``, read back from the worker process.
+``[project] nice``, read back from the worker process; and a worker's pool grown and saved on the
+Workers page, read back from the restarted worker.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import re
 
 import psutil
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 
 from celerydesk.core.commands import BROKER, worker_key
 from celerydesk.core.states import StackPhase
@@ -23,6 +24,7 @@ from celerydesk.ui.app import DeskApplication
 from celerydesk.ui.log_model import PLAIN
 from celerydesk.ui.log_view import QtLogsWidget
 from tests.helpers.stack import make_workspace
+from tests.helpers.workers_page import action_result, select_worker
 
 OWN_NICE = os.getpriority(os.PRIO_PROCESS, 0)
 
@@ -95,3 +97,27 @@ def test_saved_while_running_it_applies_after_the_stack_stops(qtbot, desk):
     assert desk.stack is not running and desk.stack.ws.project.nice == 4
     start(qtbot, desk)
     assert worker_nice(desk) == 4
+
+
+def test_a_pool_grown_and_saved_on_the_workers_page_holds_after_a_restart(qtbot, desk):
+    start(qtbot, desk)
+    running = desk.stack
+    desk.window.show()
+    desk.window.show_page("workers")
+    panel = desk.window.workers_tab.ensure()
+    select_worker(panel, "main@")
+    qtbot.waitUntil(lambda: panel.actions.size.value() == 2, timeout=30000)
+    panel.actions.size.setValue(3)
+    qtbot.mouseClick(panel.actions.scale_button, Qt.MouseButton.LeftButton)
+    assert action_result(panel).endswith("pool grown from 2 to 3 processes (pool will grow)")
+    panel.actions.result.clear()
+    qtbot.mouseClick(panel.actions.save_button, Qt.MouseButton.LeftButton)
+    assert "concurrency: 2 → 3" in action_result(panel)
+    assert desk.stack is running  # the running stack is left as it is
+
+    with qtbot.waitSignal(running.stackStopped, timeout=60000):
+        running.stop_all()
+    assert desk.stack is not running and desk.stack.ws.worker("main").concurrency == 3
+    start(qtbot, desk)
+    worker = psutil.Process(desk.stack.services[worker_key("main")].pid)
+    assert len(worker.children()) == 3  # the restarted worker's pool

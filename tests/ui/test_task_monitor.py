@@ -32,7 +32,7 @@ from celerydesk.ui.task_retry import RetryDialog, parse_repr
 from celerydesk.ui.task_table import (ARGS, NAME, PROGRESS as PROGRESS_COLUMN, RESULT, RUNTIME, STATE, TIME,
                                      ProgressRole, TaskTableModel)
 from tests.helpers.qt_wait import wait_for
-from tests.helpers.stack import make_workspace
+from tests.helpers.stack import make_workspace, start_outside_a_test, stop_broker_alone
 
 pytestmark = pytest.mark.slow
 ADD = "celerydesk.sample.tasks.add"
@@ -49,16 +49,7 @@ print(app.send_task(sys.argv[2], args=[sys.argv[3]]).id)
 
 @pytest.fixture(scope="module")
 def desk(qapp, tmp_path_factory):
-    from celerydesk.services.stack import StackController
-
-    ws = make_workspace(tmp_path_factory.mktemp("taskmon"), beat=False, flower=False)
-    stack = StackController(ws)
-    outcome: list[str] = []
-    stack.stackReady.connect(lambda: outcome.append("ready"))
-    stack.stackStopped.connect(lambda: outcome.append("stopped"))
-    stack.start_all()
-    wait_for(lambda: outcome, 120, "the stack")
-    assert outcome[0] == "ready"
+    stack = start_outside_a_test(make_workspace(tmp_path_factory.mktemp("taskmon"), beat=False, flower=False))
     confirmations: list[str] = []
 
     def confirm(_parent, _title, text):
@@ -79,9 +70,7 @@ def desk(qapp, tmp_path_factory):
     yield monitor
     monitor.shutdown()
     context.shutdown()
-    outcome.clear()
-    stack.stop_all()
-    wait_for(lambda: outcome, 60, "the stack to stop")
+    stop_broker_alone(stack)
     monitor.deleteLater()
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 
 import psutil
 import pytest
@@ -25,7 +23,7 @@ from celerydesk.ui.workers_list import HERE, REMOTE
 from celerydesk.ui.workers_panel import QtWorkersPanel
 from tests.helpers.fake_broker import FakeBrokerClient
 from tests.helpers.qt_wait import wait_for
-from tests.helpers.stack import make_workspace
+from tests.helpers.stack import make_workspace, remote_worker, running_context
 
 pytestmark = pytest.mark.slow
 MB = 1024 * 1024
@@ -33,24 +31,9 @@ MB = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def context(qapp, tmp_path_factory):
-    from celerydesk.services.stack import StackController
-
     ws = make_workspace(tmp_path_factory.mktemp("resources"), beat=False, flower=False,
                         workers=[{"name": "main", "concurrency": 2}])
-    stack = StackController(ws)
-    outcome: list[str] = []
-    stack.stackReady.connect(lambda: outcome.append("ready"))
-    stack.stackStopped.connect(lambda: outcome.append("stopped"))
-    stack.start_all()
-    wait_for(lambda: outcome, 120, "the stack")
-    assert outcome[0] == "ready"
-    context = DeskContext(stack, parent=stack)
-    yield context
-    context.shutdown()
-    outcome.clear()
-    stack.stop_all()
-    wait_for(lambda: outcome, 60, "the stack to stop")
-    stack.deleteLater()
+    yield from running_context(ws)
 
 
 def tree_rss(pid: int) -> int:
@@ -105,11 +88,7 @@ def test_a_remote_worker_shows_what_inspect_stats_says(qtbot, context, tmp_path)
     qtbot.addWidget(panel)
     panel.resize(1200, 400)
     panel.show()
-    env = {**os.environ, "CELERY_BROKER_URL": context.stack.broker_url()}
-    proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "celerydesk.sample", "worker", "-n", "remote@%h",
-                             "-E", "-c", "1", "-l", "warning", "--without-mingle", "--without-gossip"],
-                            env=env, cwd=tmp_path, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = remote_worker(context.stack.broker_url(), tmp_path, "-c", "1")
     try:
         wait_for(lambda: [r for r in panel.rows() if r[0].startswith("remote@") and r[2] == "online"],
                  60, "the remote worker in the list")
