@@ -31,8 +31,8 @@ children = [subprocess.Popen([sys.executable, __file__, *(spec.split(":") + ["st
 for child in children:
     assert child.stdout.readline().strip() == "ready"
 print("ready", flush=True)
-end = time.monotonic() + (1e9 if busy < 0 else busy)
-while time.monotonic() < end:
+end = time.process_time() + (1e9 if busy < 0 else busy)  # CPU seconds: a loaded machine gives fewer per second
+while time.process_time() < end:
     pass
 if then_exit:
     sys.exit(0)
@@ -111,7 +111,7 @@ def test_cpu_percent_is_over_the_interval_and_sees_a_busy_child(trees):
 def test_the_cpu_time_of_a_child_that_exited_is_not_lost(trees):
     """A pool process that works, exits and is reaped: its time moves to its parent's account,
     so the tree's total never goes down (a CPU % that dropped below 0 would show it did)."""
-    root = trees(5, 0, "5:1.5:exit")  # a child busy for 1.5 s that exits; the root reaps it
+    root = trees(5, 0, "5:1.5:exit")  # a child that spins 1.5 CPU seconds and exits; the root reaps it
     sampler = TreeSampler()
     first = sampler.sample(root.pid)
     wait_for(lambda: len(psutil.Process(root.pid).children()) == 0, 60, "the child to exit and be reaped")
