@@ -17,8 +17,8 @@ from typing import Optional
 from celerydesk import __version__
 from celerydesk.core.errors import DeskError
 
-COMMANDS = ("gui", "up", "logs", "call", "retry", "revoke", "tasks", "queues", "history", "schedules", "env", "init",
-            "export", "self-test")
+COMMANDS = ("gui", "up", "logs", "call", "retry", "revoke", "tasks", "queues", "history", "schedules", "alerts", "env",
+            "init", "export", "self-test")
 # Run by celerydesk itself in frozen builds, where there is no `python -m`.
 HIDDEN = {"_reaper": "celerydesk.core.reaper", "_python": "celerydesk.core.frozen_python"}
 

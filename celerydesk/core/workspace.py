@@ -23,6 +23,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from celerydesk.core import brokers, limits
 from celerydesk.core import schedule_options
+from celerydesk.core.alerts.rules import AlertRule, parse_alerts
 from celerydesk.core.errors import WorkspaceError
 from celerydesk.core.limits import Bounds
 from celerydesk.core.priority import DEFAULT_NICE, MAX_NICE
@@ -137,6 +138,7 @@ class Workspace:
     warnings: list[str] = field(default_factory=list)
     history: HistoryConfig = field(default_factory=HistoryConfig)
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
+    alerts: list[AlertRule] = field(default_factory=list)
     _password: Optional[str] = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -218,7 +220,8 @@ def load_workspace(given: Optional[str | os.PathLike] = None) -> Workspace:
 
 def parse_workspace(data: dict, path: Path) -> Workspace:
     v = _Validator()
-    v.unknown(data, "", ("project", "broker", "workers", "beat", "flower", "schedules", "history", "supervision"))
+    v.unknown(data, "", ("project", "broker", "workers", "beat", "flower", "schedules", "history", "supervision",
+                        "alerts"))
     root = path.parent
     project = _parse_project(v, v.table(data, "project"), root)
     broker = _parse_broker(v, v.table(data, "broker"))
@@ -243,13 +246,14 @@ def parse_workspace(data: dict, path: Path) -> Workspace:
     )
     schedules = _parse_schedules(v, data.get("schedules"))
     history = _parse_history(v, v.table(data, "history"))
+    alerts = parse_alerts(v, data.get("alerts"))
     taken = _broker_ports(broker) if broker.mode != "external" and flower.enabled else {}
     if flower.port in taken:
         v.problem(f"[flower] port: {flower.port} is also {taken[flower.port]}; pick another")
     if v.problems:
         raise WorkspaceError(path, v.problems, hint="edit the keys named above and try again")
     return Workspace(path, project, broker, workers, beat, flower, schedules, warnings=v.warnings,
-                     history=history, supervision=supervision)
+                     history=history, supervision=supervision, alerts=alerts)
 
 
 def detect_python(workdir: Path) -> Optional[Path]:
