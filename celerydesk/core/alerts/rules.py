@@ -146,3 +146,13 @@ def _parse_rule(v, t: dict, where: str, name: str) -> Optional[AlertRule]:
             ok = ok and number is not None
             values["for_s" if key == "for" else key] = number
     return AlertRule(name=name, when=when, **values) if ok else None
+
+
+def check_table(table: dict) -> tuple[Optional[AlertRule], list[str]]:
+    """One ``[[alerts]]`` table checked as the workspace's loader checks it (the editor's line
+    under its form): the rule, or None, and the problems."""
+    from celerydesk.core.workspace import _Validator  # the loader's own checks (it imports this module)
+
+    check = _Validator()
+    found = parse_alerts(check, [table])
+    return (found[0] if found else None), check.problems
