@@ -1,7 +1,8 @@
 """What one window's widgets share, in one object handed to each of them (as git-cola's
 ``ApplicationContext`` is): the stack, the broker service, the launcher, the queue-depth poll,
 the project's introspection, the interpreter check, the event monitor, the task history, the
-alerts, and the processes' memory and CPU (``resources``; ``worker_stats`` for the workers celerydesk did not start).
+alerts, and the processes' memory and CPU (``resources``; ``worker_stats`` for the workers
+celerydesk did not start).
 
 Widgets take the context in their constructor and build none of these: no widget makes a
 broker client, a Celery app, a subprocess or a poller of its own. ``message`` is the one path

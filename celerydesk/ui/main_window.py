@@ -11,7 +11,9 @@ It owns no process: every button goes to the StackController, every change comes
 signals. The window's shared services come in one ``DeskContext`` (the stack, the broker
 service, the queue-depth poll...), handed on to each page. Errors arrive in one place (the
 context's ``message``: the stack's and the broker service's) and are shown in the banner at the
-top, in the words their sender chose; info goes to the status bar.
+top, in the words their sender chose; info goes to the status bar. Alerts that fire (the
+context's ``alerts``) are the tray's notifications (else the banner's) and a badge on the
+Dashboard's sidebar entry until it is shown; Workspace ▸ Alerts… edits their rules.
 """
 
 from __future__ import annotations
