@@ -16,7 +16,7 @@ from typing import Optional
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
-                               QLabel, QLineEdit, QListWidget, QPushButton, QVBoxLayout, QWidget)
+                               QLineEdit, QListWidget, QPushButton, QVBoxLayout, QWidget)
 
 from celerydesk.core import limits
 from celerydesk.core.alerts.rules import (FAILURE_RATE, KINDS, NUMBER_BOUNDS, NUMBERS, QUEUE_DEPTH, TASK_FAILED,

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.stack import UpProcess, write_workspace
+from tests.helpers.alerts import workspace_with_alerts
+from tests.helpers.stack import UpProcess
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -49,8 +50,7 @@ def fired(path: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def up(tmp_path_factory):
-    path = write_workspace(tmp_path_factory.mktemp("alerts"), beat=False, flower=False)
-    path.write_text(path.read_text() + RULES)
+    path = workspace_with_alerts(tmp_path_factory.mktemp("alerts"), RULES)
     process = UpProcess(path)
     try:
         process.wait_for("stack ready", timeout=120)

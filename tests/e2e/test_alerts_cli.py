@@ -12,28 +12,14 @@ import pytest
 from celerydesk.cli.main import main
 from celerydesk.core.alerts.evaluator import Firing
 from celerydesk.core.history.writer import HistoryWriter
+from tests.helpers.alerts import workspace_with_alerts
 from tests.helpers.stack import write_workspace
 
-RULES = """
-[[alerts]]
-name = "video-failed"     # a comment the editor keeps
-when = "task-failed"
-task = "process_video"
-
-[[alerts]]
-name = "backlog"
-when = "queue-depth"
-queue = "celery"
-above = 100
-for = 60
-"""
 
 
 @pytest.fixture
 def workspace(tmp_path) -> Path:
-    path = write_workspace(tmp_path, beat=False, flower=False)
-    path.write_text(path.read_text() + RULES)
-    return path
+    return workspace_with_alerts(tmp_path)
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:

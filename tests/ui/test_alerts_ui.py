@@ -19,30 +19,13 @@ from celerydesk.core.alerts.store import read_firings
 from celerydesk.core.history.queries import HistoryReader
 from celerydesk.core.workspace import load_workspace
 from celerydesk.ui.alerts_dialog import QtAlertsDialog
-from tests.helpers.stack import write_workspace
+from tests.helpers.alerts import workspace_with_alerts
 
-RULES = """
-# Alerts: who gets woken up, and why.
-[[alerts]]
-name = "video-failed"     # the one the support team asked for
-when = "task-failed"
-task = "process_video"
-
-[[alerts]]
-name = "backlog"
-when = "queue-depth"
-queue = "celery"
-above = 100
-for = 60
-# The end of the file.
-"""
 
 
 @pytest.fixture
 def path(tmp_path):
-    path = write_workspace(tmp_path, beat=False, flower=False)
-    path.write_text(path.read_text() + RULES)
-    return path
+    return workspace_with_alerts(tmp_path)
 
 
 def test_add_edit_remove_and_rename_in_one_save_keeping_comments(qtbot, path):

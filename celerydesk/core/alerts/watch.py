@@ -11,7 +11,6 @@ Nothing here raises once started: a broker that does not answer is polled again 
 from __future__ import annotations
 
 import threading
-import time
 from typing import Callable, Optional
 
 from celerydesk.core.alerts.evaluator import AlertEvaluator, Firing
