@@ -66,6 +66,8 @@ def run(args) -> int:
         elif state == ProcessState.RUNNING and service.pid:
             line += f" (pid {service.pid})"
         _say(line)
+        if state == ProcessState.STOPPING:
+            history.service_stopping(key)
         if key == BROKER and state == ProcessState.RUNNING:
             history.consume(stack.broker_url())  # now: the events of the workers' start are recorded too
         if state == ProcessState.FATAL and not outcome["ready"] and not outcome["failed"]:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from celerydesk.core.alerts.evaluator import AlertEvaluator, Firing
+from celerydesk.core.alerts.watch import stopping_worker_glob
+from celerydesk.core.states import ProcessState
 from celerydesk.services.background import post
 
 TICK_MS = 1000
@@ -23,9 +25,10 @@ class AlertService(QObject):
     fired = Signal(object)  # a core.alerts.evaluator.Firing, on the Qt thread
     unseenChanged = Signal(int)  # firings since the Dashboard was last shown
 
-    def __init__(self, rules, history, depths, parent=None):
+    def __init__(self, rules, history, depths, stack=None, parent=None):
         """``history``: the window's ``HistoryService`` (its recorder stores firings);
-        ``depths``: its ``QueueDepths``."""
+        ``depths``: its ``QueueDepths``; ``stack``: its StackController (a worker it stops on
+        purpose is not an offline worker)."""
         super().__init__(parent)
         self.history, self.depths = history, depths
         self.unseen = 0
@@ -36,6 +39,8 @@ class AlertService(QObject):
         self._timer = QTimer(self, interval=TICK_MS)
         self._timer.timeout.connect(lambda: self.evaluator.tick())
         self._timer.start()
+        if stack is not None:
+            stack.serviceStateChanged.connect(self._on_service_state)
 
     def submit(self, events: list) -> None:
         """The event consumer's sink (its thread)."""
@@ -53,6 +58,12 @@ class AlertService(QObject):
 
     def stop(self) -> None:
         self._timer.stop()
+
+    def _on_service_state(self, key: str, state) -> None:
+        if state == ProcessState.STOPPING:
+            glob = stopping_worker_glob(key)
+            if glob is not None:
+                self.evaluator.expect_offline(glob)
 
     def _watch_queues(self) -> None:
         for queue in sorted(self.evaluator.needs_depths):

@@ -74,7 +74,8 @@ class DeskContext(QObject):
         if self._alerts is None:
             from celerydesk.services.alerts import AlertService  # here: not on the first paint's path
 
-            self._alerts = AlertService(self.stack.ws.alerts, self.history, self.depths, parent=self)
+            self._alerts = AlertService(self.stack.ws.alerts, self.history, self.depths, self.stack,
+                                        parent=self)
         return self._alerts
 
     @property

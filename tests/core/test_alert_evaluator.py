@@ -147,3 +147,17 @@ def test_malformed_events_and_a_broken_receiver_stop_nothing():
                {"type": "worker-heartbeat", "hostname": "h", "freq": "often"}])
     ev.submit(task("t1", VIDEO, "task-failed", 5.0))
     assert ev.fired == 1
+
+
+def test_a_worker_stopped_on_purpose_is_not_missed_until_it_is_back():
+    ev, fired, clock = evaluator(AlertRule("gone", "worker-offline", worker="*", for_s=0))
+    ev.submit([{"type": "worker-online", "hostname": "main@vm", "timestamp": clock.now, "freq": 2.0}])
+    ev.expect_offline("main@*")  # the user pressed Stop
+    ev.submit([{"type": "worker-offline", "hostname": "main@vm", "timestamp": clock.now}])
+    clock.now += 60
+    ev.tick()
+    assert fired == []
+    ev.submit([{"type": "worker-online", "hostname": "main@vm", "timestamp": clock.now, "freq": 2.0}])
+    ev.submit([{"type": "worker-offline", "hostname": "main@vm", "timestamp": clock.now}])  # a crash now
+    ev.tick()
+    assert [f.worker for f in fired] == ["main@vm"]

@@ -3,7 +3,8 @@
 Two rules: ``process_video`` failing, and the queue ``parked`` (no worker consumes it) holding more
 than 3 messages for 2 s. A ``process_video`` of a file that does not exist fails; 5 messages are
 parked. Both alerts are in ``celerydesk alerts fired --json`` within 6 s, the first naming the
-failed task's id; ``up`` said both; and with the backlog unchanged neither fires twice.
+failed task's id; ``up`` said both; and with the backlog unchanged neither fires twice. Stopping
+``up`` stops its worker on purpose: that is not a worker gone offline.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ when = "queue-depth"
 queue = "parked"
 above = 3
 for = 2
+
+[[alerts]]
+name = "main-gone"
+when = "worker-offline"
+worker = "main@*"
+for = 0
 """
 
 
@@ -99,3 +106,11 @@ def test_both_alerts_fire_within_6_s_and_once(up):
     assert sorted(f["rule"] for f in fired(path)) == ["parked-backlog", "video-failed"]
     since = cli("alerts", "fired", "-w", str(path), "--json", "--since", "1s")
     assert since.returncode == 0 and json.loads(since.stdout) == []
+
+
+def test_a_deliberate_stop_is_not_a_worker_gone_offline(up):
+    path, process = up
+    process.signal(signal.SIGTERM)
+    assert process.finish(60) == 0
+    assert "main-gone" not in {f["rule"] for f in fired(path)}
+    assert not any("alert: main-gone" in line for line in process.lines)

@@ -18,7 +18,8 @@ again only after that condition has cleared. For each kind, the condition is:
   seconds; a sample at or below ``above`` clears it.
 - ``worker-offline``: a worker seen before (a matching hostname) said it went offline, or sent
   no heartbeat for ``OFFLINE_AFTER_BEATS`` of its heartbeat intervals, ``for`` seconds ago (per
-  worker); any event from it clears it. A worker never seen cannot be missed: it is not known.
+  worker); any event from it clears it. A worker never seen cannot be missed: it is not known,
+  and one stopped on purpose (``expect_offline``) is not missed either.
 - ``failure-rate``: of the matching tasks that finished within the last ``window`` seconds, more
   than the fraction ``above`` failed.
 
@@ -69,6 +70,7 @@ class AlertEvaluator:
         self._names: dict[str, str] = {}  # task id -> name (a task's later events lack it)
         self._running: dict = {}  # task id -> (name, started at)
         self._workers: dict = {}  # hostname -> (last seen, heartbeat s, offline at or None)
+        self._leaving: set[str] = set()  # globs of workers being stopped on purpose (expect_offline)
         self.set_rules(rules)
 
     def set_rules(self, rules: Iterable[AlertRule]) -> None:
@@ -82,6 +84,17 @@ class AlertEvaluator:
     def needs_depths(self) -> set[str]:
         """The queues whose depth a rule watches (a process polls only these, only if any)."""
         return {rule.queue for rule in self.rules if rule.when == QUEUE_DEPTH}
+
+    def expect_offline(self, worker_glob: str) -> None:
+        """Workers matching ``worker_glob`` are being stopped on purpose (the user stopped them,
+        or the stack): their going offline is not an alert. They count again once back online."""
+        with self._lock:
+            self._leaving.add(worker_glob)
+            for host in [h for h in self._workers if fnmatch.fnmatchcase(h, worker_glob)]:
+                del self._workers[host]
+                for rule, state in self._state.items():
+                    if rule.when == WORKER_OFFLINE:
+                        state.clear(host)
 
     # -- inputs ------------------------------------------------------------------------------------
 
@@ -142,6 +155,11 @@ class AlertEvaluator:
         at = float(event.get("timestamp") or self.clock())
         if kind.startswith("worker-"):
             host = event.get("hostname")
+            leaving = [glob for glob in self._leaving if host and fnmatch.fnmatchcase(host, glob)]
+            if leaving:
+                if kind != "worker-online":
+                    return  # going away as asked
+                self._leaving.difference_update(leaving)
             if host:
                 beat_s = float(event.get("freq") or DEFAULT_HEARTBEAT_S)
                 offline_at = at if kind == "worker-offline" else None

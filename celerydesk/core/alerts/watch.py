@@ -14,8 +14,16 @@ import threading
 from typing import Callable, Optional
 
 from celerydesk.core.alerts.evaluator import AlertEvaluator, Firing
+from celerydesk.core.commands import WORKER
 
 POLL_S = 1.0
+
+
+def stopping_worker_glob(service_key: str) -> Optional[str]:
+    """The hostnames of a worker service celerydesk is stopping (``worker-main`` -> ``main@*``,
+    its ``-n NAME@%h``): for ``AlertEvaluator.expect_offline``. None for another service."""
+    prefix = f"{WORKER}-"
+    return f"{service_key[len(prefix):]}@*" if service_key.startswith(prefix) else None
 
 
 class AlertWatch:
@@ -34,6 +42,12 @@ class AlertWatch:
     def submit(self, events: list) -> None:
         """The event consumer's sink."""
         self.evaluator.submit(events)
+
+    def service_stopping(self, service_key: str) -> None:
+        """A service is being stopped on purpose: a worker's going offline is then no alert."""
+        glob = stopping_worker_glob(service_key)
+        if glob is not None:
+            self.evaluator.expect_offline(glob)
 
     def start(self, broker_url: str) -> None:
         """Tick (and poll depths on ``broker_url`` when a rule needs them) until ``close``."""

@@ -42,6 +42,11 @@ class HeadlessHistory:
             if self.alerts is not None:
                 self.alerts.start(broker_url)
 
+    def service_stopping(self, service_key: str) -> None:
+        """The stack is stopping this service on purpose (the alerts must not call it missing)."""
+        if self.alerts is not None:
+            self.alerts.service_stopping(service_key)
+
     def close(self, timeout: float = 5.0) -> None:
         if self.consumer is not None:
             self.consumer.stop(min(timeout, 3.0))
