@@ -79,6 +79,8 @@ class AlertEvaluator:
         with self._lock:
             self.rules = rules
             self._state = {rule: self._state.get(rule) or _RuleState() for rule in rules}
+            # Events are looked at only when a rule reads them: a flood costs nothing otherwise.
+            self._reads_events = any(rule.when != QUEUE_DEPTH for rule in rules)
 
     @property
     def needs_depths(self) -> set[str]:
@@ -100,6 +102,8 @@ class AlertEvaluator:
 
     def submit(self, events: list) -> None:
         """An event consumer's sink: never raises (a malformed event is skipped)."""
+        if not self._reads_events:
+            return
         fired: list[Firing] = []
         with self._lock:
             for event in events:
