@@ -14,7 +14,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 try:
     import tomllib
@@ -23,11 +23,13 @@ except ModuleNotFoundError:  # Python 3.10
 
 from celerydesk.core import brokers, limits
 from celerydesk.core import schedule_options
-from celerydesk.core.alerts.rules import AlertRule, parse_alerts
 from celerydesk.core.errors import WorkspaceError
 from celerydesk.core.limits import Bounds
 from celerydesk.core.priority import DEFAULT_NICE, MAX_NICE
 from celerydesk.core.urls import shown_url, url_form_problem
+
+if TYPE_CHECKING:
+    from celerydesk.core.alerts.rules import AlertRule
 
 FILE_NAME = "celerydesk.toml"
 RUNTIME_DIR_NAME = ".celerydesk"
@@ -246,7 +248,7 @@ def parse_workspace(data: dict, path: Path) -> Workspace:
     )
     schedules = _parse_schedules(v, data.get("schedules"))
     history = _parse_history(v, v.table(data, "history"))
-    alerts = parse_alerts(v, data.get("alerts"))
+    alerts = _parse_alerts(v, data.get("alerts"))
     taken = _broker_ports(broker) if broker.mode != "external" and flower.enabled else {}
     if flower.port in taken:
         v.problem(f"[flower] port: {flower.port} is also {taken[flower.port]}; pick another")
@@ -426,6 +428,15 @@ def _parse_workers(v: "_Validator", value: Any) -> list[WorkerConfig]:
             )
         )
     return workers or [WorkerConfig()]
+
+
+def _parse_alerts(v: "_Validator", value: Any) -> list:
+    if value is None:
+        return []
+    # Only for a file that has rules: the window's first paint reads the workspace file.
+    from celerydesk.core.alerts.rules import parse_alerts
+
+    return parse_alerts(v, value)
 
 
 def _parse_history(v: "_Validator", t: dict) -> HistoryConfig:
