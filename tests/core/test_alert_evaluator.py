@@ -161,3 +161,11 @@ def test_a_worker_stopped_on_purpose_is_not_missed_until_it_is_back():
     ev.submit([{"type": "worker-offline", "hostname": "main@vm", "timestamp": clock.now}])  # a crash now
     ev.tick()
     assert [f.worker for f in fired] == ["main@vm"]
+
+
+def test_a_worker_whose_clock_is_behind_is_not_taken_for_silent():
+    ev, fired, clock = evaluator(AlertRule("gone", "worker-offline", worker="*", for_s=0))
+    ev.submit([{"type": "worker-heartbeat", "hostname": "far@away", "timestamp": clock.now - 60, "freq": 2.0}])
+    clock.now += 1
+    ev.tick()
+    assert fired == []

@@ -23,7 +23,8 @@ again only after that condition has cleared. For each kind, the condition is:
 - ``failure-rate``: of the matching tasks that finished within the last ``window`` seconds, more
   than the fraction ``above`` failed.
 
-Times are the events' own (``timestamp``, Unix seconds) where they have one, else the clock's.
+Times are the events' own (``timestamp``, Unix seconds) where they have one, else the clock's;
+a worker's liveness goes by when its events arrive here.
 """
 
 from __future__ import annotations
@@ -165,9 +166,12 @@ class AlertEvaluator:
                     return  # going away as asked
                 self._leaving.difference_update(leaving)
             if host:
+                # Heard now, by this clock: a remote worker's own clock may be off by seconds,
+                # which would make a live one look silent.
+                heard = self.clock()
                 beat_s = float(event.get("freq") or DEFAULT_HEARTBEAT_S)
-                offline_at = at if kind == "worker-offline" else None
-                self._workers[host] = (at, beat_s, offline_at)
+                offline_at = heard if kind == "worker-offline" else None
+                self._workers[host] = (heard, beat_s, offline_at)
                 if offline_at is None:
                     for rule, state in self._state.items():
                         if rule.when == WORKER_OFFLINE:
