@@ -54,3 +54,30 @@ def test_alerts_table_is_the_last_migration(tmp_path):
         assert columns == ["id", "at", "rule", "kind", "message", "task_id", "task", "queue", "worker"]
     finally:
         db.close()
+
+
+def test_two_watchers_both_say_it_and_only_the_writer_stores_it(tmp_path):
+    from celerydesk.core.alerts.rules import AlertRule
+    from celerydesk.core.alerts.watch import AlertWatch
+
+    rules = [AlertRule("video", "task-failed", task="process_video")]
+    events = [{"type": "task-received", "uuid": "t1", "name": "x.process_video", "timestamp": time.time()},
+              {"type": "task-failed", "uuid": "t1", "timestamp": time.time(), "exception": "boom"}]
+    writing, reading = HistoryRecorder(tmp_path), HistoryRecorder(tmp_path, takeover_s=60)
+    said: dict[str, list] = {"writing": [], "reading": []}
+    try:
+        assert writing.start() == WRITING and reading.start() == READING
+        for name, recorder in (("writing", writing), ("reading", reading)):
+            AlertWatch(rules, recorder, lambda level, text, n=name: said[n].append((level, text))).submit(events)
+        assert writing.flush(10)
+    finally:
+        reading.close(5)
+        writing.close(5)
+    assert said["writing"] == [("alert", "video: x.process_video failed: boom (task t1)")]
+    assert said["reading"] == [("alert", "video: x.process_video failed: boom (task t1) (not stored here: "
+                                         "another celerydesk records this workspace's history)")]
+    reader = HistoryReader(tmp_path)
+    try:
+        assert [f["task_id"] for f in read_firings(reader.db)] == ["t1"]
+    finally:
+        reader.close()

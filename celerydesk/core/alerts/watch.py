@@ -15,6 +15,7 @@ from typing import Callable, Optional
 
 from celerydesk.core.alerts.evaluator import AlertEvaluator, Firing
 from celerydesk.core.commands import WORKER
+from celerydesk.core.history.recorder import READING
 
 POLL_S = 1.0
 
@@ -91,5 +92,6 @@ class AlertWatch:
 
     def _on_fire(self, firing: Firing) -> None:
         stored = self.recorder.record_alerts([firing])
-        self.say("alert", f"{firing.rule}: {firing.message}"
-                 + ("" if stored else " (not stored here: another celerydesk records this workspace's history)"))
+        why = "" if stored else (" (not stored here: another celerydesk records this workspace's history)"
+                                 if self.recorder.state == READING else " (not stored: the history is off, see above)")
+        self.say("alert", f"{firing.rule}: {firing.message}{why}")
