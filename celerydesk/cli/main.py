@@ -18,7 +18,7 @@ from celerydesk import __version__
 from celerydesk.core.errors import DeskError
 
 COMMANDS = ("gui", "up", "logs", "call", "retry", "revoke", "tasks", "queues", "workers", "history", "schedules",
-            "env", "init", "export", "self-test")
+            "alerts", "env", "init", "export", "self-test")
 # Run by celerydesk itself in frozen builds, where there is no `python -m`.
 HIDDEN = {"_reaper": "celerydesk.core.reaper", "_python": "celerydesk.core.frozen_python"}
 

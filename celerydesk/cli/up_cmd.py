@@ -8,7 +8,9 @@ refused before anything starts, with exit code 3.
 
 While it runs, the tasks the broker's events show are recorded in the workspace's history
 (``core.history.headless``), from the moment the broker is up; a history that cannot be
-written is said once and the stack runs on without it.
+written is said once and the stack runs on without it. The workspace's ``[[alerts]]`` are
+evaluated over the same events (and the depths of the queues they name), each firing printed
+as ``alert: RULE: message`` on stderr and stored in the history.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ def run(args) -> int:
         elif state == ProcessState.RUNNING and service.pid:
             line += f" (pid {service.pid})"
         _say(line)
+        if state == ProcessState.STOPPING:
+            history.service_stopping(key)
         if key == BROKER and state == ProcessState.RUNNING:
             history.consume(stack.broker_url())  # now: the events of the workers' start are recorded too
         if state == ProcessState.FATAL and not outcome["ready"] and not outcome["failed"]:

@@ -50,6 +50,13 @@ PEEK = Bounds(1, 1000)  # messages `queues peek` shows at once
 PRIORITY = Bounds(0, 255)  # a message's priority (AMQP's range; Redis maps it onto 0-9)
 HISTORY_KEEP_DAYS = Bounds(1, 3650)  # [history] keep_days
 HISTORY_MAX_TASKS = Bounds(1000, 100_000_000)  # [history] max_tasks: ~1 kB each on disk
+# [[alerts]]: a task's runtime, a queue's messages, a fraction of failed tasks, how long a rule must
+# stay true (for), and the span a failure rate is counted over (window).
+ALERT_SLOW = Bounds(0.001, DAY_S, "seconds")
+ALERT_DEPTH = Bounds(0, 100_000_000, "messages")
+ALERT_RATE = Bounds(0.0, 1.0)
+ALERT_FOR = Bounds(0.0, DAY_S, "seconds")
+ALERT_WINDOW = Bounds(1.0, 7 * DAY_S, "seconds")
 # Processes and threads cost memory each; green threads (gevent, eventlet) are cheap, and
 # thousands of them are how those pools are meant to run. (solo ignores it: one task at a time.)
 CONCURRENCY = {"prefork": Bounds(1, 256), "solo": Bounds(1, 256), "threads": Bounds(1, 1024),

@@ -14,7 +14,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 try:
     import tomllib
@@ -27,6 +27,9 @@ from celerydesk.core.errors import WorkspaceError
 from celerydesk.core.limits import Bounds
 from celerydesk.core.priority import DEFAULT_NICE, MAX_NICE
 from celerydesk.core.urls import shown_url, url_form_problem
+
+if TYPE_CHECKING:
+    from celerydesk.core.alerts.rules import AlertRule
 
 FILE_NAME = "celerydesk.toml"
 RUNTIME_DIR_NAME = ".celerydesk"
@@ -138,6 +141,7 @@ class Workspace:
     warnings: list[str] = field(default_factory=list)
     history: HistoryConfig = field(default_factory=HistoryConfig)
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
+    alerts: list[AlertRule] = field(default_factory=list)
     _password: Optional[str] = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -219,7 +223,8 @@ def load_workspace(given: Optional[str | os.PathLike] = None) -> Workspace:
 
 def parse_workspace(data: dict, path: Path) -> Workspace:
     v = _Validator()
-    v.unknown(data, "", ("project", "broker", "workers", "beat", "flower", "schedules", "history", "supervision"))
+    v.unknown(data, "", ("project", "broker", "workers", "beat", "flower", "schedules", "history", "supervision",
+                        "alerts"))
     root = path.parent
     project = _parse_project(v, v.table(data, "project"), root)
     broker = _parse_broker(v, v.table(data, "broker"))
@@ -244,13 +249,14 @@ def parse_workspace(data: dict, path: Path) -> Workspace:
     )
     schedules = _parse_schedules(v, data.get("schedules"))
     history = _parse_history(v, v.table(data, "history"))
+    alerts = _parse_alerts(v, data.get("alerts"))
     taken = _broker_ports(broker) if broker.mode != "external" and flower.enabled else {}
     if flower.port in taken:
         v.problem(f"[flower] port: {flower.port} is also {taken[flower.port]}; pick another")
     if v.problems:
         raise WorkspaceError(path, v.problems, hint="edit the keys named above and try again")
     return Workspace(path, project, broker, workers, beat, flower, schedules, warnings=v.warnings,
-                     history=history, supervision=supervision)
+                     history=history, supervision=supervision, alerts=alerts)
 
 
 def detect_python(workdir: Path) -> Optional[Path]:
@@ -446,6 +452,15 @@ def _autoscale(v: "_Validator", t: dict, where: str, pool: str) -> Optional[tupl
     else:
         return high, low
     return None
+
+
+def _parse_alerts(v: "_Validator", value: Any) -> list:
+    if value is None:
+        return []
+    # Only for a file that has rules: the window's first paint reads the workspace file.
+    from celerydesk.core.alerts.rules import parse_alerts
+
+    return parse_alerts(v, value)
 
 
 def _parse_history(v: "_Validator", t: dict) -> HistoryConfig:

@@ -55,8 +55,12 @@ SCHEDULE_KEYS: dict[str, tuple[type, ...]] = {
     "kwargs": (dict,), "enabled": (bool,), "queue": (str,), "timezone": (str,), "expires": (int, float, str),
     "one_off": (bool,), "start_at": (str,), "priority": (int,),
 }
+ALERT_KEYS: dict[str, tuple[type, ...]] = {
+    "name": (str,), "when": (str,), "task": (str,), "queue": (str,), "worker": (str,),
+    "above": (int, float), "for": (int, float), "window": (int, float),
+}
 # Contract order: a table an edit creates goes before the next one present.
-TABLE_ORDER = ("project", "broker", "workers", "beat", "flower", "schedules")
+TABLE_ORDER = ("project", "broker", "workers", "beat", "flower", "schedules", "alerts")
 _BROKEN_HINT = ("fix the syntax at the line shown; or move the file aside (it is kept as "
                 "celerydesk.toml.broken-<time>) and start a new one")
 
@@ -192,7 +196,7 @@ class WorkspaceDocument:
         for name, value in env.items():
             self.set_env(name, value)
 
-    # -- [[workers]] and [[schedules]] ----------------------------------------------------------------
+    # -- [[workers]], [[schedules]] and [[alerts]] ------------------------------------------------------
 
     def workers(self) -> list[dict]:
         return [dict(plain(t)) for t in self._array("workers")]
@@ -240,6 +244,20 @@ class WorkspaceDocument:
 
     def remove_schedule(self, name: str) -> None:
         self._remove_element("schedules", name)
+
+    def alerts(self) -> list[dict]:
+        return [dict(plain(t)) for t in self._array("alerts")]
+
+    def add_alert(self, name: str, when: str, **values: Any) -> None:
+        """``values``: task, queue, worker, above, for (``**{"for": 60}``), window."""
+        self._add_element("alerts", {"name": name, "when": when, **values}, ALERT_KEYS)
+
+    def update_alert(self, name: str, /, **values: Any) -> None:
+        """Change keys of the alert called ``name``: ``name=`` renames, ``None`` removes a key."""
+        _update(self._element("alerts", name), values, ALERT_KEYS, f"[[alerts]] {name!r}")
+
+    def remove_alert(self, name: str) -> None:
+        self._remove_element("alerts", name)
 
     # -- checking and saving ------------------------------------------------------------------------
 

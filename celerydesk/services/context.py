@@ -1,7 +1,8 @@
 """What one window's widgets share, in one object handed to each of them (as git-cola's
 ``ApplicationContext`` is): the stack, the broker service, the launcher, the queue-depth poll,
-the project's introspection, the interpreter check, the event monitor, the task history, and the
-processes' memory and CPU (``resources``; ``worker_stats`` for the workers celerydesk did not start).
+the project's introspection, the interpreter check, the event monitor, the task history, the
+alerts, and the processes' memory and CPU (``resources``; ``worker_stats`` for the workers
+celerydesk did not start).
 
 Widgets take the context in their constructor and build none of these: no widget makes a
 broker client, a Celery app, a subprocess or a poller of its own. ``message`` is the one path
@@ -53,6 +54,7 @@ class DeskContext(QObject):
         self.worker_stats = RemoteWorkerStats(self.broker, parent=self)
         self._monitor = None
         self._history = None
+        self._alerts = None
         stack.message.connect(self.message)
         self.broker.message.connect(self.message)
 
@@ -66,6 +68,21 @@ class DeskContext(QObject):
             self._history.message.connect(self.message)
         return self._history
 
+    @property
+    def alerts(self):
+        """The workspace's alert rules evaluated over what this window watches (``services.alerts``),
+        made on first use (with the event monitor: it is one of its sinks)."""
+        if self._alerts is None:
+            from celerydesk.services.alerts import AlertService  # here: not on the first paint's path
+
+            self._alerts = AlertService(self.stack.ws.alerts, self.history, self.depths, self.stack,
+                                        parent=self)
+        return self._alerts
+
+    @property
+    def alerts_made(self) -> bool:
+        return self._alerts is not None
+
     def event_monitor(self, capacity: int = MONITOR_CAPACITY):
         """The window's event monitor, made and started on first use (the Tasks page's build),
         with the history recording what it sees; ``capacity`` counts only then."""
@@ -74,8 +91,8 @@ class DeskContext(QObject):
 
             history = self.history
             history.start()
-            self._monitor = EventMonitor(self.stack.broker_url(), capacity=capacity, sinks=[history.submit],
-                                         parent=self)
+            self._monitor = EventMonitor(self.stack.broker_url(), capacity=capacity,
+                                         sinks=[history.submit, self.alerts.submit], parent=self)
             self._monitor.start()
             store = self._monitor.store  # the depth poll also asks for the queues tasks went to
             self.depths.add_source(lambda: {r.queue for r in store.tasks.values() if r.queue})
@@ -85,6 +102,8 @@ class DeskContext(QObject):
         """Stop the threads and timers (the event consumer, the polls, the history's writer and
         reads); close the client."""
         self.depths.stop()
+        if self._alerts is not None:
+            self._alerts.stop()
         self.resources.stop()
         self.worker_stats.stop()
         if self._monitor is not None:

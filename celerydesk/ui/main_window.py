@@ -11,7 +11,9 @@ It owns no process: every button goes to the StackController, every change comes
 signals. The window's shared services come in one ``DeskContext`` (the stack, the broker
 service, the queue-depth poll...), handed on to each page. Errors arrive in one place (the
 context's ``message``: the stack's and the broker service's) and are shown in the banner at the
-top, in the words their sender chose; info goes to the status bar.
+top, in the words their sender chose; info goes to the status bar. Alerts that fire (the
+context's ``alerts``) are the tray's notifications (else the banner's) and a badge on the
+Dashboard's sidebar entry until it is shown; Workspace ▸ Alerts… edits their rules.
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ class QtMainWindow(QMainWindow):
         self.banner = QtBanner(self)
         self.services = QtServiceTable(stack, context.resources, self)
         self._tray = None
+        self.alerts_dialog = None  # the alerts editor last opened (tests drive it)
         self._selected_service: Optional[str] = None  # the services table's row, for the logs
         # The log panes come right after the first paint (they replay what each service kept, so
         # nothing is lost); the other pages when first shown.
@@ -167,6 +170,9 @@ class QtMainWindow(QMainWindow):
                                triggered=lambda: self.newRequested.emit()))
         self.recent_menu = menu.addMenu("Open &recent")
         menu.addAction(self.settings_action)
+        self.alerts_action = QAction("&Alerts…", self, triggered=self.edit_alerts,
+                                     toolTip="Add, edit and remove the workspace's alert rules")
+        menu.addAction(self.alerts_action)
         self.export_compose_action = QAction("Export docker-compose.yml…", self, triggered=self._export_compose)
         menu.addAction(self.export_compose_action)
         menu.addSeparator()
@@ -183,6 +189,41 @@ class QtMainWindow(QMainWindow):
         from celerydesk.ui.compose_export import export_compose  # only when asked: keeps start-up light
 
         export_compose(self, self.stack.ws.path)
+
+    def edit_alerts(self):
+        """The alerts editor (window-modal, not blocking); the rules apply once it saves."""
+        from celerydesk.core.errors import WorkspaceError
+        from celerydesk.ui.alerts_dialog import QtAlertsDialog  # only when asked: keeps start-up light
+
+        try:
+            dialog = QtAlertsDialog(self.stack.ws.path, self)
+        except WorkspaceError as exc:
+            self.banner.show_message("error", f"cannot edit alerts: {exc}")
+            return None
+        dialog.saved.connect(self._on_alerts_saved)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.alerts_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _on_alerts_saved(self, workspace) -> None:
+        self.stack.ws.alerts = workspace.alerts
+        self.context.alerts.set_rules(workspace.alerts)
+        self.statusBar().showMessage(f"alerts saved: {len(workspace.alerts)} rule(s)", 8000)
+
+    def _watch_alerts(self) -> None:
+        """Once the event monitor runs (the Tasks page's build): the alerts' notices and badge."""
+        alerts = self.context.alerts
+        alerts.fired.connect(self._on_alert)
+        alerts.unseenChanged.connect(lambda n: self.pages.set_badge("dashboard", n, f"{n} new alert(s)"))
+
+    def _on_alert(self, firing) -> None:
+        from celerydesk.ui.tray import notify_alert
+
+        if self.pages.current_key() == "dashboard" and self.isActiveWindow():
+            self.context.alerts.mark_seen()  # seen as it comes
+        if not notify_alert(self._tray, firing):
+            self.banner.show_message("warning", f"Alert {firing.rule}: {firing.message}")
 
     def set_recent(self, paths: list[str]) -> None:
         self.recent_menu.clear()
@@ -305,6 +346,8 @@ class QtMainWindow(QMainWindow):
 
     def _on_page(self, key: str) -> None:
         log.info("page: %s", key)  # `celerydesk gui -v` says which page the user went to
+        if key == "dashboard" and self._late_builds_started and self.context.alerts_made:
+            self.context.alerts.mark_seen()
 
     def show_service(self, key: str) -> None:
         """The services page, with ``key``'s row selected and its log shown ("" for the page alone)."""
@@ -324,6 +367,7 @@ class QtMainWindow(QMainWindow):
 
     def _build_late(self, tabs: list) -> None:
         if not tabs:
+            self._watch_alerts()
             self.panelsBuilt.emit()
             return
         tabs[0].ensure()

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QPainter
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence, QPainter
 from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHBoxLayout, QListWidget, QListWidgetItem,
                                QStackedWidget, QStyle, QStyledItemDelegate, QWidget)
 
@@ -19,13 +19,19 @@ from celerydesk.ui import defs
 
 KeyRole = Qt.ItemDataRole.UserRole + 1
 ShortcutRole = Qt.ItemDataRole.UserRole + 2
+BadgeRole = Qt.ItemDataRole.UserRole + 3  # a count to show on the entry (unseen alerts), or None
+BADGE_COLOR = QColor("#c0392b")
 
 
 class _ShortcutDelegate(QStyledItemDelegate):
-    """A sidebar entry: its title, and its shortcut at the right in the placeholder colour."""
+    """A sidebar entry: its title, a badge with a count after it when there is one, and its
+    shortcut at the right in the placeholder colour."""
 
     def paint(self, painter: QPainter, option, index) -> None:
         super().paint(painter, option, index)
+        badge = index.data(BadgeRole)
+        if badge:
+            self._paint_badge(painter, option, index, badge)
         shortcut = index.data(ShortcutRole)
         if not shortcut:
             return
@@ -34,6 +40,23 @@ class _ShortcutDelegate(QStyledItemDelegate):
         painter.setPen(option.palette.highlightedText().color() if selected else option.palette.placeholderText().color())
         rect = option.rect.adjusted(0, 0, -2 * defs.MARGIN, 0)
         painter.drawText(rect, int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), shortcut)
+        painter.restore()
+
+    @staticmethod
+    def _paint_badge(painter: QPainter, option, index, count: int) -> None:
+        text = str(count) if count < 100 else "99+"
+        metrics = option.fontMetrics
+        title_end = option.rect.left() + defs.MARGIN + metrics.horizontalAdvance(index.data() or "")
+        height = metrics.height()
+        width = max(height, metrics.horizontalAdvance(text) + height // 2)
+        rect = QRectF(title_end + defs.MARGIN, option.rect.center().y() - height / 2 + 1, width, height)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(BADGE_COLOR)
+        painter.drawRoundedRect(rect, height / 2, height / 2)
+        painter.setPen(QColor("white"))
+        painter.drawText(rect, int(Qt.AlignmentFlag.AlignCenter), text)
         painter.restore()
 
     def sizeHint(self, option, index) -> QSize:
@@ -102,6 +125,16 @@ class QtPageSwitcher(QWidget):
         if self.sidebar.currentRow() != row:
             self.sidebar.setCurrentRow(row)  # -> _on_row
         return self.pages.widget(row)
+
+    def set_badge(self, key: str, count: int, tip: str = "") -> None:
+        """Show ``count`` on the page's sidebar entry (0: none), and ``tip`` in its tooltip."""
+        item = self.sidebar.item(self._keys.index(key))
+        item.setData(BadgeRole, count or None)
+        title, shortcut = item.text(), item.data(ShortcutRole)
+        item.setToolTip(f"{title} ({shortcut})" + (f": {tip}" if count and tip else ""))
+
+    def badge(self, key: str) -> int:
+        return self.sidebar.item(self._keys.index(key)).data(BadgeRole) or 0
 
     def current_key(self) -> Optional[str]:
         row = self.pages.currentIndex()

@@ -15,7 +15,9 @@ Rows are ordered by the store's creation number (``TaskRecord.seq``), so where a
 and which row a task is on are binary searches, not scans.
 
 ``QtTaskTableView`` paints its visible rows itself, in one pass straight from the records and
-from text laid out once, instead of Qt's per-cell delegate calls.
+from text laid out once, instead of Qt's per-cell delegate calls. Its Task column widens to the
+names it shows (up to ``NAME_SHARE_MAX`` of the width), so a name is not cut, until the user
+sizes the column by hand.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import bisect
 import time
 from typing import Callable, Optional
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QRect, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QRect, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QStaticText, QTransform
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHeaderView, QStyle, QStyleOptionProgressBar,
                                QTableView)
@@ -293,15 +295,21 @@ class QtTaskTableView(QTableView):
     """
 
     TEXT_CACHE_SIZE = 2048  # a few screenfuls of distinct texts; cleared when full
+    NAME_SHARE_MAX = 0.45  # the Task column grows to fit the names shown, up to this share of the width
 
     def __init__(self, model: TaskTableModel, parent=None):
         super().__init__(parent)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self._texts: dict[tuple[str, int], QStaticText] = {}  # (text, width) -> laid out
+        self._name_widths: dict[str, int] = {}  # task name -> the width it needs, in px
+        # The Task column fits the names on screen (so none is cut) until the user sizes it.
+        self._fit_names = True
+        self._fitting = False
         configure_view(self)
         self.use_model(model)
-        self._texts: dict[tuple[str, int], QStaticText] = {}  # (text, width) -> laid out
+        self.horizontalHeader().sectionResized.connect(self._on_section_resized)
         self._font: Optional[QFont] = None
         # The first viewport() from Python costs PySide ~70 lazily made enum types (10 ms of CPU,
         # 50 ms in a flood on a busy machine): paid here, not in the first paint with rows.
@@ -333,10 +341,13 @@ class QtTaskTableView(QTableView):
         top_pad = (height - self._metrics.height()) // 2
         painter = QPainter(self.viewport())
         pen = None
+        names_need = 0
         for row in range(first, last + 1):
             record = model.record_at(row)
             if record is None:
                 continue
+            if self._fit_names and record.name:
+                names_need = max(names_need, self._name_width(record.name))
             y = row * height - offset
             chosen = row in selected
             if chosen:
@@ -356,6 +367,29 @@ class QtTaskTableView(QTableView):
                     pen = color
                 painter.drawStaticText(x + CELL_PADDING, y + top_pad, self._laid_out(text, width - 2 * CELL_PADDING))
         painter.end()
+        if names_need > self.columnWidth(NAME):
+            QTimer.singleShot(0, self, lambda: self._widen_names(names_need))
+
+    def _name_width(self, name: str) -> int:
+        width = self._name_widths.get(name)
+        if width is None:
+            if len(self._name_widths) >= self.TEXT_CACHE_SIZE:
+                self._name_widths.clear()
+            width = self._name_widths[name] = self._metrics.horizontalAdvance(name) + 2 * CELL_PADDING + 2
+        return width
+
+    def _widen_names(self, need: int) -> None:
+        width = min(need, max(self.columnWidth(NAME), int(self.viewport().width() * self.NAME_SHARE_MAX)))
+        if self._fit_names and width > self.columnWidth(NAME):
+            self._fitting = True
+            try:
+                self.setColumnWidth(NAME, width)
+            finally:
+                self._fitting = False
+
+    def _on_section_resized(self, column: int, _old: int, _new: int) -> None:
+        if column == NAME and not self._fitting:
+            self._fit_names = False  # sized by hand: that is the user's width from now on
 
     def _columns_in(self, area) -> list[tuple[int, int, int]]:
         """(column, x, width) of the columns that cross ``area``, in logical order."""

@@ -1,6 +1,9 @@
-"""The tray icon: its colour tells the stack's state; its menu starts and stops everything."""
+"""The tray icon: its colour tells the stack's state; its menu starts and stops everything; alerts
+that fire are its notifications (``notify_alert``)."""
 
 from __future__ import annotations
+
+from typing import Optional
 
 from PySide6.QtCore import QObject, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QIcon, QPainter, QPixmap
@@ -32,6 +35,18 @@ def badge_icon(base: QIcon, state: ProcessState, size: int = 64) -> QIcon:
     painter.drawEllipse(QRectF(size * 0.55, size * 0.55, size * 0.42, size * 0.42))
     painter.end()
     return QIcon(pixmap)
+
+
+ALERT_SHOWN_MS = 15000
+
+
+def notify_alert(icon: Optional[QSystemTrayIcon], firing) -> bool:
+    """Show an alert's firing (``core.alerts.evaluator.Firing``) as the tray's notification;
+    False when there is no tray to show it (the window then says it itself)."""
+    if icon is None or not QSystemTrayIcon.isSystemTrayAvailable() or not icon.isVisible():
+        return False
+    icon.showMessage(f"Alert: {firing.rule}", firing.message, QSystemTrayIcon.MessageIcon.Warning, ALERT_SHOWN_MS)
+    return True
 
 
 class QtTray(QObject):

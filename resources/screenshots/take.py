@@ -82,18 +82,16 @@ PAGE_KEYS = {"services": "ctrl+1", "dashboard": "ctrl+2", "tasks": "ctrl+3", "la
 # Window coordinates (the window sits at 0,0 of the screen): x from the left edge, or, when
 # negative, from the right one; y from the top. The pages start right of the sidebar.
 POS = {
-    "task_column_edge": (397, 115),  # the Tasks table's Task|Args header edge ...
-    "task_column_edge_to": (590, 115),  # ... dragged right, so task names are whole
-    "task_search": (-300, 88),  # in the filter row, below the line that says where events come from
-    "task_first_row": (350, 135),
+    "task_search": (-300, 117),  # the search line, under the filters' line
+    "task_first_row": (350, 192),
     "launch_notify": (330, 146),  # notify_customers in the task list (add, noop, notify_customers, ...)
     "launch_message": (770, 265),
     "launch_delay": (770, 337),  # while "message: required" is shown under the message
     "launch_send": (527, 538),  # once the form is valid (the error line is gone)
     "schedule_row_2": (270, 176),  # notify-monday-morning
     "schedule_edit": (321, 67),
-    "queue_parked": (0, 0),  # the second row of the queues (celery, parked): to be measured
-    "queue_message_3": (0, 0),  # the third message of the selected queue: to be measured
+    "queue_parked": (230, 149),  # the third row of the queues (celery, elsewhere, parked)
+    "queue_message_3": (450, 402),  # the third message of the selected queue (the one with an ETA)
 }
 DIALOG_POS = {
     "day_of_month": (330, 530),  # in the schedule editor
@@ -280,14 +278,6 @@ class Session:
         self.xdo("mousemove", "--window", wid, str(x), str(y), "click", "1")
         time.sleep(settle)
 
-    def drag(self, start: tuple[int, int], end: tuple[int, int]) -> None:
-        # screen coordinates: the main window is at 0,0
-        (x0, y0), (x1, y1) = self.at(start), self.at(end)
-        self.xdo("mousemove", str(x0), str(y0), "sleep", "0.2", "mousedown", "1", "sleep", "0.2",
-                 "mousemove", str((x0 + x1) // 2), str((y0 + y1) // 2), "sleep", "0.2",
-                 "mousemove", str(x1), str(y1), "sleep", "0.2", "mouseup", "1")
-        time.sleep(0.6)
-
     def type(self, text: str) -> None:
         self.xdo("type", "--delay", "20", text)
 
@@ -367,8 +357,7 @@ def take_all(s: Session) -> list[Path]:
     s.page(main, "services", settle=2)
     shots.append(s.shot(main, "main-window.png"))
 
-    s.page(main, "tasks", settle=1.5)
-    s.drag(POS["task_column_edge"], POS["task_column_edge_to"])
+    s.page(main, "tasks", settle=1.5)  # its Task column fits the names by itself
     # select the failed task: search for it, pick it, clear the search (the selection stays)
     s.click(main, POS["task_search"])
     s.type("missing.mp4")

@@ -199,3 +199,27 @@ def test_rows_scrolled_into_view_are_painted_where_qt_places_them(table, qtbot):
     assert colour_hits(view, bad, STATE, red) > 10 and colour_hits(view, bad, STATE, green) == 0
     for neighbour in (bad - 1, bad + 1):
         assert colour_hits(view, neighbour, STATE, green) > 10 and colour_hits(view, neighbour, STATE, red) == 0
+
+
+def test_the_task_column_fits_the_names_shown_until_sized_by_hand(table, qtbot):
+    monitor, model, view, _resets = table
+    view.resize(1280, 300)
+    name = "celerydesk.sample.tasks.notify_customers"
+    monitor.apply([{"type": "task-received", "uuid": "n1", "name": name, "hostname": "w@h"}])
+    qtbot.waitExposed(view)
+    need = view.fontMetrics().horizontalAdvance(name) + 2 * CELL_PADDING
+    qtbot.waitUntil(lambda: view.columnWidth(NAME) >= need, timeout=5000)  # the whole name, no ellipsis
+    view.viewport().grab()
+    assert (name, view.columnWidth(NAME) - 2 * CELL_PADDING) in view._texts
+    assert view._texts[(name, view.columnWidth(NAME) - 2 * CELL_PADDING)].text() == name
+    # A name longer than the view can give stops at its share of the width; the rest is elided.
+    monster = "app." + "very_long_module_name." * 12 + "the_task"
+    monitor.apply([{"type": "task-received", "uuid": "n2", "name": monster, "hostname": "w@h"}])
+    qtbot.waitUntil(lambda: view.columnWidth(NAME) > need, timeout=5000)
+    assert view.columnWidth(NAME) <= view.viewport().width() * QtTaskTableView.NAME_SHARE_MAX + 1
+    # Sized by hand: that width stays.
+    view.horizontalHeader().resizeSection(NAME, 150)
+    monitor.apply([{"type": "task-received", "uuid": "n3", "name": name + "_again", "hostname": "w@h"}])
+    view.viewport().grab()
+    qtbot.wait(100)
+    assert view.columnWidth(NAME) == 150

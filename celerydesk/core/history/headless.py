@@ -1,9 +1,10 @@
 """The history of a process without a window that watches a stack: ``celerydesk up`` (and the
 headless watcher): the broker's events, consumed on their own thread, recorded by a
-:class:`HistoryRecorder` (which writes, or reads while another celerydesk writes).
+:class:`HistoryRecorder` (which writes, or reads while another celerydesk writes), and the
+workspace's alert rules evaluated over them (``core.alerts.watch``; firings stored by the writer).
 
-What happens is said through ``say(level, text)`` (``info``, ``warning``), from whichever thread
-it happens on; nothing here raises once started, and ``close`` never waits past its timeout (a
+What happens is said through ``say(level, text)`` (``info``, ``warning``, ``alert``), from whichever
+thread it happens on; nothing here raises once started, and ``close`` never waits past its timeout (a
 full disk or a stuck file must not hold up a stop).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
+from celerydesk.core.alerts.watch import AlertWatch
 from celerydesk.core.errors import DeskError
 from celerydesk.core.event_consumer import EventConsumer
 from celerydesk.core.history.recorder import OFF, READING, WRITING, HistoryRecorder
@@ -24,6 +26,8 @@ class HeadlessHistory:
                                         backend_url=result_backend_url(ws), on_state=self._on_state,
                                         on_error=self._on_error)
         self.consumer: Optional[EventConsumer] = None
+        # The workspace's [[alerts]] are evaluated by whoever watches the stack: this process too.
+        self.alerts: Optional[AlertWatch] = AlertWatch(ws.alerts, self.recorder, say) if ws.alerts else None
 
     def start(self) -> str:
         """Take the writer's lock (or read while another writes); the state it is in."""
@@ -32,12 +36,22 @@ class HeadlessHistory:
     def consume(self, broker_url: str) -> None:
         """Start receiving the broker's events (once it answers; the consumer retries every second)."""
         if self.consumer is None:
-            self.consumer = EventConsumer(broker_url, [self.recorder.submit])
+            sinks = [self.recorder.submit] + ([self.alerts.submit] if self.alerts else [])
+            self.consumer = EventConsumer(broker_url, sinks)
             self.consumer.start()
+            if self.alerts is not None:
+                self.alerts.start(broker_url)
+
+    def service_stopping(self, service_key: str) -> None:
+        """The stack is stopping this service on purpose (the alerts must not call it missing)."""
+        if self.alerts is not None:
+            self.alerts.service_stopping(service_key)
 
     def close(self, timeout: float = 5.0) -> None:
         if self.consumer is not None:
             self.consumer.stop(min(timeout, 3.0))
+        if self.alerts is not None:
+            self.alerts.close(min(timeout, 3.0))
         self.recorder.close(timeout)
 
     def _on_state(self, state: str, detail: str) -> None:

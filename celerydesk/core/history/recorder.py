@@ -107,6 +107,15 @@ class HistoryRecorder:
                 self._kept.append((time.monotonic(), events))
                 self._kept_count += len(events)
 
+    def record_alerts(self, firings: list) -> bool:
+        """Store alert firings, if this process writes the history; False if it does not (another
+        celerydesk writes it and stores its own firings of the same rules, or it is off)."""
+        writer = self.writer
+        if writer is None:
+            return False
+        writer.submit_alerts(firings)
+        return True
+
     def _watch(self, events: list) -> None:
         watched = self._watched
         for event in events:

@@ -16,6 +16,7 @@ Tables (times are Unix seconds, UTC, as REAL):
   ``state_at`` is when the current state was entered: it orders a retry against an attempt's
   late events. ``wait`` (received to started) is computed, not stored.
 - ``timeline``: every state change of a task, with its time (``task`` is ``tasks.seq``).
+- ``alerts``: each firing of an alert rule (``core/alerts/store.py``), written by the writer.
 - ``task_search``: an FTS5 index with the trigram tokenizer over id, name, args, kwargs,
   result and exception. It is contentless (the text lives in ``tasks``) and ``detail=none``:
   it stores which rows hold each trigram, not where, which makes it a quarter of a
@@ -144,7 +145,25 @@ def _v3_dashboard(db: sqlite3.Connection) -> None:
     """)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_tables, _v2_search, _v3_dashboard]
+def _v4_alerts(db: sqlite3.Connection) -> None:
+    """The alerts that fired (``core/alerts``), newest read first by ``at``."""
+    _run_script(db, """
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            rule TEXT NOT NULL,            -- the [[alerts]] table's name
+            kind TEXT NOT NULL,            -- its when: task-failed | task-slow | queue-depth | ...
+            message TEXT NOT NULL,
+            task_id TEXT,
+            task TEXT,
+            queue TEXT,
+            worker TEXT
+        );
+        CREATE INDEX alerts_at ON alerts (at);
+    """)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_tables, _v2_search, _v3_dashboard, _v4_alerts]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -7,7 +7,8 @@ makes a :class:`HistoryWriter`, ``start()``s it and hands it lists of celery eve
 meanwhile (up to ``max_batch`` events) in one
 transaction (``batch.py``); it also takes in the senders' records (``sent.py``, from their spool
 folder, or handed over with ``submit_records``: arguments read from the result backend) and
-prunes old tasks (``retention.py``), a little at a time.
+prunes old tasks (``retention.py``), a little at a time. Alert firings (``submit_alerts``) are
+stored by the same thread, at once, in a transaction of their own (``core/alerts/store.py``).
 
 One writer per workspace: ``start()`` takes ``.celerydesk/history.lock`` (the kernel drops it
 with the process, however it dies) and raises :class:`HistoryBusy` when another process holds
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
+from celerydesk.core.alerts.store import insert_firings
 from celerydesk.core.errors import DeskError
 from celerydesk.core.history import LOCK_NAME, history_path, sent
 from celerydesk.core.history.batch import BatchStore, group
@@ -74,6 +76,7 @@ class WriterStats:
     dropped: int = 0  # events refused because too many were waiting (the disk fell behind)
     busy_s: float = 0.0  # time spent merging and committing batches (the writer thread's work)
     pruned: int = 0
+    alerts: int = 0  # alert firings stored
     errors: list = field(default_factory=list)
 
 
@@ -95,6 +98,7 @@ class HistoryWriter:
         self.stats = WriterStats()
         self._pending: deque = deque()
         self._pending_records: deque = deque()
+        self._pending_alerts: deque = deque()  # core.alerts Firings, stored in a transaction of their own
         self._submit_lock = threading.Lock()
         self._done = threading.Condition()
         self._submitted = 0  # events handed to submit() and accepted
@@ -159,6 +163,16 @@ class HistoryWriter:
             self._pending_records.extend(records)
             self._submitted += len(records)
 
+    def submit_alerts(self, firings: Iterable) -> None:
+        """Hand over alert firings (``core.alerts.evaluator.Firing``) to store. Never blocks or raises."""
+        firings = list(firings)
+        if not firings or self._thread is None or self._stopping.is_set():
+            return
+        with self._submit_lock:
+            self._pending_alerts.extend(firings)
+            self._submitted += len(firings)
+        self._wake.set()  # an alert is read at once (``alerts fired``), not after a batch interval
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every event submitted so far is committed (or given up); False on timeout."""
         target = self._submitted
@@ -196,13 +210,14 @@ class HistoryWriter:
                 self._report(DeskError(f"the task history fell behind: {self.stats.dropped} events not recorded",
                                        hint=f"the disk holding {self.path} is too slow or stalled"))
             self._write_pending()
+            self._write_alerts()
             now = time.monotonic()
             if now >= next_spool or stopping:
                 next_spool = now + SPOOL_EVERY_S
                 self._take_in_spool()
             if now >= next_prune and not stopping:
                 next_prune = now + (0.0 if self._prune_step() else PRUNE_EVERY_S)
-            if stopping and not self._pending and not self._pending_records:
+            if stopping and not self._pending and not self._pending_records and not self._pending_alerts:
                 break
         with self._done:
             self._done.notify_all()
@@ -217,6 +232,20 @@ class HistoryWriter:
             with self._done:
                 self._handled += len(batch) + len(taken)
                 self._done.notify_all()
+
+    def _write_alerts(self) -> None:
+        alerts = self._pending_alerts
+        if not alerts:
+            return
+        firings = [alerts.popleft() for _ in range(len(alerts))]
+        try:
+            self.stats.alerts += insert_firings(self._db, firings)
+        except (sqlite3.Error, OSError) as exc:
+            self.stats.lost += len(firings)
+            self._report(file_error(self.path, exc))
+        with self._done:
+            self._handled += len(firings)
+            self._done.notify_all()
 
     def _take_in_spool(self) -> None:
         paths = sent.pending_files(self.spool, limit=200)
