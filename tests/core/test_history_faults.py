@@ -1,14 +1,11 @@
 """The history on a full disk and in a read-only folder: a clear error, once, and nothing else stops.
 
-Real faults on a real file system: a small tmpfs filled up (SQLite's "database or disk is
-full"), and a tmpfs remounted read-only. Mounting needs root (CI runs
-as root); elsewhere these tests skip, and fail under CELERYDESK_STRICT.
+Real faults on a real file system (tests/helpers/small_disk.py): a small tmpfs filled up
+(SQLite's "database or disk is full"), and a tmpfs remounted read-only.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 import uuid
 
@@ -20,25 +17,15 @@ from celerydesk.core.history.schema import HistoryFileError
 from celerydesk.core.history.writer import HistoryWriter
 from tests.helpers.history_checks import integrity
 from tests.helpers.history_events import event_stream
-from tests.helpers.strict import require
+from tests.helpers.small_disk import fill_up, small_tmpfs
 
 
 @pytest.fixture
 def small_disk(tmp_path):
     """A 3 MB tmpfs of our own; yields (folder, remount(options))."""
     folder = tmp_path / "disk"
-    folder.mkdir()
-    mounted = os.geteuid() == 0 and subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(folder)], capture_output=True).returncode == 0
-    require(mounted, "mounting a small tmpfs needs root (a full disk and a read-only folder are made that way)")
-
-    def remount(options: str) -> None:
-        subprocess.run(["mount", "-o", f"remount,{options}", str(folder)], check=True)
-
-    try:
+    with small_tmpfs(folder) as remount:
         yield folder, remount
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 @pytest.fixture
@@ -53,18 +40,6 @@ def writer_on_small_disk(small_disk):
         yield writer
     finally:
         writer.close()
-
-
-def fill_up(folder):
-    """Write a file until the disk is full; return it."""
-    filler = folder / "filler"
-    with open(filler, "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-        except OSError:
-            pass
-    return filler
 
 
 def test_a_full_disk_is_reported_once_and_the_history_goes_on_when_space_is_back(writer_on_small_disk):

@@ -188,6 +188,21 @@ def test_record_sent_never_raises_and_says_when_it_could_not(tmp_path):
     assert list(tmp_path.iterdir()) == [blocker]
 
 
+def test_the_runtime_folder_the_history_makes_is_private(tmp_path):
+    """The history and the senders' records hold tasks' arguments and results: whichever makes
+    ``.celerydesk`` first (a writer, or a ``call`` before any stack ran) makes it 0700, as core.runtime does."""
+    old_umask = os.umask(0o022)
+    try:
+        writer = HistoryWriter(tmp_path / "a" / ".celerydesk", interval=0.02)
+        writer.start()
+        writer.close()
+        assert sent.record_sent(sent.spool_dir(tmp_path / "b" / ".celerydesk"), [sent.sent_record("t", "n", [], {}, "call")])
+    finally:
+        os.umask(old_umask)
+    for made in (tmp_path / "a" / ".celerydesk", tmp_path / "b" / ".celerydesk", Path(sent.spool_dir(tmp_path / "b" / ".celerydesk"))):
+        assert made.stat().st_mode & 0o777 == 0o700, made
+
+
 SEARCHED = [
     task("aaaa1111-0000", T, args="(4711, 'alice@example.com')", result="{'status': 'captured', 'id': 'ch_1f2e'}"),
     task("bbbb2222-0000", T + 1, name="shop.media.thumbnail", args="('https://cdn.example.com/img/9f.jpg', 256)",

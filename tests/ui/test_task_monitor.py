@@ -6,8 +6,9 @@ file order and each sends its own tasks, waiting on the page, never on wall-cloc
 What is checked: the table shows the history (rows fetched lazily, filters and search in SQL,
 live as commits come), a task's details with its timeline and family, exact retry (and its
 refusal, with the reason), retry with edited arguments (with the warning), bulk retry and
-revoke over the filter, progress, notifications, the unregistered-task warning, and the
-in-memory table when the history cannot be used.
+revoke over the filter, progress, notifications, the unregistered-task warning, and, in the
+real window, the banner and the in-memory table when the history cannot be used (a damaged
+file, a read-only folder, a full disk: real ones, on a tmpfs of the test's own).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from celerydesk.ui.task_retry import RetryDialog, parse_repr
 from celerydesk.ui.task_table import (ARGS, NAME, PROGRESS as PROGRESS_COLUMN, RESULT, RUNTIME, STATE, TIME,
                                      ProgressRole, TaskTableModel)
 from tests.helpers.qt_wait import wait_for
+from tests.helpers.small_disk import fill_up, small_tmpfs
 from tests.helpers.stack import make_workspace, start_outside_a_test, stop_broker_alone
 
 pytestmark = pytest.mark.slow
@@ -394,34 +396,77 @@ def test_purge_asks_first_and_empties_the_priority_lists_too(desk, qtbot):
     client.close()
 
 
-def test_a_damaged_history_leaves_the_page_on_this_sessions_tasks(desk, tmp_path):
-    """Another workspace on the same broker whose history file is damaged: the banner says so
-    and what to do, and the page shows the tasks it sees, from memory."""
-    from celerydesk.services.stack import StackController
+def _damage(runtime, _stack_up):
+    runtime.mkdir(parents=True)
+    (runtime / "history.sqlite3").write_bytes(b"not a database at all " * 64)
+    yield
 
-    ws = make_workspace(tmp_path / "damaged", mode="external", beat=False, flower=False,
+
+def _read_only(runtime, _stack_up):
+    with small_tmpfs(runtime) as remount:  # read-only for root too (a chmod is not, to root)
+        remount("ro")
+        yield
+
+
+def _full_disk(runtime, stack_up):
+    with small_tmpfs(runtime):
+        stack_up()  # the history opens and records; then the disk fills up under it
+        fill_up(runtime)
+        yield
+
+
+UNUSABLE = {
+    "damaged": (_damage, "is damaged", "move it aside"),
+    "read-only": (_read_only, "cannot be written", "writable"),
+    "full disk": (_full_disk, "is full", "free some space"),
+}
+
+
+@pytest.mark.parametrize("fault", list(UNUSABLE))
+def test_an_unusable_history_is_said_in_the_window_which_goes_on_from_memory(desk, tmp_path, fault):
+    """The real window on another workspace on the same broker, its history unusable: the banner
+    says why and what to do, and the Tasks page shows the tasks it sees, from memory."""
+    from celerydesk.services.stack import StackController
+    from celerydesk.ui.main_window import QtMainWindow
+
+    make_fault, why, what_to_do = UNUSABLE[fault]
+    ws = make_workspace(tmp_path / "unusable", mode="external", beat=False, flower=False,
                         broker={"url": desk.stack.broker_url()})
-    ws.runtime_dir.mkdir(parents=True)
-    (ws.runtime_dir / "history.sqlite3").write_bytes(b"not a database at all " * 64)
     stack = StackController(ws)
     context = DeskContext(stack, parent=stack)
-    said = []
-    context.message.connect(lambda level, text: said.append((level, text)))
-    page = QtTaskMonitor(context, capacity=100)
+    window = QtMainWindow(context)
+    window.resize(1280, 800)
+
+    def window_up():
+        window.show()
+        wait_for(lambda: window.tasks_tab.widget is not None, 15, "the Tasks page")
+        window.pages.show_page("tasks")
+        wait_for(lambda: page().history.state != "starting", 15, "the history opened or refused")
+
+    def page():
+        return window.tasks_tab.widget
+
+    faults = make_fault(ws.runtime_dir, window_up)
     try:
-        wait_for(lambda: any(level == "error" and "is damaged" in text for level, text in said), 15, "the banner")
-        text = next(t for level, t in said if "is damaged" in t)
-        assert "move it aside" in text and "kept in memory" in text
-        assert isinstance(page.model, TaskTableModel) and "not in use" in page.count_label.text()
-        assert not page.retry_all_button.isVisible()
-        wait_for(page.monitor.is_connected, 15, "its event consumer")
+        next(faults)
+        if not window.isVisible():
+            window_up()
+        wait_for(page().monitor.is_connected, 15, "its event consumer")
         task_id = send(desk, ADD, args=[4, 4])
-        wait_for(lambda: page.model.row_of(task_id) >= 0 and cell(page, task_id, STATE) == SUCCESS, 30,
+        wait_for(lambda: window.banner.isVisible() and why in window.banner.label.text(), 30, "the banner")
+        text = window.banner.label.text()
+        assert what_to_do in text and "memory" in text and "Traceback" not in text, text
+        wait_for(lambda: not page().uses_history(), 15, "the in-memory table")
+        assert isinstance(page().model, TaskTableModel) and "not in use" in page().count_label.text()
+        assert not page().retry_all_button.isVisible()
+        wait_for(lambda: page().model.row_of(task_id) >= 0
+                 and page().model.index(page().model.row_of(task_id), STATE).data() == SUCCESS, 30,
                  "the task in the in-memory table")
     finally:
-        page.shutdown()
-        context.shutdown()
-        page.deleteLater()
+        window.shutdown()
+        window.deleteLater()
+        stack.deleteLater()
+        next(faults, None)
 
 
 def test_retry_dialog_and_argument_reprs(qtbot):

@@ -81,7 +81,9 @@ def record_sent(folder, records) -> bool:
     name = "%d-%d-%s%s" % (time.time_ns(), os.getpid(), uuid.uuid4().hex[:8], SUFFIX)
     tmp = os.path.join(folder, ".%s.tmp" % name)
     try:
-        os.makedirs(folder, exist_ok=True)
+        # Private, as core.runtime makes the runtime folder: the records hold the tasks' arguments.
+        os.makedirs(os.path.dirname(folder) or ".", 0o700, exist_ok=True)
+        os.makedirs(folder, 0o700, exist_ok=True)
         with open(tmp, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
         os.replace(tmp, os.path.join(folder, name))

@@ -42,7 +42,7 @@ from celerydesk.core.history import LOCK_NAME, history_path, sent
 from celerydesk.core.history.batch import BatchStore, group
 from celerydesk.core.history.retention import prune_some
 from celerydesk.core.history.schema import connect, file_error, migrate
-from celerydesk.core.runtime import hold_lock
+from celerydesk.core.runtime import PRIVATE_DIR, hold_lock
 from celerydesk.core.workspace import HistoryConfig
 
 PRUNE_CHUNK = 2000  # tasks deleted per transaction: ~0.1-0.2 s, between two batches of events
@@ -118,7 +118,7 @@ class HistoryWriter:
     def start(self) -> None:
         """Take the lock, open (or create) and migrate the file, start the thread."""
         try:
-            self.runtime_dir.mkdir(parents=True, exist_ok=True)
+            self.runtime_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)  # arguments, results
             fd, holder = hold_lock(self.runtime_dir / LOCK_NAME)
         except OSError as exc:
             raise file_error(self.path, exc) from None
