@@ -156,8 +156,9 @@ class SshTunnel:
             self._stderr.seek(0)
             said = self._stderr.read().decode("utf-8", "replace")
         host, port = self.remote
+        config = f" -F {self.config}" if self.config is not None else ""
         return DeskError(f"the ssh tunnel to {host}:{port} through {self.destination} failed: {what}: {_summary(said)}",
-                         hint="check that `ssh -o BatchMode=yes " + self.destination + "` logs in without a password "
+                         hint=f"check that `ssh -o BatchMode=yes{config} {self.destination}` logs in without a password "
                               "(a key or an agent), and that the bastion can reach the broker's host and port")
 
     def __enter__(self) -> "SshTunnel":

@@ -45,6 +45,8 @@ SCALARS: dict[tuple[str, str], tuple[type, ...]] = {
     ("broker", "url"): (str,), ("broker", "kind"): (str,), ("broker", "management_port"): (int,),
     ("beat", "enabled"): (bool,), ("beat", "loglevel"): (str,),
     ("flower", "enabled"): (bool,), ("flower", "port"): (int,),
+    ("broker", "ssh"): (str,), ("broker", "ssh_config"): (str,),
+    ("environment", "name"): (str,), ("environment", "color"): (str,), ("environment", "read_only"): (bool,),
 }
 WORKER_KEYS: dict[str, tuple[type, ...]] = {
     "name": (str,), "concurrency": (int,), "queues": (list, tuple), "pool": (str,),
@@ -56,7 +58,7 @@ SCHEDULE_KEYS: dict[str, tuple[type, ...]] = {
     "one_off": (bool,), "start_at": (str,), "priority": (int,),
 }
 # Contract order: a table an edit creates goes before the next one present.
-TABLE_ORDER = ("project", "broker", "workers", "beat", "flower", "schedules")
+TABLE_ORDER = ("environment", "project", "broker", "workers", "beat", "flower", "schedules")
 _BROKEN_HINT = ("fix the syntax at the line shown; or move the file aside (it is kept as "
                 "celerydesk.toml.broken-<time>) and start a new one")
 
