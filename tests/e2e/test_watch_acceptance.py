@@ -123,3 +123,12 @@ def test_watch_keeps_trying_a_broker_it_cannot_reach_and_exits_0_on_sigint(tmp_p
         code = watch.finish(30)
         watch.kill_group()
     assert code == 0 and watch.lines[-1] == "stopped watching"
+
+
+def test_schedules_in_the_stacks_own_store_are_not_changed_in_a_read_only_environment(tmp_path):
+    """RedBeat's Redis and django-celery-beat's database belong to the watched stack."""
+    path = write_watch_workspace(tmp_path / "prod", f"redis://127.0.0.1:{free_port()}/0", environment={"name": "prod"})
+    for source in ("redbeat", "database"):
+        out = cli("schedules", "disable", "nightly", "--source", source, "-w", str(path))
+        assert out.returncode == 2, out.stderr
+        assert out.stderr.startswith("celerydesk: 'prod' is read-only: celerydesk does not change schedules in ")
