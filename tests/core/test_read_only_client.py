@@ -13,21 +13,15 @@ import pytest
 
 from celerydesk.core.broker_client import BrokerClient, SendOptions
 from celerydesk.core.environment import ReadOnlyEnvironment
-from tests.helpers.remote_stack import RemoteStack
 
 pytestmark = pytest.mark.slow
 ADD = "celerydesk.sample.tasks.add"
 PARKED = "parked"  # a queue no worker consumes
 
 
-@pytest.fixture(scope="module")
-def remote(tmp_path_factory):
-    stack = RemoteStack(tmp_path_factory.mktemp("remote"))
-    try:
-        stack.node = stack.wait_ready()
-        yield stack
-    finally:
-        stack.stop()
+@pytest.fixture
+def remote(remote_stack):
+    return remote_stack
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ whose broker cannot be reached says so, keeps trying, and still exits 0 on SIGIN
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -18,11 +17,11 @@ import pytest
 
 from celerydesk.core.broker_client import BrokerClient, SendOptions
 from celerydesk.core.ports import free_port
-from tests.helpers.remote_stack import RemoteStack, write_watch_workspace
+from tests.e2e.test_history_acceptance import cli, history, wait_until
+from tests.helpers.remote_stack import write_watch_workspace
 from tests.helpers.stack import ChildProcess
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[2]
 ADD = "celerydesk.sample.tasks.add"
 PLAIN = """
 import sys
@@ -34,44 +33,14 @@ with app.producer_or_acquire() as producer:
 """
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "celerydesk", *args], capture_output=True, text=True,
-                          timeout=90, cwd=REPO)
-
-
-def history(path: Path) -> list[dict]:
-    out = cli("history", "-w", str(path), "--json", "--limit", "500")
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
-
-
 def successes(path: Path, count: int) -> list[dict]:
     """The SUCCESS tasks of the history once there are ``count`` of them (else [])."""
     found = [t for t in history(path) if t["state"] == "SUCCESS"]
     return found if len(found) >= count else []
 
 
-def wait_until(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"not within {timeout:g} s: {what}")
-
-
-@pytest.fixture(scope="module")
-def remote(tmp_path_factory):
-    stack = RemoteStack(tmp_path_factory.mktemp("by-hand"))
-    try:
-        stack.node = stack.wait_ready()
-        yield stack
-    finally:
-        stack.stop()
-
-
-def test_watch_records_a_stack_it_did_not_start_and_changes_nothing(remote, tmp_path):
+def test_watch_records_a_stack_it_did_not_start_and_changes_nothing(remote_stack, tmp_path):
+    remote = remote_stack
     path = write_watch_workspace(tmp_path / "staging", remote.url, environment={"name": "staging"})
     with BrokerClient(remote.url) as client:
         client.send(ADD, [0, 0], options=SendOptions(queue="parked"))  # waits on a queue no worker reads
