@@ -37,6 +37,7 @@ class QtEnvironmentBand(QLabel):
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.setContentsMargins(defs.MARGIN, 2, defs.MARGIN, 2)
+        self.setWordWrap(True)  # a narrow window (two side by side) still shows all of it
 
     def show_state(self, read_only: bool, unlocked: bool) -> None:
         color = self.ws.environment.color
@@ -46,16 +47,14 @@ class QtEnvironmentBand(QLabel):
         background = color or NEUTRAL
         self.setStyleSheet(f"#environment-band {{ background: {background}; color: {_text_color(background)};"
                            " font-weight: bold; }")
-        name = self.ws.environment_name
-        watching = "watching, " if self.ws.watch_only else ""
+        parts = [self.ws.environment_name] + (["watching"] if self.ws.watch_only else [])
         if read_only:
-            state = f"{watching}read-only: sending, retrying, revoking, purging and worker changes are disabled " \
-                    "(Environment ▸ Unlock… to allow them in this window)"
+            parts.append("read-only: changes are disabled (Environment ▸ Unlock…)")
         elif unlocked:
-            state = f"{watching}UNLOCKED for this window: changes reach its stack (Environment ▸ Lock again)"
-        else:
-            state = watching.rstrip(", ")
-        self.setText(f"{name} — {state}" if state else name)
+            parts.append("UNLOCKED in this window: changes reach its stack (Environment ▸ Lock again)")
+        self.setText(" · ".join(parts))
+        self.setToolTip("Sending, retrying, revoking, purging, moving or deleting messages and changing workers "
+                        "are disabled while read-only" if read_only else "")
         self.show()
 
 

@@ -201,7 +201,8 @@ class QtServiceTable(QWidget):
             header.resizeSection(column, delegate.width(option))
         header.setSectionResizeMode(ACTIONS, QHeaderView.ResizeMode.Stretch)
         self.buttons: dict[str, dict[str, QToolButton]] = {}
-        for row, key in enumerate(self.model.keys):
+        # A watch-only workspace's one row is the broker it watches: nothing to start or stop.
+        for row, key in enumerate([] if stack.ws.watch_only else self.model.keys):
             self.view.setIndexWidget(self.model.index(row, ACTIONS), self._button_strip(key))
             self._update_buttons(key)
         self.view.verticalHeader().setDefaultSectionSize(self.view.verticalHeader().defaultSectionSize() + 8)
@@ -258,9 +259,11 @@ class QtServiceTable(QWidget):
         return self.model.keys[index.row()] if index.isValid() else None
 
     def install_shortcuts(self, window) -> None:
-        """Row shortcuts act on the selected service."""
+        """Row shortcuts act on the selected service (none when the workspace only watches)."""
         from PySide6.QtGui import QShortcut
 
+        if self.stack.ws.watch_only:
+            return
         for sequence, slot in (("Ctrl+R", self.stack.restart_service), ("Ctrl+.", self.stack.stop_service),
                                ("Ctrl+Return", self.stack.start_service)):
             shortcut = QShortcut(QKeySequence(sequence), window)

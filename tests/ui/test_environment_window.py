@@ -65,8 +65,9 @@ def test_a_watch_only_window_says_watching_and_names_its_environment(watching):
     assert window.windowTitle() == "celerydesk — staging (read-only)"
     assert window.environment_label.text() == "staging (read-only)"
     assert window.band.isVisible() and "#d35400" in window.band.styleSheet()
-    assert window.band.text().startswith("staging — watching, read-only")
+    assert window.band.text() == "staging · watching · read-only: changes are disabled (Environment ▸ Unlock…)"
     assert window.stack.ws.workers == [] and window.stack.enabled_keys() == ["broker"]
+    assert window.services.buttons == {}  # no Start, Stop or Restart on the broker's row either
 
 
 def test_the_tray_names_the_environment_and_offers_no_start_or_stop(watching):
@@ -126,7 +127,7 @@ def test_unlocking_takes_the_exact_name_and_lasts_until_locked_again(qtbot, watc
     assert window.context.broker.client.read_only is False  # the attribute other pages read
     assert all(b.isEnabled() for b in buttons.values())
     assert window.windowTitle() == "celerydesk — staging"
-    assert "UNLOCKED for this window" in window.band.text()
+    assert "UNLOCKED in this window" in window.band.text()
     assert window.environment.lock_action.isEnabled() and not window.environment.unlock_action.isEnabled()
     assert load_workspace(window.stack.ws.path).environment.read_only  # the file is unchanged
     window.environment.lock_action.trigger()
