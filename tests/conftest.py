@@ -119,6 +119,17 @@ def remote_stack(tmp_path_factory):
         stack.stop()
 
 
+@pytest.fixture(scope="module")
+def bastion(tmp_path_factory):
+    """A private sshd on 127.0.0.1 (tests/helpers/sshd.py): ``.ssh_config`` names it host ``bastion``."""
+    from tests.helpers import sshd
+
+    require(not sshd.available(), sshd.available())
+    server = sshd.start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def rabbitmq_node(tmp_path_factory):
     """One real rabbitmq-server, with its management API, for the whole session (a node takes

@@ -19,19 +19,9 @@ import redis as redis_py
 from celerydesk.core.errors import DeskError
 from celerydesk.core.ports import free_port
 from celerydesk.core.ssh_tunnel import SshTunnel
-from tests.helpers import sshd as sshd_helper
 from tests.helpers.remote_stack import write_watch_workspace
-from tests.helpers.strict import require
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def bastion(tmp_path_factory):
-    require(not sshd_helper.available(), sshd_helper.available())
-    server = sshd_helper.start_sshd(tmp_path_factory.mktemp("sshd"))
-    yield server
-    server.stop()
 
 
 def test_the_broker_answers_at_the_local_end_of_the_tunnel(bastion, redis_url):
