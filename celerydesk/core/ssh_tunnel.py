@@ -34,6 +34,7 @@ from celerydesk.core.ports import free_ports
 from celerydesk.core.urls import shown_url
 
 OPEN_TIMEOUT_S = 20.0
+DEFAULT_PORTS = {"redis": 6379, "rediss": 6379, "amqp": 5672, "pyamqp": 5672, "amqps": 5671}  # a URL without one
 _DESTINATION = re.compile(r"^(ssh://)?([A-Za-z0-9._-]+@)?[A-Za-z0-9._-]+(:\d{1,5})?$")
 
 
@@ -60,14 +61,15 @@ class SshTunnel:
 
     def __init__(self, url: str, destination: str, config: Optional[Path] = None, ssh: str = "ssh"):
         parsed = urlparse(url)
-        if not parsed.hostname or not parsed.port:
+        port = parsed.port or DEFAULT_PORTS.get(parsed.scheme)
+        if not parsed.hostname or not port:
             raise DeskError(f"the broker URL {shown_url(url)} names no host and port to reach through ssh",
                             hint="give [broker] url with both, e.g. redis://10.0.0.5:6379/0")
         self.url = url
         self.destination = destination
         self.config = config
         self.ssh = ssh
-        self.remote = (parsed.hostname, parsed.port)
+        self.remote = (parsed.hostname, port)
         self.local_port = free_ports(1)[0]
         self._process: Optional[subprocess.Popen] = None
         self._stderr = None

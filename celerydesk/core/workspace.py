@@ -413,7 +413,7 @@ def _ssh(v: "_Validator", t: dict, mode: str, url: Optional[str], root: Optional
     elif problem:
         v.problem(f"[broker] ssh: {problem}")
     elif url and not _url_host(url):
-        v.problem(f"[broker] ssh: the url {shown_url(url)!r} names no host and port to reach through the tunnel")
+        v.problem(f"[broker] ssh: the url {shown_url(url)!r} names no host to reach through the tunnel")
     path = None
     if config is not None:
         path = (root / config).expanduser() if root is not None else Path(config).expanduser()
