@@ -67,7 +67,9 @@ def test_a_watch_only_window_says_watching_and_names_its_environment(watching):
     assert window.band.isVisible() and "#d35400" in window.band.styleSheet()
     assert window.band.text() == "staging · watching · read-only: changes are disabled (Environment ▸ Unlock…)"
     assert window.stack.ws.workers == [] and window.stack.enabled_keys() == ["broker"]
-    assert window.services.buttons == {}  # no Start, Stop or Restart on the broker's row either
+    # No Start, Stop or Restart on the broker's row either: only "Watch again", for when it did not answer.
+    assert list(window.services.buttons) == ["broker"] and list(window.services.buttons["broker"]) == ["Watch again"]
+    assert not window.services.buttons["broker"]["Watch again"].isEnabled()  # it is being watched
 
 
 def test_the_tray_names_the_environment_and_offers_no_start_or_stop(watching):

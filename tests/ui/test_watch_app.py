@@ -62,3 +62,25 @@ def test_a_tunnel_that_fails_is_said_in_the_banner(qtbot, desk, tmp_path, redis_
     text = window.banner.label.text()
     assert "the ssh tunnel to" in text and "through stranger@bastion failed" in text
     assert "Permission denied (publickey)" in text and "trying again every 10 s" in text
+
+
+def test_a_broker_that_did_not_answer_is_watched_again_when_asked(qtbot, desk, tmp_path):
+    """Nothing listens at first: the broker's row says why and offers "Watch again", which, once a
+    broker listens there, watches it."""
+    from celerydesk.core.ports import free_port
+    from tests.helpers.redis_server import start_redis_server
+
+    port = free_port()
+    window = desk.open(load_workspace(write_watch_workspace(tmp_path / "later", f"redis://127.0.0.1:{port}/0")))
+    qtbot.waitUntil(lambda: desk.stack.state("broker") == ProcessState.FATAL, timeout=30000)
+    again = window.services.buttons["broker"]["Watch again"]
+    qtbot.waitUntil(again.isEnabled, timeout=10000)
+    assert "nothing listens on 127.0.0.1" in desk.stack.services["broker"].supervision.message
+    proc, _url = start_redis_server(tmp_path, port=port)
+    try:
+        again.click()
+        qtbot.waitUntil(lambda: desk.stack.state("broker") == ProcessState.RUNNING, timeout=20000)
+        assert not again.isEnabled()
+    finally:
+        proc.terminate()
+        proc.wait(10)
