@@ -153,6 +153,11 @@ class FakeBrokerClient:
         self._record("broker_queues")
         return {}, None
 
+    def peek(self, queue: str, limit: int = 10) -> list:
+        """Its queues hold counts, not messages: a peek finds none to show."""
+        self._record("peek", queue)
+        return []
+
     def purge(self, queue: str) -> int:
         self._record("purge", queue)
         with self._lock:
