@@ -105,6 +105,31 @@ def redis(redis_url):
     client.close()
 
 
+@pytest.fixture(scope="module")
+def remote_stack(tmp_path_factory):
+    """A stack celerydesk did not start, shared by a test module: a redis-server and the sample's
+    worker ``remote@<host>`` (``.node``), answering (tests/helpers/remote_stack.py)."""
+    from tests.helpers.remote_stack import RemoteStack
+
+    stack = RemoteStack(tmp_path_factory.mktemp("remote-stack"))
+    try:
+        stack.node = stack.wait_ready()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def bastion(tmp_path_factory):
+    """A private sshd on 127.0.0.1 (tests/helpers/sshd.py): ``.ssh_config`` names it host ``bastion``."""
+    from tests.helpers import sshd
+
+    require(not sshd.available(), sshd.available())
+    server = sshd.start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def rabbitmq_node(tmp_path_factory):
     """One real rabbitmq-server, with its management API, for the whole session (a node takes

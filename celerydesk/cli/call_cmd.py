@@ -130,6 +130,7 @@ def run(args) -> int:
     from celerydesk.core.broker_client import SendOptions, new_task_id
 
     client = workspace_client(ws, args.workspace)
+    client.refuse_if_read_only(f"send {args.task}")  # before the checks ask the workers anything
     client.require_answer()
     if not args.no_check:
         refuse_bad_call(ws, client, args.task, task_args, task_kwargs)

@@ -17,8 +17,8 @@ from typing import Optional
 from celerydesk import __version__
 from celerydesk.core.errors import DeskError
 
-COMMANDS = ("gui", "up", "logs", "call", "retry", "revoke", "tasks", "queues", "workers", "history", "schedules",
-            "alerts", "env", "init", "export", "self-test")
+COMMANDS = ("gui", "up", "watch", "logs", "call", "retry", "revoke", "tasks", "queues", "workers", "history",
+            "schedules", "alerts", "env", "init", "export", "self-test")
 # Run by celerydesk itself in frozen builds, where there is no `python -m`.
 HIDDEN = {"_reaper": "celerydesk.core.reaper", "_python": "celerydesk.core.frozen_python"}
 
@@ -47,15 +47,36 @@ def add_workspace_option(parser: argparse.ArgumentParser, default=None) -> None:
 
 
 def workspace_client(ws, workspace_option=None):
-    """The broker client of a workspace for a command: its URL, its management API, and the
-    advice to start the stack when nothing listens at a broker celerydesk runs."""
+    """The broker client of a workspace for a command: its URL (through its ssh tunnel, opened
+    here for the rest of the command, when it has one), its management API, the advice to start
+    the stack when nothing listens at a broker celerydesk runs, and its environment's read-only
+    guard."""
     from celerydesk.core.broker_client import BrokerClient
     from celerydesk.core.history.sent import spool_dir
 
+    open_workspace_tunnel(ws)
     start = None if ws.broker.mode == "external" else \
         f"start the stack first: celerydesk up{f' -w {workspace_option}' if workspace_option else ''}"
     return BrokerClient(ws.broker_url(), start_hint=start, management=ws.management_api(),
-                        sent_spool=spool_dir(ws.runtime_dir))
+                        sent_spool=spool_dir(ws.runtime_dir), read_only=ws.environment.read_only,
+                        environment=ws.environment_name, unlock_hint=cli_unlock_hint(ws))
+
+
+def cli_unlock_hint(ws) -> str:
+    return f"to allow it, set read_only = false in [environment] of {ws.path}"
+
+
+def open_workspace_tunnel(ws):
+    """Open ``ws``'s ssh tunnel (``[broker] ssh``) for as long as this command runs; None without one."""
+    if not ws.broker.ssh or ws.tunnel_url:
+        return None
+    import atexit
+
+    from celerydesk.core.ssh_tunnel import open_for
+
+    tunnel = open_for(ws)
+    atexit.register(tunnel.close)
+    return tunnel
 
 
 def _ensure_utf8_locale() -> None:

@@ -63,10 +63,15 @@ def _options(p: argparse.ArgumentParser, json_help: str = "") -> None:
         p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=json_help)
 
 
+CHANGING = {"delete": "delete messages from", "move": "move messages from", "purge": "purge"}
+
+
 def run(args) -> int:
     ws = load_workspace(args.workspace)
     client = workspace_client(ws, args.workspace)
     try:
+        if args.action in CHANGING:  # refused before even asking how many wait
+            client.refuse_if_read_only(f"{CHANGING[args.action]} {args.queue}")
         client.require_answer()
         action = {None: _list, "peek": _peek, "delete": _delete, "move": _move, "purge": _purge}[args.action]
         return action(ws, client, args)

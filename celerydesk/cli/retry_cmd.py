@@ -47,6 +47,7 @@ def run(args) -> int:
     finally:
         reader.close()
     client = workspace_client(ws, args.workspace)
+    client.refuse_if_read_only(f"retry {row['name']}")
     client.require_answer()
     kept = KeptArguments(result_backend_url(ws))
     try:

@@ -46,9 +46,9 @@ def full_id(ws, wanted: str) -> str:
 
 def run(args) -> int:
     ws = load_workspace(args.workspace)
-    task_id = full_id(ws, args.id)
-
     with workspace_client(ws, args.workspace) as client:
+        client.refuse_if_read_only("terminate tasks" if args.terminate else "revoke tasks")
+        task_id = full_id(ws, args.id)
         client.require_answer()
         client.revoke(task_id, terminate=args.terminate)
     print(f"{'terminated' if args.terminate else 'revoked'} {task_id}")

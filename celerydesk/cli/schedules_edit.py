@@ -161,6 +161,11 @@ def _store(args, write):
     from celerydesk.core import project_scheduler, schedule_store
 
     ws = load_workspace(args.workspace)
+    if ws.environment.read_only:  # the store is the stack's own (its database, its Redis): a change to it
+        from celerydesk.cli.main import cli_unlock_hint
+        from celerydesk.core.environment import ReadOnlyEnvironment
+
+        raise ReadOnlyEnvironment(ws.environment_name, f"change schedules in {_where(args)}", cli_unlock_hint(ws))
     schedule_store.check_source(args.source, project_scheduler.for_workspace(ws))
     return write(ws, args.source)
 

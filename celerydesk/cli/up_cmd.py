@@ -18,7 +18,7 @@ from __future__ import annotations
 import signal
 import sys
 
-from celerydesk.cli.main import add_workspace_option
+from celerydesk.cli.main import add_workspace_option, open_workspace_tunnel
 from celerydesk.core.paths import sample_workspace_path
 from celerydesk.core.states import ProcessState
 from celerydesk.core.workspace import load_workspace
@@ -41,6 +41,9 @@ def run(args) -> int:
     ws = load_workspace(sample_workspace_path() if args.sample else args.workspace)
     for warning in ws.warnings:
         _say(f"warning: {warning}", err=True)
+    if ws.watch_only:  # said, so that "stack ready" is not read as something having started
+        _say(f"note: {ws.environment_name} is watch-only (an external broker, no [[workers]], beat or Flower): "
+             "nothing is started or stopped; the tasks are recorded as `celerydesk watch` does")
 
     from PySide6.QtCore import QCoreApplication, QTimer
 
@@ -51,6 +54,10 @@ def run(args) -> int:
     from celerydesk.core.commands import BROKER
     from celerydesk.core.history.headless import HeadlessHistory
 
+    tunnel = open_workspace_tunnel(ws)  # [broker] ssh: every service gets the tunnel's local end
+    if tunnel is not None:
+        _say(f"ssh tunnel: 127.0.0.1:{tunnel.local_port} → {tunnel.remote[0]}:{tunnel.remote[1]} "
+             f"through {tunnel.destination}")
     stack = StackController(ws)
     stack.runtime.acquire_lock()  # refused (exit 3) before a loop runs that nothing would end
     outcome = {"code": 0, "signals": 0, "ready": False, "failed": False}

@@ -20,8 +20,19 @@ naming the cause (a wrong password, a full disk, nothing listening, an unknown h
 Queues: on Redis through ``core.redis_queues`` (one pipeline, priority sub-queues included;
 looking never consumes), on AMQP through ``core.amqp_queues`` (a passive ``queue_declare`` for
 counts; peek, delete and move as that module explains), and RabbitMQ's management API
-(``core.rabbitmq_api``) to list every queue. Each changing action on a queue (``purge``,
-``delete_message``, ``move_message``) has this one method, for whoever must guard it.
+(``core.rabbitmq_api``) to list every queue.
+
+Read-only environments (``core.environment``): a client made with ``read_only=True`` refuses
+every method that changes the remote stack (send, send_batches, revoke, purge, delete_message,
+move_message, and ``control`` with any command celery does not list as an inspect command:
+pool grow/shrink, autoscale, rate and time limits, add/cancel consumer, shutdown) with
+``ReadOnlyEnvironment``, before it connects or sends anything. Looking stays allowed: ping,
+inspect, depths, the queue list, and peek (on Redis it reads without consuming; on RabbitMQ it
+takes each message and gives it back with requeue, which is allowed too, since no message is
+lost or changed, though a message given back can change places in the queue: see
+``core.amqp_queues``). This is the one guard: the CLI and the window both reach the broker
+through this class. ``read_only`` is a plain attribute, so a window unlocked for its session
+sets it to False.
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ from urllib.parse import urlparse
 from celerydesk.core import redis_queues
 from celerydesk.core.broker_errors import answers, broker_error
 from celerydesk.core.brokers import ManagementApi, is_amqp
+from celerydesk.core.environment import ReadOnlyEnvironment
 from celerydesk.core.errors import DeskError
 from celerydesk.core.queue_messages import QueueMessage
 from celerydesk.core.urls import shown_url
@@ -118,15 +130,20 @@ class BrokerClient:
     ``start_hint`` is what its errors advise when nothing listens at the URL."""
 
     def __init__(self, url: str, backend: Optional[str] = None, start_hint: Optional[str] = None,
-                 management: Optional[ManagementApi] = None, sent_spool: Optional[str] = None):
+                 management: Optional[ManagementApi] = None, sent_spool: Optional[str] = None,
+                 read_only: bool = False, environment: str = "", unlock_hint: str = ""):
         """``management``: RabbitMQ's management API, to list every queue (``Workspace.management_api``).
-        ``sent_spool``: the folder where what it sends is recorded for the history (``history.sent``)."""
+        ``sent_spool``: the folder where what it sends is recorded for the history (``history.sent``).
+        ``read_only``: refuse every change to the remote stack (see the module's docstring), naming
+        ``environment`` and saying how to unlock (``unlock_hint``, else a general one)."""
         self.url = url
+        self.read_only = read_only
+        self.environment = environment or shown_url(url)
+        self.unlock_hint = unlock_hint
         self.backend = backend
         self.start_hint = start_hint
         self.management = management
         self.sent_spool = sent_spool
-        self.read_only = False  # an environment that must not be changed: every changing call refuses
         self._management_failed: Optional[tuple[float, str]] = None  # (when, the note) of a guess that failed
         self._app = None
         self._redis = None
@@ -188,6 +205,11 @@ class BrokerClient:
         except Exception as exc:
             raise call_error(self.url, action, exc, self.start_hint) from None
 
+    def refuse_if_read_only(self, action: str) -> None:
+        """Raise ``ReadOnlyEnvironment`` (nothing sent) if this client may not ``action``."""
+        if self.read_only:
+            raise ReadOnlyEnvironment(self.environment, action, self.unlock_hint)
+
     # -- reachability ------------------------------------------------------------------------
 
     def answers(self, timeout: float = 2.0) -> bool:
@@ -208,6 +230,7 @@ class BrokerClient:
         """Send one task by name (with a task-sent event); its id (``task_id`` if given).
         Recorded for the history as sent ``via`` that path, unless ``record`` is False (a caller
         that records many at once: :meth:`record_sent`)."""
+        self.refuse_if_read_only(f"send {name}")
         app = self.app
         args, kwargs = list(args), dict(kwargs or {})
         with self._errors(f"sending {name}"):
@@ -230,6 +253,13 @@ class BrokerClient:
     def send_batches(self, name: str, args: Sequence = (), kwargs: Optional[dict] = None,
                      options: SendOptions = SendOptions(), sent_events: bool = True,
                      via: str = "launch") -> Iterator[list[str]]:
+        """Send ``options.copies`` copies (see :meth:`_send_batches`); refused at once, before the
+        first batch is asked for, in a read-only environment."""
+        self.refuse_if_read_only(f"send {name}")
+        return self._send_batches(name, args, kwargs, options, sent_events, via)
+
+    def _send_batches(self, name: str, args: Sequence, kwargs: Optional[dict], options: SendOptions,
+                      sent_events: bool, via: str) -> Iterator[list[str]]:
         """Send ``options.copies`` copies; yield the ids of each batch once it is on the broker.
 
         One producer (one connection, one channel) serves every copy: acquiring one per
@@ -271,6 +301,7 @@ class BrokerClient:
     def revoke(self, task_ids: Union[str, Sequence[str]], terminate: bool = False, signal: str = "SIGTERM") -> None:
         """Revoke tasks (a broadcast: workers drop them, or kill them running with ``terminate``)."""
         ids = [task_ids] if isinstance(task_ids, str) else list(task_ids)
+        self.refuse_if_read_only(("terminate" if terminate else "revoke") + " tasks")
         app = self.app
         with self._errors("revoking " + (ids[0] if len(ids) == 1 else f"{len(ids)} tasks")):
             app.control.revoke(ids if len(ids) > 1 else ids[0], terminate=terminate, signal=signal)
@@ -298,7 +329,10 @@ class BrokerClient:
     def control(self, command: str, *, destination: Optional[list[str]] = None, timeout: float = 1.0,
                 reply: bool = True, limit: Optional[int] = None, **arguments) -> list[dict]:
         """Broadcast a control command (``pool_grow``, ``rate_limit``, ``add_consumer``...);
-        the replies, ``[{worker: answer}]``, when ``reply`` (once ``limit`` answered, if given)."""
+        the replies, ``[{worker: answer}]``, when ``reply`` (once ``limit`` answered, if given).
+        In a read-only environment only celery's inspect commands (which change nothing) go out."""
+        if self.read_only and not _inspect_command(command):
+            self.refuse_if_read_only(f"send {command} to the workers")
         app = self.app
         with self._errors(f"sending {command} to the workers"):
             return app.control.broadcast(command, arguments=arguments, destination=destination,
@@ -391,10 +425,11 @@ class BrokerClient:
             with self._amqp_connection() as conn:
                 return amqp_queues.peek(conn, queue, limit)
 
-    # The changing actions below are the only ones on queues: a read-only guard goes here.
+    # The changing actions on queues: each refused in a read-only environment.
 
     def purge(self, queue: str) -> int:
         """Delete every waiting message of ``queue`` (its priority lists too); how many went."""
+        self.refuse_if_read_only(f"purge {queue}")
         with self._errors(f"purging {queue}"):
             if self.is_redis:
                 return redis_queues.purge_queue(self._redis_client(), queue)
@@ -405,10 +440,12 @@ class BrokerClient:
 
     def delete_message(self, queue: str, task_id: str) -> QueueMessage:
         """Delete the waiting message of task ``task_id`` from ``queue``; what was deleted."""
+        self.refuse_if_read_only(f"delete messages from {queue}")
         return self._take(queue, task_id, None)
 
     def move_message(self, queue: str, task_id: str, to: str) -> QueueMessage:
         """Move the waiting message of task ``task_id`` from ``queue`` to the end of ``to``."""
+        self.refuse_if_read_only(f"move messages from {queue}")
         if to == queue:
             raise DeskError(f"the message is in {queue!r} already", hint="name another queue with --to")
         return self._take(queue, task_id, to)
@@ -467,6 +504,15 @@ class BrokerClient:
         with self.app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1)
             yield conn
+
+
+def _inspect_command(command: str) -> bool:
+    """Whether celery registers ``command`` as an inspect command (ping, stats, active...): one
+    that reads a worker's state and changes nothing. Unknown commands count as changes."""
+    from celery.worker.control import Panel  # here: only a read-only client's control needs it
+
+    meta = Panel.meta.get(command)
+    return meta is not None and meta.type == "inspect"
 
 
 def new_task_id() -> str:

@@ -23,6 +23,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from celerydesk.core import brokers, limits
 from celerydesk.core import schedule_options
+from celerydesk.core.environment import EnvironmentConfig, color_problem, name_problem, normal_color
 from celerydesk.core.errors import WorkspaceError
 from celerydesk.core.limits import Bounds
 from celerydesk.core.priority import DEFAULT_NICE, MAX_NICE
@@ -65,6 +66,8 @@ class BrokerConfig:
     management: bool = True  # RabbitMQ (local, docker): its management API, for queues and Flower
     management_port: int = brokers.DEFAULT_MANAGEMENT_PORT
     management_url: Optional[str] = None  # an external RabbitMQ's management API (http://host:15672)
+    ssh: Optional[str] = None  # an external broker reached through `ssh -L` via this host (core/ssh_tunnel.py)
+    ssh_config: Optional[Path] = None  # an ssh_config file for that (ssh -F), relative to the workspace
 
     @property
     def label(self) -> str:
@@ -142,7 +145,10 @@ class Workspace:
     history: HistoryConfig = field(default_factory=HistoryConfig)
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
     alerts: list[AlertRule] = field(default_factory=list)
+    environment: EnvironmentConfig = field(default_factory=EnvironmentConfig)
     _password: Optional[str] = field(default=None, init=False, repr=False, compare=False)
+    # The local end of the ssh tunnel to an external broker, while one is open (core/ssh_tunnel.py).
+    tunnel_url: Optional[str] = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def root(self) -> Path:
@@ -156,6 +162,17 @@ class Workspace:
     def runtime_dir(self) -> Path:
         return self.root / RUNTIME_DIR_NAME
 
+    @property
+    def watch_only(self) -> bool:
+        """A window on a stack celerydesk did not start: an external broker, no workers, no beat,
+        no Flower. Nothing is started and nothing is stopped."""
+        return self.broker.mode == "external" and not self.workers and not self.beat.enabled \
+            and not self.flower.enabled
+
+    @property
+    def environment_name(self) -> str:
+        return self.environment.name or self.name
+
     def broker_url(self, db: int = 0) -> str:
         """The URL every process gets; local and docker brokers listen on loopback only.
 
@@ -163,7 +180,7 @@ class Workspace:
         Redis's the generated password when there is one: give it to children through their
         environment, and show it through ``shown_url``. ``db`` is Redis's database."""
         if self.broker.mode == "external":
-            return self.broker.url
+            return self.tunnel_url or self.broker.url
         return brokers.local_url(self.broker.kind, self.broker.port, self.broker_password(), db)
 
     def management_api(self) -> Optional[brokers.ManagementApi]:
@@ -224,10 +241,10 @@ def load_workspace(given: Optional[str | os.PathLike] = None) -> Workspace:
 def parse_workspace(data: dict, path: Path) -> Workspace:
     v = _Validator()
     v.unknown(data, "", ("project", "broker", "workers", "beat", "flower", "schedules", "history", "supervision",
-                        "alerts"))
+                         "alerts", "environment"))
     root = path.parent
     project = _parse_project(v, v.table(data, "project"), root)
-    broker = _parse_broker(v, v.table(data, "broker"))
+    broker = _parse_broker(v, v.table(data, "broker"), root)
     workers = _parse_workers(v, data.get("workers"))
     beat_t = v.table(data, "beat")
     v.unknown(beat_t, "[beat]", ("enabled", "loglevel"))
@@ -253,10 +270,33 @@ def parse_workspace(data: dict, path: Path) -> Workspace:
     taken = _broker_ports(broker) if broker.mode != "external" and flower.enabled else {}
     if flower.port in taken:
         v.problem(f"[flower] port: {flower.port} is also {taken[flower.port]}; pick another")
+    # An external broker with no [[workers]] and neither beat nor Flower: a stack celerydesk only
+    # watches. Elsewhere a missing [[workers]] still means one default worker.
+    watch_only = broker.mode == "external" and not data.get("workers") and not beat.enabled and not flower.enabled
+    if watch_only:
+        workers = []
+    environment = _parse_environment(v, v.table(data, "environment"), watch_only)
     if v.problems:
         raise WorkspaceError(path, v.problems, hint="edit the keys named above and try again")
     return Workspace(path, project, broker, workers, beat, flower, schedules, warnings=v.warnings,
-                     history=history, supervision=supervision, alerts=alerts)
+                     history=history, supervision=supervision, alerts=alerts, environment=environment)
+
+
+def _parse_environment(v: "_Validator", t: dict, watch_only: bool) -> EnvironmentConfig:
+    v.unknown(t, "[environment]", ("name", "color", "read_only"))
+    name = v.string(t, "[environment]", "name", None)
+    if name is not None and name_problem(name):
+        v.problem(f"[environment] name: {name_problem(name)}")
+        name = None
+    color = v.string(t, "[environment]", "color", None)
+    if color is not None:
+        if color_problem(color):
+            v.problem(f"[environment] color: {color_problem(color)}")
+            color = None
+        else:
+            color = normal_color(color)
+    read_only = v.boolean(t, "[environment]", "read_only", watch_only)
+    return EnvironmentConfig(name=name.strip() if name else None, color=color, read_only=read_only)
 
 
 def detect_python(workdir: Path) -> Optional[Path]:
@@ -317,9 +357,9 @@ def _resolve_python(value: str, workdir: Path) -> Optional[Path]:
     return Path(found) if found else None
 
 
-def _parse_broker(v: "_Validator", t: dict) -> BrokerConfig:
+def _parse_broker(v: "_Validator", t: dict, root: Optional[Path] = None) -> BrokerConfig:
     v.unknown(t, "[broker]", ("mode", "kind", "port", "image", "url", "password", "management",
-                              "management_port", "management_url"))
+                              "management_port", "management_url", "ssh", "ssh_config"))
     mode = v.choice(t, "[broker]", "mode", BROKER_MODES, "auto")
     url = v.string(t, "[broker]", "url", None)
     given_kind = v.choice(t, "[broker]", "kind", brokers.KINDS, None) if "kind" in t else None
@@ -355,10 +395,46 @@ def _parse_broker(v: "_Validator", t: dict) -> BrokerConfig:
         management=v.boolean(t, "[broker]", "management", True),
         management_port=v.port(t, "[broker]", "management_port", brokers.DEFAULT_MANAGEMENT_PORT),
         management_url=management_url,
+        **_ssh(v, t, mode, url, root),
     )
     if mode != "external" and kind == brokers.RABBITMQ and config.management and config.management_port == config.port:
         v.problem(f"[broker] management_port: {config.port} is also the broker's port; pick another")
     return config
+
+
+def _ssh(v: "_Validator", t: dict, mode: str, url: Optional[str], root: Optional[Path]) -> dict:
+    """``ssh`` and ``ssh_config`` of ``[broker]``: a jump host for an external broker."""
+    ssh = v.string(t, "[broker]", "ssh", None)
+    config = v.string(t, "[broker]", "ssh_config", None)
+    if ssh is None:
+        if config is not None:
+            v.problem("[broker] ssh_config: only with ssh = \"user@bastion\"")
+        return {}
+    from celerydesk.core.ssh_tunnel import destination_problem
+
+    problem = destination_problem(ssh)
+    if mode != "external":
+        v.problem('[broker] ssh: only for an external broker (mode = "external"): the broker celerydesk runs is '
+                  "on this machine")
+    elif problem:
+        v.problem(f"[broker] ssh: {problem}")
+    elif url and not _url_host(url):
+        v.problem(f"[broker] ssh: the url {shown_url(url)!r} names no host to reach through the tunnel")
+    path = None
+    if config is not None:
+        path = (root / config).expanduser() if root is not None else Path(config).expanduser()
+        if root is not None and not path.is_file():
+            v.problem(f"[broker] ssh_config: {path} is not a file")
+    return {"ssh": ssh, "ssh_config": path}
+
+
+def _url_host(url: str) -> Optional[str]:
+    from urllib.parse import urlparse
+
+    try:
+        return urlparse(url).hostname
+    except ValueError:
+        return None
 
 
 def broker_config(table: dict) -> BrokerConfig:

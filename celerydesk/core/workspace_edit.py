@@ -45,6 +45,8 @@ SCALARS: dict[tuple[str, str], tuple[type, ...]] = {
     ("broker", "url"): (str,), ("broker", "kind"): (str,), ("broker", "management_port"): (int,),
     ("beat", "enabled"): (bool,), ("beat", "loglevel"): (str,),
     ("flower", "enabled"): (bool,), ("flower", "port"): (int,),
+    ("broker", "ssh"): (str,), ("broker", "ssh_config"): (str,),
+    ("environment", "name"): (str,), ("environment", "color"): (str,), ("environment", "read_only"): (bool,),
 }
 WORKER_KEYS: dict[str, tuple[type, ...]] = {
     "name": (str,), "concurrency": (int,), "queues": (list, tuple), "pool": (str,),
@@ -60,7 +62,7 @@ ALERT_KEYS: dict[str, tuple[type, ...]] = {
     "above": (int, float), "for": (int, float), "window": (int, float),
 }
 # Contract order: a table an edit creates goes before the next one present.
-TABLE_ORDER = ("project", "broker", "workers", "beat", "flower", "schedules", "alerts")
+TABLE_ORDER = ("environment", "project", "broker", "workers", "beat", "flower", "schedules", "alerts")
 _BROKEN_HINT = ("fix the syntax at the line shown; or move the file aside (it is kept as "
                 "celerydesk.toml.broken-<time>) and start a new one")
 

@@ -30,10 +30,23 @@ class BrokerService(QObject):
     sendFailed = Signal(str, str)  # task id, what went wrong: nothing was sent
     purged = Signal(str, int)  # queue, how many messages were deleted
     messageRemoved = Signal(str, str)  # queue, task id: its waiting message was deleted or moved away
+    readOnlyChanged = Signal(bool)  # the environment was unlocked (False) or locked again (True)
 
     def __init__(self, client: BrokerClient, parent=None):
         super().__init__(parent)
         self._client = client
+
+    @property
+    def read_only(self) -> bool:
+        """Whether every change to the remote stack is refused (``client.read_only``)."""
+        return self._client.read_only
+
+    def set_read_only(self, read_only: bool) -> None:
+        """Lock or unlock the environment for this window's session (the file is not changed);
+        widgets that offer changes follow ``readOnlyChanged``."""
+        if read_only != self._client.read_only:
+            self._client.read_only = read_only
+            self.readOnlyChanged.emit(read_only)
 
     @property
     def client(self) -> BrokerClient:
@@ -89,7 +102,7 @@ class BrokerService(QObject):
         self.call(lambda client: client.peek(queue, limit), on_done, owner=owner,
                   report=f"the messages of {queue} could not be read")
 
-    # The changing actions on queues, one method each: a read-only guard goes here.
+    # The changing actions on queues, one method each (the client refuses them when read-only).
 
     def purge(self, queue: str) -> None:
         """Delete what waits in ``queue``; ``purged`` and an info message follow."""

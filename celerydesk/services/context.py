@@ -41,9 +41,12 @@ class DeskContext(QObject):
         self.stack = stack
         start = None if stack.ws.broker.mode == "external" else "start the stack first (Start all, Ctrl+Shift+S)"
         # Every task the window sends is recorded with its exact arguments for the history.
+        # A read-only environment's client refuses every change (core.environment).
         self.broker = BrokerService(client or BrokerClient(stack.broker_url(), start_hint=start,
                                                            management=stack.ws.management_api(),
-                                                           sent_spool=spool_dir(stack.runtime.dir)), parent=self)
+                                                           sent_spool=spool_dir(stack.runtime.dir),
+                                                           read_only=stack.ws.environment.read_only,
+                                                           environment=stack.ws.environment_name), parent=self)
         self.launcher = Launcher(self.broker, parent=self)
         self.depths = QueueDepths(stack, self.broker, parent=self)
         self.introspection = ProjectIntrospection(stack.ws, introspect, parent=self)

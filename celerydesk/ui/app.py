@@ -3,6 +3,12 @@
 Quitting always goes through ``quit()``: the stack stops in order (beat and Flower, workers,
 broker) and only then the event loop ends. SIGTERM/SIGINT, logout (the session manager's
 commit-data request) and "Stop and quit" in the tray all take that path.
+
+A watch-only workspace starts watching as soon as its window is open (its "stack" is only the
+external broker's probe: nothing is started there); one reached through ``[broker] ssh`` has its
+tunnel kept up by a ``TunnelKeeper`` while the window is open. Several workspaces side by side
+(dev and staging) are a window each, each its own celerydesk process:
+**Workspace ▸ Open in a new window…** starts one.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ class DeskApplication:
         self.tray = None  # a QtTray where the desktop has a tray
         self._quitting = False
         self._reopen_on_stop: Optional[StackController] = None  # a stack whose stop reopens the workspace
+        self.tunnel = None  # the TunnelKeeper of a workspace reached through [broker] ssh
         self.signals = SignalWatcher()
         self.signals.received.connect(lambda _signum: self.quit())
         app.commitDataRequest.connect(lambda _manager: self.quit())  # logout
@@ -72,6 +79,11 @@ class DeskApplication:
             self.window.deleteLater()
         if self.tray is not None:
             self.tray.icon.hide()
+        self._stop_tunnel()
+        if workspace.broker.ssh:
+            from celerydesk.services.tunnel import TunnelKeeper  # here: only for a broker behind ssh
+
+            self.tunnel = TunnelKeeper(workspace)  # before the stack: the broker URL is its local end
         self.stack = StackController(workspace)
         if carry_from is not None:
             self.stack.carry_history(carry_from)
@@ -82,7 +94,7 @@ class DeskApplication:
         if QSystemTrayIcon.isSystemTrayAvailable():
             from celerydesk.ui.tray import QtTray  # here: a desktop without a tray never needs it
 
-            self.tray = QtTray(self.stack, self.app.windowIcon())
+            self.tray = QtTray(self.stack, self.app.windowIcon(), broker=self.context.broker)
         self.window = QtMainWindow(self.context, tray_available=self.tray is not None)
         self.window.restore_layout(self.settings)
         self.window.quitRequested.connect(self.quit)
@@ -90,6 +102,10 @@ class DeskApplication:
         self.window.newRequested.connect(self._new_and_open)
         self.window.settingsRequested.connect(self._edit_settings)
         self.window.recentRequested.connect(lambda p: self._open_path(Path(p)))
+        self.window.newWindowRequested.connect(self._open_in_new_window)
+        if self.tunnel is not None:
+            self.tunnel.message.connect(self.window.banner.show_message)
+            self.tunnel.start()
         if self.tray is not None:
             self.window.set_tray(self.tray.icon)
             self.tray.showRequested.connect(self._show_window)
@@ -98,14 +114,34 @@ class DeskApplication:
         # The recent list (a settings file written to disk) waits until the window is up.
         self.window.panelsBuilt.connect(lambda: self._remember(workspace.path))
         self.window.show()
+        if workspace.watch_only:  # only the broker's probe: nothing is started there
+            QTimer.singleShot(0, self.stack, self.stack.start_all)
         return self.window
+
+    def _stop_tunnel(self) -> None:
+        if self.tunnel is not None:
+            self.tunnel.stop()
+            self.tunnel = None
+
+    def _open_in_new_window(self) -> None:
+        """Another workspace in a window (and a celerydesk process) of its own, beside this one."""
+        import subprocess
+
+        from celerydesk.core.selfcmd import cli_argv
+        from celerydesk.ui.workspaces import choose_workspace
+
+        path = choose_workspace(self.window)
+        if path:
+            subprocess.Popen(cli_argv("gui", "-w", str(path)), start_new_session=True,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def _open_path(self, path: Path) -> None:
         if self.stack is not None and self.stack.phase != StackPhase.IDLE:
-            answer = QMessageBox.question(self.window, "Open workspace",
-                                          f"Stop the running stack of {self.stack.ws.name} first?")
-            if answer != QMessageBox.StandardButton.Yes:
-                return
+            if not self.stack.ws.watch_only:  # one only watched just stops being watched
+                answer = QMessageBox.question(self.window, "Open workspace",
+                                              f"Stop the running stack of {self.stack.ws.name} first?")
+                if answer != QMessageBox.StandardButton.Yes:
+                    return
             self.stack.stackStopped.connect(lambda: self._open_path(path))
             self.stack.stop_all()
             return
@@ -215,6 +251,7 @@ class DeskApplication:
             self.window.shutdown()
         if self.tray is not None:
             self.tray.icon.hide()
+        self._stop_tunnel()
         self.settings.sync()
         QTimer.singleShot(0, self.app.quit)
 
@@ -222,6 +259,7 @@ class DeskApplication:
         """The loop is ending (e.g. QApplication.quit from elsewhere): kill what still runs."""
         if self.stack is not None and self.stack.phase != StackPhase.IDLE:
             self.stack.kill_all()
+        self._stop_tunnel()
         self.signals.close()
 
 

@@ -30,6 +30,7 @@ from celerydesk.services.launcher import Launch
 from celerydesk.ui import defs
 from celerydesk.ui.launch_history import QtLaunchHistory
 from celerydesk.ui.launch_options import QtLaunchOptions
+from celerydesk.ui.read_only import read_only_reason
 from celerydesk.ui.task_picker import QtTaskPicker
 
 
@@ -52,12 +53,14 @@ class QtLaunchPanel(QWidget):
         self.file_dialog: Optional[QFileDialog] = None
         self._loading = False
         self.launcher = context.launcher
+        self.broker = context.broker
         self._build()
         self.introspection.finished.connect(self._on_introspected)
         self.launcher.progress.connect(self._on_progress)
         self.launcher.finished.connect(self._on_finished)
         self.launcher.busyChanged.connect(self._on_busy_changed)
         self.launcher.historyChanged.connect(self._on_history_changed)
+        self.broker.readOnlyChanged.connect(self._update_send)
         stack.serviceStateChanged.connect(self._on_service_state)
         stack.stackReady.connect(self._on_stack_ready)
         self.refresh()
@@ -324,6 +327,9 @@ class QtLaunchPanel(QWidget):
 
     def send_blocker(self) -> Optional[str]:
         """Why Send is disabled, or None when it is enabled."""
+        read_only = read_only_reason(self.broker)
+        if read_only:
+            return read_only
         if self._problem:
             return self._problem
         if self.stack.state(BROKER) != ProcessState.RUNNING:
@@ -388,13 +394,13 @@ class QtLaunchPanel(QWidget):
         if not hasattr(self, "history"):
             return
         launch = self.selected_launch()
-        can_send = (launch is not None and not self.launcher.busy
+        can_send = (launch is not None and not self.launcher.busy and read_only_reason(self.broker) is None
                     and self.stack.state(BROKER) == ProcessState.RUNNING)
         self.history.enable(can_send, launch is not None and launch.task in self.tasks)
 
     def run_again(self) -> Optional[Launch]:
         launch = self.selected_launch()
-        if launch is None or self.stack.state(BROKER) != ProcessState.RUNNING:
+        if launch is None or self.stack.state(BROKER) != ProcessState.RUNNING or read_only_reason(self.broker):
             return None
         return self.launcher.again(launch)
 

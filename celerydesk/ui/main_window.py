@@ -8,7 +8,9 @@ when it is first shown; only the log panes and the Tasks page are built without 
 right after the first paint (see ``_start_late_builds``).
 
 It owns no process: every button goes to the StackController, every change comes back as its
-signals. The window's shared services come in one ``DeskContext`` (the stack, the broker
+signals. A watch-only workspace (``Workspace.watch_only``) has no Start and Stop: the window says
+"watching <environment>" instead. The environment (``ui.environment``: its band, the Environment
+menu's unlock and lock) is named in the title and the status bar. The window's shared services come in one ``DeskContext`` (the stack, the broker
 service, the queue-depth poll...), handed on to each page. Errors arrive in one place (the
 context's ``message``: the stack's and the broker service's) and are shown in the banner at the
 top, in the words their sender chose; info goes to the status bar. Alerts that fire (the
@@ -30,6 +32,7 @@ from celerydesk.core.commands import BROKER, WORKER
 from celerydesk.core.states import BUSY_PHASES, RUNNING_STATES, ProcessState, StackPhase
 from celerydesk.core.urls import shown_url
 from celerydesk.ui import defs
+from celerydesk.ui.environment import EnvironmentControl, QtEnvironmentBand
 from celerydesk.ui.lazy_tab import QtLazyTab
 from celerydesk.ui.pages import QtPageSwitcher
 from celerydesk.ui.service_table import QtServiceTable
@@ -76,6 +79,7 @@ class QtMainWindow(QMainWindow):
     newRequested = Signal()
     settingsRequested = Signal()
     recentRequested = Signal(str)
+    newWindowRequested = Signal()  # another workspace, in a window of its own
     panelsBuilt = Signal()  # the panes built after the first paint exist now
 
     def __init__(self, context, tray_available: bool = False, parent=None):
@@ -84,10 +88,11 @@ class QtMainWindow(QMainWindow):
         self.stack = stack = context.stack
         self.tray_available = tray_available
         self.keep_in_tray = False
-        self.setWindowTitle(f"celerydesk — {stack.ws.name}")
         self.setObjectName("celerydesk-main")
 
         self.banner = QtBanner(self)
+        self.environment = EnvironmentControl(stack.ws, context.broker, self)
+        self.band = QtEnvironmentBand(stack.ws, self)
         self.services = QtServiceTable(stack, context.resources, self)
         self._tray = None
         self.alerts_dialog = None  # the alerts editor last opened (tests drive it)
@@ -119,6 +124,7 @@ class QtMainWindow(QMainWindow):
         layout = QVBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
+        layout.addWidget(self.band)
         layout.addWidget(self.banner)
         layout.addWidget(self.pages, 1)
         self.setCentralWidget(central)
@@ -128,6 +134,8 @@ class QtMainWindow(QMainWindow):
         self.services.install_shortcuts(self)
         self.services.selectedServiceChanged.connect(self._show_service_logs)
 
+        self.environment.changed.connect(self._show_environment)
+        self._show_environment()
         context.message.connect(self._on_message)
         stack.phaseChanged.connect(self._on_phase)
         stack.serviceStateChanged.connect(self._refresh_status)  # a bound method: dropped with the window
@@ -154,8 +162,15 @@ class QtMainWindow(QMainWindow):
                                        triggered=lambda: self.stack.stop_all())
         self.settings_action = QAction("Settings…", self, shortcut=QKeySequence("Ctrl+,"),
                                        triggered=lambda: self.settingsRequested.emit())
-        toolbar.addAction(self.start_all_action)
-        toolbar.addAction(self.stop_all_action)
+        watch_only = self.stack.ws.watch_only
+        if watch_only:  # nothing to start or stop: say what it does instead
+            self.watching_label = QLabel(f"  watching {self.stack.ws.environment_name}  ", toolbar)
+            self.watching_label.setToolTip("A stack celerydesk did not start: it shows its tasks, history, workers "
+                                           "and queues, and starts and stops nothing")
+            toolbar.addWidget(self.watching_label)
+        else:
+            toolbar.addAction(self.start_all_action)
+            toolbar.addAction(self.stop_all_action)
         toolbar.addSeparator()
         toolbar.addAction(self.settings_action)
         toolbar.addSeparator()
@@ -169,6 +184,9 @@ class QtMainWindow(QMainWindow):
         menu.addAction(QAction("&New from a project folder…", self, shortcut=QKeySequence.StandardKey.New,
                                triggered=lambda: self.newRequested.emit()))
         self.recent_menu = menu.addMenu("Open &recent")
+        menu.addAction(QAction("Open in a new &window…", self, shortcut=QKeySequence("Ctrl+Shift+N"),
+                               toolTip="Another workspace (staging beside dev) in a window of its own",
+                               triggered=lambda: self.newWindowRequested.emit()))
         menu.addAction(self.settings_action)
         self.alerts_action = QAction("&Alerts…", self, triggered=self.edit_alerts,
                                      toolTip="Add, edit and remove the workspace's alert rules")
@@ -178,9 +196,11 @@ class QtMainWindow(QMainWindow):
         menu.addSeparator()
         menu.addAction(QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit,
                                triggered=lambda: self.quitRequested.emit()))
-        stack_menu = self.menuBar().addMenu("&Stack")
-        stack_menu.addAction(self.start_all_action)
-        stack_menu.addAction(self.stop_all_action)
+        if not watch_only:
+            stack_menu = self.menuBar().addMenu("&Stack")
+            stack_menu.addAction(self.start_all_action)
+            stack_menu.addAction(self.stop_all_action)
+        self.menuBar().addMenu(self.environment.menu(self))
         view_menu = self.menuBar().addMenu("&View")
         for key, _title, _shortcut in PAGES:
             view_menu.addAction(self.pages.action(key))
@@ -240,10 +260,19 @@ class QtMainWindow(QMainWindow):
         self.broker_label = QLabel(self)
         self.queue_label = QLabel(self)
         self.workers_label = QLabel(self)
-        for widget in (self.busy, self.broker_label, self.queue_label, self.workers_label):
+        self.environment_label = QLabel(self)
+        for widget in (self.busy, self.environment_label, self.broker_label, self.queue_label, self.workers_label):
             bar.addPermanentWidget(widget)
+        self.workers_label.setVisible(not self.stack.ws.watch_only)  # its workers are on the Workers page
 
     # -- reacting ---------------------------------------------------------------------------------
+
+    def _show_environment(self) -> None:
+        ws = self.stack.ws
+        lock = " (read-only)" if self.environment.read_only else ""
+        self.setWindowTitle(f"celerydesk — {ws.environment_name}{lock}")
+        self.environment_label.setText(f"{ws.environment_name}{lock}")
+        self.band.show_state(self.environment.read_only, self.environment.unlocked)
 
     def _on_message(self, level: str, text: str) -> None:
         if level in ("error", "warning"):
@@ -409,7 +438,8 @@ class QtMainWindow(QMainWindow):
         if self.stack.state(BROKER) not in RUNNING_STATES:
             return
         ours = {q for w in self.stack.ws.workers for q in w.queues}
-        self.queue_label.setText("queued " + ", ".join(f"{q}: {n}" for q, n in depths.items() if q in ours))
+        shown = {q: n for q, n in depths.items() if q in ours or self.stack.ws.watch_only}
+        self.queue_label.setText("queued " + ", ".join(f"{q}: {n}" for q, n in shown.items()))
 
     # -- window state -----------------------------------------------------------------------------
 
@@ -439,8 +469,9 @@ class QtMainWindow(QMainWindow):
         self.context.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Closing with the stack running asks: stop it, or keep it running in the tray."""
-        if self.stack.phase == StackPhase.IDLE:
+        """Closing with the stack running asks: stop it, or keep it running in the tray. A window
+        that only watches just closes (it stops nothing but its watching)."""
+        if self.stack.phase == StackPhase.IDLE or self.stack.ws.watch_only:
             event.accept()
             self.quitRequested.emit()
             return

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QInputDialog, QLabel, QMessageBox, Q
 from PySide6.QtCore import Qt
 
 from celerydesk.ui.queue_messages import QtQueueMessages
+from celerydesk.ui.read_only import QtReadOnlyGuard, read_only_reason
 from celerydesk.ui.workers_list import read_only_table
 
 PEEK_COUNT = 50
@@ -64,6 +65,11 @@ class QtQueuesPanel(QWidget):
         self.depths.statsChanged.connect(self.show_stats)
         self.depths.noteChanged.connect(self._show_note)
         self.broker.purged.connect(self._on_changed)
+        # Purge, delete and move change the stack: not in a read-only environment (peek is allowed).
+        self.read_only_guard = QtReadOnlyGuard(self.broker, self)
+        self.read_only_guard.hold(self.purge_button)
+        if self.messages is not None:
+            self.read_only_guard.follow(self._enable_buttons)
         self._show_note(self.depths.note)
         if self.depths.stats:
             self.show_stats(self.depths.stats)
@@ -156,9 +162,11 @@ class QtQueuesPanel(QWidget):
 
     def _enable_buttons(self) -> None:
         chosen = self.messages.selected() is not None
+        read_only = read_only_reason(self.broker)
         self.peek_button.setEnabled(self._queue is not None)
-        self.delete_button.setEnabled(chosen)
-        self.move_button.setEnabled(chosen)
+        for button in (self.delete_button, self.move_button):
+            button.setEnabled(chosen and read_only is None)
+            button.setToolTip(read_only or "")
 
     def _on_changed(self, queue: str, *_rest) -> None:
         self.depths.poll()

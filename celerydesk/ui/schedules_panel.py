@@ -36,6 +36,7 @@ from celerydesk.core.schedules import WORKSPACE, ScheduleView, export_snippet, l
 from celerydesk.core.workspace import load_workspace
 from celerydesk.core.workspace_edit import WorkspaceDocument
 from celerydesk.ui import defs
+from celerydesk.ui.read_only import read_only_reason
 from celerydesk.ui.schedule_dialog import QtScheduleDialog
 
 COLUMNS = ("Name", "Source", "Task", "When", "Next run", "Last run", "Runs", "Enabled")
@@ -97,6 +98,7 @@ class QtSchedulesPanel(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.itemChanged.connect(self._on_item_changed)
         self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.broker.readOnlyChanged.connect(self._update_buttons)
         self.table.doubleClicked.connect(lambda _index: self.edit_selected())
         self.status = QLabel()
         self.status.setWordWrap(True)
@@ -282,12 +284,19 @@ class QtSchedulesPanel(QWidget):
 
     def _update_buttons(self) -> None:
         view = self.selected()
-        writable = view is not None and view.writable
+        read_only = read_only_reason(self.broker)
+        # A store's entries (django-celery-beat, RedBeat) live on the stack itself: not editable
+        # in a read-only environment; the workspace file's are (they are only the file).
+        store_locked = read_only is not None and view is not None and view.source != WORKSPACE
+        writable = view is not None and view.writable and not store_locked
         for key in ("edit", "delete", "toggle"):
             self.buttons[key].setEnabled(writable)
+            self.buttons[key].setToolTip(read_only if store_locked else "")
         self.buttons["duplicate"].setEnabled(view is not None and view.editable)
         self.buttons["toggle"].setText("Enable" if writable and not view.enabled else "Disable")
-        self.buttons["run"].setEnabled(view is not None and bool(view.task))
+        read_only = read_only_reason(self.broker)  # Run now sends the task
+        self.buttons["run"].setEnabled(view is not None and bool(view.task) and read_only is None)
+        self.buttons["run"].setToolTip(read_only or "")
         self.buttons["copy"].setEnabled(view is not None and not view.writable)
 
     # -- editing ----------------------------------------------------------------------------------

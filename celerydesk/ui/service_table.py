@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QSiz
                                QStyleOptionViewItem, QTableView, QToolButton, QVBoxLayout, QWidget)
 
 from celerydesk.core.commands import WORKER
-from celerydesk.core.states import RUNNING_STATES, ProcessState
+from celerydesk.core.states import RUNNING_STATES, ProcessState, StackPhase
 from celerydesk.core.worker_resources import SAMPLE_INTERVAL_S, format_bytes, format_percent
 from celerydesk.ui import defs
 from celerydesk.ui.sparkline import SeriesRole, SparklineDelegate
@@ -210,6 +210,8 @@ class QtServiceTable(QWidget):
         self.view.selectionModel().selectionChanged.connect(self._on_selection_changed)
         # Bound methods, not lambdas: Qt drops the connection when this widget is deleted.
         stack.serviceStateChanged.connect(self._update_buttons)
+        if stack.ws.watch_only:  # "Watch again" follows the stack's phase
+            stack.phaseChanged.connect(self._update_all_buttons)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)
@@ -231,12 +233,16 @@ class QtServiceTable(QWidget):
         layout.setSpacing(defs.SMALL)
         label = self.stack.label(key)
         buttons = {}
-        for action, slot in (("Start", self.stack.start_service), ("Stop", self.stack.stop_service),
-                             ("Restart", self.stack.restart_service)):
+        actions = (("Start", self.stack.start_service), ("Stop", self.stack.stop_service),
+                   ("Restart", self.stack.restart_service))
+        if self.stack.ws.watch_only:  # its one row is the broker it watches: nothing to start or stop
+            actions = (("Watch again", lambda _key: self.stack.start_all()),)
+        for action, slot in actions:
             button = QToolButton(strip)
             button.setText(action)
-            button.setToolTip(f"{action} {label}")
-            button.setObjectName(f"{action.lower()}-{key}")
+            button.setToolTip(f"{action} {label}" if action != "Watch again" else
+                              "Check the broker again, after it did not answer")
+            button.setObjectName(f"{action.lower().replace(' ', '-')}-{key}")
             button.clicked.connect(lambda _=False, s=slot, k=key: s(k))
             layout.addWidget(button)
             buttons[action] = button
@@ -249,18 +255,27 @@ class QtServiceTable(QWidget):
             return
         state = self.stack.state(key)
         running = state in RUNNING_STATES
+        if "Watch again" in self.buttons[key]:
+            self.buttons[key]["Watch again"].setEnabled(self.stack.phase == StackPhase.IDLE)
+            return
         self.buttons[key]["Start"].setEnabled(not running and state != ProcessState.STOPPING)
         self.buttons[key]["Stop"].setEnabled(running)
         self.buttons[key]["Restart"].setEnabled(state != ProcessState.STOPPING)
+
+    def _update_all_buttons(self, *_) -> None:
+        for key in self.buttons:
+            self._update_buttons(key)
 
     def selected_key(self) -> str | None:
         index = self.view.currentIndex()
         return self.model.keys[index.row()] if index.isValid() else None
 
     def install_shortcuts(self, window) -> None:
-        """Row shortcuts act on the selected service."""
+        """Row shortcuts act on the selected service (none when the workspace only watches)."""
         from PySide6.QtGui import QShortcut
 
+        if self.stack.ws.watch_only:
+            return
         for sequence, slot in (("Ctrl+R", self.stack.restart_service), ("Ctrl+.", self.stack.stop_service),
                                ("Ctrl+Return", self.stack.start_service)):
             shortcut = QShortcut(QKeySequence(sequence), window)

@@ -25,6 +25,7 @@ from celerydesk.core.history.queries import TaskFilter
 from celerydesk.services.history import STARTING
 from celerydesk.ui import defs
 from celerydesk.ui.history_table import SORTABLE, HistoryTableModel
+from celerydesk.ui.read_only import QtReadOnlyGuard
 from celerydesk.ui.task_actions import TaskActions
 from celerydesk.ui.task_details import QtTaskDetails
 from celerydesk.ui.task_filters import QtTaskFilters
@@ -99,6 +100,10 @@ class QtTaskMonitor(QWidget):
         self.details.retryClicked.connect(lambda: self._selected and self.actions.retry(self._selected))
         self.details.retryEditedClicked.connect(lambda: self._selected and self.actions.retry_edited(self._selected))
         self.details.familyTaskClicked.connect(self.select_task)
+        # Retry and revoke change the stack: not in a read-only environment.
+        self.read_only_guard = QtReadOnlyGuard(self.broker, self)
+        self.read_only_guard.hold(self.retry_all_button, self.revoke_all_button, self.details.revoke_button,
+                                  self.details.terminate_button, self.details.retry_button, self.details.edit_button)
 
         tasks_split = QSplitter(Qt.Orientation.Vertical, self)
         tasks_split.addWidget(self.view)

@@ -78,6 +78,8 @@ class QtUnregisteredWarning(QFrame):
         row = QHBoxLayout(self)
         row.addWidget(self.label, 1)
         row.addWidget(self.restart_button)
+        # Only the workers celerydesk started can be restarted from here (none when it only watches).
+        self.restart_button.setVisible(bool(self.stack.ws.workers))
         self.hide()
         self._registered: set[str] = set()
         self._checking: set[str] = set()

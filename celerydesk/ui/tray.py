@@ -53,9 +53,11 @@ class QtTray(QObject):
     showRequested = Signal()
     quitRequested = Signal()
 
-    def __init__(self, stack, base_icon: QIcon, parent=None):
+    def __init__(self, stack, base_icon: QIcon, parent=None, broker=None):
+        """``broker``: the window's BrokerService, whose read-only state the tooltip names."""
         super().__init__(parent)
         self.stack = stack
+        self.broker = broker
         self.base_icon = base_icon
         self.icon = QSystemTrayIcon(self)
         menu = QMenu()
@@ -64,11 +66,15 @@ class QtTray(QObject):
         self.start_action = QAction("Start all", menu, triggered=lambda: stack.start_all())
         self.stop_action = QAction("Stop all", menu, triggered=lambda: stack.stop_all())
         quit_action = QAction("Stop and quit", menu, triggered=lambda: self.quitRequested.emit())
-        for action in (self.show_action, None, self.start_action, self.stop_action, None, quit_action):
+        # A watch-only workspace has nothing to start or stop.
+        stack_actions = (None,) if stack.ws.watch_only else (None, self.start_action, self.stop_action, None)
+        for action in (self.show_action, *stack_actions, quit_action):
             menu.addSeparator() if action is None else menu.addAction(action)
         self.icon.setContextMenu(menu)
         self.icon.activated.connect(self._on_activated)
         stack.serviceStateChanged.connect(self.refresh)
+        if broker is not None:
+            broker.readOnlyChanged.connect(self.refresh)
         self.refresh()
 
     @staticmethod
@@ -82,7 +88,11 @@ class QtTray(QObject):
         state = stack_color_state([self.stack.state(k) for k in self.stack.enabled_keys()])
         self.current_state = state
         self.icon.setIcon(badge_icon(self.base_icon, state))
-        self.icon.setToolTip(f"celerydesk — {self.stack.ws.name}: {state.name.lower()}")
+        ws = self.stack.ws
+        what = "watching" if ws.watch_only else state.name.lower()
+        read_only = self.broker.read_only if self.broker is not None else ws.environment.read_only
+        lock = " (read-only)" if read_only else ""
+        self.icon.setToolTip(f"celerydesk — {ws.environment_name}{lock}: {what}")
 
     def _on_activated(self, reason) -> None:
         if reason == QSystemTrayIcon.ActivationReason.Trigger:

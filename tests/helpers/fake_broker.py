@@ -40,6 +40,8 @@ class FakeBrokerClient:
         self.url = url
         self.backend = None
         self.start_hint = start_hint
+        self.read_only = False  # as a real client of a workspace that is not read-only
+        self.environment = "fake"
         self.up = True  # False: answers() is False, require_answer raises as the real one
         self.queues: dict[str, int] = {}  # messages waiting, per queue
         self.workers: dict[str, list[str]] = {}  # registered task names, per worker

@@ -7,15 +7,15 @@ import subprocess
 import time
 
 
-def start_redis_server(folder: "str | os.PathLike[str]") -> tuple[subprocess.Popen, str]:
-    """Start redis-server (the one celerydesk would use) and wait until it answers PING;
-    return (process, url). The caller stops the process."""
+def start_redis_server(folder: "str | os.PathLike[str]", port: int = 0) -> tuple[subprocess.Popen, str]:
+    """Start redis-server (the one celerydesk would use) on ``port`` (default: a free one) and
+    wait until it answers PING; return (process, url). The caller stops the process."""
     import redis
 
     from celerydesk.core.commands import redis_server_binary
     from celerydesk.core.ports import free_port
 
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen([str(redis_server_binary()), "--port", str(port), "--bind", "127.0.0.1",
                              "--save", "", "--appendonly", "no", "--dir", str(folder)],
                             stdout=subprocess.DEVNULL, start_new_session=True)

@@ -46,6 +46,7 @@ def menu_action(window, text: str):
 
 
 @pytest.mark.parametrize("text, signal", [("&Open…", "openRequested"), ("&New from a project folder…", "newRequested"),
+                                          ("Open in a new &window…", "newWindowRequested"),
                                           ("Settings…", "settingsRequested"), ("&Quit", "quitRequested")])
 def test_workspace_menu_items_ask_for_what_they_say(qtbot, window, text, signal):
     with qtbot.waitSignal(getattr(window, signal), timeout=2000):
