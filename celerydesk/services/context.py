@@ -63,6 +63,7 @@ class DeskContext(QObject):
 
             self._history = HistoryService(self.stack.ws, parent=self, runtime_dir=self.stack.runtime.dir)
             self._history.message.connect(self.message)
+            self.depths.depthsChanged.connect(self._history.record_depths)
         return self._history
 
     def event_monitor(self, capacity: int = MONITOR_CAPACITY):

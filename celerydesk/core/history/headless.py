@@ -1,6 +1,7 @@
 """The history of a process without a window that watches a stack: ``celerydesk up`` (and the
 headless watcher): the broker's events, consumed on their own thread, recorded by a
-:class:`HistoryRecorder` (which writes, or reads while another celerydesk writes).
+:class:`HistoryRecorder` (which writes, or reads while another celerydesk writes), and the
+queue depths its caller polls (``record_depths``), for the Dashboard.
 
 What happens is said through ``say(level, text)`` (``info``, ``warning``), from whichever thread
 it happens on; nothing here raises once started, and ``close`` never waits past its timeout (a
@@ -9,12 +10,14 @@ full disk or a stuck file must not hold up a stop).
 
 from __future__ import annotations
 
+import time
 from typing import Callable, Optional
 
 from celerydesk.core.errors import DeskError
 from celerydesk.core.event_consumer import EventConsumer
 from celerydesk.core.history.recorder import OFF, READING, WRITING, HistoryRecorder
 from celerydesk.core.history.retry import result_backend_url
+from celerydesk.core.history.samples import DepthSampler
 
 
 class HeadlessHistory:
@@ -24,6 +27,13 @@ class HeadlessHistory:
                                         backend_url=result_backend_url(ws), on_state=self._on_state,
                                         on_error=self._on_error)
         self.consumer: Optional[EventConsumer] = None
+        self._depths = DepthSampler()
+
+    def record_depths(self, depths: dict) -> None:
+        """A poll of the queue depths (``{queue: messages}``), sampled into the history."""
+        rows = self._depths.add(time.time(), depths)
+        if rows:
+            self.recorder.submit_samples(rows)
 
     def start(self) -> str:
         """Take the writer's lock (or read while another writes); the state it is in."""

@@ -107,6 +107,12 @@ class HistoryRecorder:
                 self._kept.append((time.monotonic(), events))
                 self._kept_count += len(events)
 
+    def submit_samples(self, samples: list) -> None:
+        """Queue depths and the like (``samples.py``), recorded while this process writes."""
+        writer = self.writer
+        if writer is not None:
+            writer.submit_samples(samples)
+
     def _watch(self, events: list) -> None:
         watched = self._watched
         for event in events:
