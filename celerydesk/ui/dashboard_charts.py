@@ -213,9 +213,12 @@ class QtLinesChart(QtChart):
                 curve = self.plot.plot(pen=pg.mkPen(color, width=2), symbol="o", symbolSize=4,
                                        symbolBrush=pg.mkBrush(color), symbolPen=None, connect="finite")
                 self.curves[name] = curve
-            x = [span.bucket_start(i) + span.step / 2 for i in range(span.count)]
-            y = [float("nan") if v is None else float(v) for v in values]
-            curve.setData(x=x, y=y, connect="finite")
+            known = [(span.bucket_start(i) + span.step / 2, v) for i, v in enumerate(values)]
+            if any(v is not None for _, v in known):
+                curve.setData(x=[x for x, _ in known], y=[float("nan") if v is None else float(v) for _, v in known],
+                              connect="finite")
+            else:
+                curve.setData(x=[], y=[])
             highest = max([highest, *(v for v in values if v is not None)])
         self.plot.setYRange(0, max(highest, 1e-9) * 1.1 if highest else 1, padding=0)
         has_data = any(v is not None for values in series.values() for v in values)

@@ -49,6 +49,7 @@ class QtDashboardPage(QWidget):
         self._tick = QTimer(self, interval=TICK_MS)
         self._tick.timeout.connect(self._schedule_live)
         self._runtimes_due = 0.0
+        self.reads = {"whole": 0, "live": 0}  # how the charts were read (the tests tell live from whole)
         self.history.committed.connect(self._schedule_live)
         self.history.stateChanged.connect(lambda *_: self.refresh())
         context.event_monitor()  # what the history records comes from the window's event consumer
@@ -113,6 +114,7 @@ class QtDashboardPage(QWidget):
         label, now = self.label, self.clock()
         self.status.setText("reading…")
         self._reading = True
+        self.reads["whole"] += 1
         self.history.queries.ask(lambda reader: read_dashboard(reader, label, now), self._on_board, self,
                                  key="dashboard")
 
@@ -126,6 +128,7 @@ class QtDashboardPage(QWidget):
             self.refresh()
             return
         span = board.span
+        self.reads["live"] += 1
         self.history.queries.ask(lambda reader: read_last_bucket(reader, span, now), self._on_last, self,
                                  key="dashboard-live")
 

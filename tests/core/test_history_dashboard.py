@@ -15,7 +15,7 @@ from celerydesk.core.history.dashboard import read_dashboard, read_last_bucket, 
 from celerydesk.core.history.queries import HistoryReader
 from celerydesk.core.history.retention import prune_some
 from celerydesk.core.history.samples import DepthSampler, WorkerPresence
-from celerydesk.core.history.summary import bucket_value, nearest_rank, runtime_bucket
+from celerydesk.core.history.summary import BOUNDS, bucket_sql, bucket_value, nearest_rank, runtime_bucket
 from celerydesk.core.history.writer import HistoryWriter
 from celerydesk.core.workspace import HistoryConfig
 from tests.helpers.history_events import event_stream
@@ -41,7 +41,6 @@ def test_the_summary_equals_an_aggregate_of_the_tasks(tmp_path_factory, seed, ta
         assert direct_summary(writer.path) == stored_summary(writer.path)
         # pruning (deletes) takes the pruned tasks out of the summary
         db = sqlite3.connect(writer.path, isolation_level=None)
-        db.create_function("desk_runtime_bucket", 1, runtime_bucket)
         prune_some(db, HistoryConfig(keep_days=keep_days), T + tasks / per_second, 10_000)
         db.close()
         assert direct_summary(writer.path) == stored_summary(writer.path)
@@ -164,3 +163,10 @@ def test_depths_are_kept_as_the_highest_seen_between_two_samples():
     assert sampler.add(0.0, {"celery": 1}) == [("queue", 0.0, "celery", 1.0)]
     assert sampler.add(2.0, {"celery": 9}) == [] and sampler.add(4.0, {"celery": 3, "bad": "x"}) == []
     assert sampler.add(10.0, {"celery": 2}) == [("queue", 10.0, "celery", 9.0)]
+
+
+@given(st.lists(st.one_of(st.floats(0, 2e6, allow_nan=False), st.sampled_from(BOUNDS)), min_size=1, max_size=50))
+def test_the_buckets_sqlite_computes_are_those_python_computes(runtimes):
+    db = sqlite3.connect(":memory:")
+    assert [db.execute(f"SELECT {bucket_sql('?')}".replace("?", repr(r))).fetchone()[0] for r in runtimes] == \
+        [runtime_bucket(r) for r in runtimes]

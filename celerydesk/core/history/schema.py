@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Callable
 
 from celerydesk.core.errors import DeskError
-from celerydesk.core.history.summary import runtime_bucket
+from celerydesk.core.history.summary import bucket_sql
 
 SEARCH_COLUMNS = "id, name, args, kwargs, result, exception"
 
@@ -167,7 +167,7 @@ def _add_task(row: str) -> str:
                 wait_sum = wait_sum + excluded.wait_sum;
         INSERT INTO runtime_hours (hour, name_id, bucket, n)
             SELECT CAST({row}.finished_at / 3600 AS INTEGER), coalesce({row}.name_id, 0),
-                desk_runtime_bucket({row}.runtime), 1
+                {bucket_sql(f"{row}.runtime")}, 1
             WHERE {_counted(row)} AND {row}.runtime IS NOT NULL
             ON CONFLICT (hour, name_id, bucket) DO UPDATE SET n = n + 1;"""
 
@@ -181,7 +181,7 @@ def _take_task(row: str) -> str:
             WHERE minute = CAST({row}.finished_at / 60 AS INTEGER) AND {_counted(row)};
         UPDATE runtime_hours SET n = n - 1
             WHERE hour = CAST({row}.finished_at / 3600 AS INTEGER) AND name_id = coalesce({row}.name_id, 0)
-                AND bucket = desk_runtime_bucket({row}.runtime) AND {_counted(row)} AND {row}.runtime IS NOT NULL;"""
+                AND bucket = {bucket_sql(f"{row}.runtime")} AND {_counted(row)} AND {row}.runtime IS NOT NULL;"""
 
 
 def _v4_dashboard_summary(db: sqlite3.Connection) -> None:
@@ -193,8 +193,7 @@ def _v4_dashboard_summary(db: sqlite3.Connection) -> None:
     the retries. ``runtime_hours``: per hour, task name and runtime bucket
     (``summary.runtime_bucket``: a quarter of a power of two wide), how many finished tasks ran
     that long. Both always equal an aggregate of ``tasks`` and ``timeline``: every insert,
-    update and delete (pruning too) adds or takes away what the row counted for. The triggers
-    call ``desk_runtime_bucket``, which ``connect`` registers on every connection.
+    update and delete (pruning too) adds or takes away what the row counted for.
     ``samples``: what the writer is told or sees over time: queue depths (``queue``, the
     queue's name) and workers online (``workers``, '').
     """
@@ -231,7 +230,7 @@ def _v4_dashboard_summary(db: sqlite3.Connection) -> None:
             ON CONFLICT (minute) DO UPDATE SET retried = retried + excluded.retried;
         INSERT INTO runtime_hours (hour, name_id, bucket, n)
             SELECT CAST(finished_at / 3600 AS INTEGER) AS h, coalesce(name_id, 0) AS name,
-                desk_runtime_bucket(runtime) AS b, count(*)
+                {bucket_sql("runtime")} AS b, count(*)
             FROM tasks WHERE {_counted('tasks')} AND runtime IS NOT NULL GROUP BY h, name, b;
         CREATE TRIGGER tasks_summary_insert AFTER INSERT ON tasks WHEN {_counted('new')} BEGIN
             {_add_task('new')}
@@ -290,7 +289,6 @@ def connect(path: Path, *, write: bool) -> sqlite3.Connection:
             db = sqlite3.connect(f"{path.as_uri()}?mode=ro{immutable}", uri=True, isolation_level=None,
                                  check_same_thread=False)
             db.execute("SELECT count(*) FROM sqlite_schema").fetchone()  # reads the header now
-        db.create_function("desk_runtime_bucket", 1, runtime_bucket, deterministic=True)
         db.execute("PRAGMA busy_timeout = 5000")
         db.execute("PRAGMA cache_size = -16000")  # 16 MB: the upper index levels stay in memory
         db.execute("PRAGMA temp_store = MEMORY")

@@ -3,31 +3,36 @@
 ``runtime_hours`` (``schema._v4_dashboard_summary``) counts finished tasks per hour, task name
 and runtime bucket. A bucket is a quarter of a power of two wide (bucket ``b`` holds runtimes in
 [2^(b/4), 2^((b+1)/4)) seconds), so a percentile read from the buckets is within 19 % of the
-exact one, however many tasks a week holds, in a few thousand rows. Runtimes under a
-microsecond share the lowest bucket.
+exact one, however many tasks a week holds, in a few thousand rows. Runtimes under 2^-20 s
+(a microsecond) share the lowest bucket, those over 2^20 s (12 days) the highest.
+
+The triggers compute the bucket in plain SQL (:func:`bucket_sql`: a sum of comparisons with the
+bounds), not with ``log2``, which not every SQLite has, nor with a function registered from
+Python, which a connection of another program (the ``sqlite3`` shell deleting rows) would lack.
+:func:`runtime_bucket` counts the same bounds in Python.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Iterable, Optional
 
 STEPS_PER_DOUBLING = 4
-_FLOOR_S = 1e-6
-LOWEST_BUCKET = math.floor(math.log2(_FLOOR_S) * STEPS_PER_DOUBLING)
+LOWEST_BUCKET, HIGHEST_BUCKET = -80, 80
+BOUNDS = [2.0 ** (k / STEPS_PER_DOUBLING) for k in range(LOWEST_BUCKET + 1, HIGHEST_BUCKET + 1)]
 
 
 def runtime_bucket(runtime: Optional[float]) -> Optional[int]:
-    """The bucket of a runtime in seconds (registered in SQLite as ``desk_runtime_bucket``)."""
+    """The bucket of a runtime in seconds: what :func:`bucket_sql` computes in SQLite."""
     if runtime is None:
         return None
-    try:
-        value = float(runtime)
-    except (TypeError, ValueError):
-        return None
-    if not math.isfinite(value):
-        return None
-    return math.floor(math.log2(max(value, _FLOOR_S)) * STEPS_PER_DOUBLING)
+    return LOWEST_BUCKET + bisect.bisect_right(BOUNDS, float(runtime))
+
+
+def bucket_sql(column: str) -> str:
+    """The bucket of ``column`` (a runtime in seconds) as an SQL expression."""
+    return f"({LOWEST_BUCKET} + " + " + ".join(f"({column} >= {bound!r})" for bound in BOUNDS) + ")"
 
 
 def bucket_value(bucket: int) -> float:
