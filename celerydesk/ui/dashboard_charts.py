@@ -13,6 +13,7 @@ README's design notes give the figures and tests/bench/chart_libraries.py measur
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable, Optional, Sequence
 
@@ -26,6 +27,7 @@ from celerydesk.ui import defs
 # Saturated mid-tones: they stand out from white and from #1e1e1e alike.
 SUCCEEDED, FAILED, RETRIED = QColor("#2ea44f"), QColor("#e5534b"), QColor("#e09b13")
 LINE_COLORS = [QColor(c) for c in ("#3b82f6", "#a855f7", "#14b8a6", "#f97316", "#ec4899", "#84cc16")]
+SPARSE_POINTS = 30
 STATES = (("succeeded", "SUCCESS", SUCCEEDED), ("failed", "FAILURE", FAILED), ("retried", None, RETRIED))
 
 
@@ -111,6 +113,14 @@ class QtChart(QWidget):
     def describe(self, index: int) -> str:
         raise NotImplementedError
 
+    def set_top(self, highest: float) -> None:
+        """The y axis up to a round number above ``highest``: it changes seldom as values grow,
+        and with it the axis' width (a new layout of the whole plot)."""
+        top = nice_ceiling(highest * 1.05)
+        if top != getattr(self, "_top", None):
+            self._top = top
+            self.plot.setYRange(0, top, padding=0)
+
     def set_x_range(self, span) -> None:
         self.span = span
         self.plot.setXRange(span.start, span.end, padding=0)
@@ -145,7 +155,7 @@ class QtStackedBars(QtChart):
             heights = self.values[key]
             self.bars[key].setOpts(x=x, height=heights, y0=list(bottom), width=span.step * 0.85)
             bottom = [b + h for b, h in zip(bottom, heights)]
-        self.plot.setYRange(0, max(max(bottom, default=0), 1) * 1.05, padding=0)
+        self.set_top(max(bottom, default=0))
 
     def describe(self, index: int) -> str:
         counts = ", ".join(f"{key} {self.values[key][index]}" for key, _, _ in STATES if self.values[key])
@@ -210,17 +220,21 @@ class QtLinesChart(QtChart):
             curve = self.curves.get(name)
             if curve is None:
                 color = LINE_COLORS[n % len(LINE_COLORS)]
-                curve = self.plot.plot(pen=pg.mkPen(color, width=2), symbol="o", symbolSize=4,
-                                       symbolBrush=pg.mkBrush(color), symbolPen=None, connect="finite")
+                curve = self.plot.plot(pen=pg.mkPen(color, width=2), connect="finite")
+                curve.color = color
                 self.curves[name] = curve
             known = [(span.bucket_start(i) + span.step / 2, v) for i, v in enumerate(values)]
-            if any(v is not None for _, v in known):
+            points = sum(v is not None for _, v in known)
+            if points:
+                # Dots only where there are few points (a lone one has no line): they cost a paint each.
+                dots = dict(symbol="o", symbolSize=5, symbolBrush=pg.mkBrush(curve.color), symbolPen=None) \
+                    if points <= SPARSE_POINTS else dict(symbol=None)
                 curve.setData(x=[x for x, _ in known], y=[float("nan") if v is None else float(v) for _, v in known],
-                              connect="finite")
+                              connect="finite", **dots)
             else:
                 curve.setData(x=[], y=[])
             highest = max([highest, *(v for v in values if v is not None)])
-        self.plot.setYRange(0, max(highest, 1e-9) * 1.1 if highest else 1, padding=0)
+        self.set_top(highest)
         has_data = any(v is not None for values in series.values() for v in values)
         self.empty.setText("" if has_data else empty_text)
         self.empty.setColor(self.palette().color(QPalette.ColorRole.PlaceholderText))
@@ -270,6 +284,14 @@ class QtRuntimeBars(QtChart):
         r = self.rows[index]
         how = "" if r.exact else " (from hourly buckets, within 19 %)"
         return f"{r.name}: p50 {seconds_text(r.p50)}, p95 {seconds_text(r.p95)} over {r.finished} finished{how}"
+
+
+def nice_ceiling(value: float) -> float:
+    """1, 2 or 5 times a power of ten, at least ``value`` (1 for nothing)."""
+    if value <= 0:
+        return 1.0
+    magnitude = 10 ** math.floor(math.log10(value))
+    return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= value)
 
 
 def short_name(name: str, others: list[str]) -> str:

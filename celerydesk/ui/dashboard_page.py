@@ -49,6 +49,9 @@ class QtDashboardPage(QWidget):
         self._tick = QTimer(self, interval=TICK_MS)
         self._tick.timeout.connect(self._schedule_live)
         self._runtimes_due = 0.0
+        self._pending: list = []  # charts still to be given their values, one per turn
+        self._drawing = False
+        self._drawn: dict = {}  # chart -> the values it shows (unchanged ones are not redrawn)
         self.reads = {"whole": 0, "live": 0}  # how the charts were read (the tests tell live from whole)
         self.history.committed.connect(self._schedule_live)
         self.history.stateChanged.connect(lambda *_: self.refresh())
@@ -176,16 +179,41 @@ class QtDashboardPage(QWidget):
         self._draw()
         self.status.setText(f"{self._total_text()} · updated live")
 
+    @property
+    def settled(self) -> bool:
+        """The charts show the last read (none is waiting to be drawn)."""
+        return self.board is not None and not self._drawing
+
     def _draw(self) -> None:
+        """Give each chart its new values, one chart per turn of the event loop, so each is
+        painted before the next is worked on: the GUI never waits on all five at once (a live
+        flood redraws every second). A chart whose values did not change is left alone."""
         board = self.board
         span, tp = board.span, board.throughput
         per = {60: "minute", 600: "10 minutes", 3600: "hour"}[span.step]
         self.throughput.set_title(f"Tasks per {per}")
-        self.throughput.show_counts(span, tp.succeeded, tp.failed, tp.retried)
-        self.wait.show_series(span, {"mean wait": tp.wait_mean},
-                              "no finished task with both its sent and received times in this range")
-        self.depths.show_series(span, board.samples.queues, "no queue depth recorded in this range")
-        self.workers.show_series(span, {"workers": board.samples.workers}, "no worker count recorded in this range")
+        steps = [
+            (self.throughput, (span, tp.succeeded, tp.failed, tp.retried), self.throughput.show_counts),
+            (self.wait, (span, {"mean wait": tp.wait_mean}), self.wait.show_series),
+            (self.depths, (span, board.samples.queues), self.depths.show_series),
+            (self.workers, (span, {"workers": board.samples.workers}), self.workers.show_series),
+        ]
+        self._pending = [(chart, _frozen(args), show, args) for chart, args, show in steps]
+        if not self._drawing:
+            self._drawing = True
+            self._draw_next()
+
+    def _draw_next(self) -> None:
+        while self._pending:
+            chart, frozen, show, args = self._pending.pop(0)
+            if self._drawn.get(chart) == frozen:
+                continue
+            self._drawn[chart] = frozen
+            show(*args)
+            if self._pending:
+                QTimer.singleShot(0, self, self._draw_next)
+                return
+        self._drawing = False
         self.redrawn.emit()
 
     def _total_text(self) -> str:
@@ -197,3 +225,15 @@ class QtDashboardPage(QWidget):
         when, states = _STATES[series]
         self.tasksRequested.emit(since, until, when, states)
 
+
+
+def _frozen(args: tuple) -> tuple:
+    """Values to compare (lists and dicts of lists as tuples)."""
+    def freeze(value):
+        if isinstance(value, dict):
+            return tuple(sorted((k, freeze(v)) for k, v in value.items()))
+        if isinstance(value, list):
+            return tuple(value)
+        return value
+
+    return tuple(freeze(a) for a in args)

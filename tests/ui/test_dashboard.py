@@ -79,7 +79,7 @@ def test_the_charts_show_the_stored_counts_and_hovering_says_them(qtbot, desk):
     qtbot.addWidget(page)
     page.resize(1200, 760)
     page.show()
-    qtbot.waitUntil(lambda: page.board is not None, timeout=20000)
+    qtbot.waitUntil(lambda: page.settled, timeout=20000)
     bars = page.throughput.bars
     assert page.board.label == "1 h" and page.board.span.count == 60  # a bucket a minute, the last one now
     assert list(bars["succeeded"].opts["height"]) == [5 if n in (56, 59) else 0 for n in range(60)]
@@ -97,7 +97,7 @@ def test_the_charts_show_the_stored_counts_and_hovering_says_them(qtbot, desk):
 
     # 7 days: hourly buckets, the same tasks
     page.show_range("7 d")
-    qtbot.waitUntil(lambda: page.board.label == "7 d", timeout=20000)
+    qtbot.waitUntil(lambda: page.board.label == "7 d" and page.settled, timeout=20000)
     assert page.board.span.step == 3600 and sum(page.throughput.values["succeeded"]) == 10
     assert "Tasks per hour" in page.throughput.title.text()
 
@@ -114,7 +114,7 @@ def test_clicking_a_bar_opens_the_tasks_page_filtered_to_that_bucket_and_state(q
     with qtbot.waitSignal(window.panelsBuilt, timeout=10000):
         window.show()
     page = window.show_page("dashboard") and window.dashboard
-    qtbot.waitUntil(lambda: page.board is not None, timeout=20000)
+    qtbot.waitUntil(lambda: page.settled, timeout=20000)
     span = page.board.span
     index = span.index_of(minute)
     assert page.throughput.values["failed"][index] == 2
@@ -144,7 +144,7 @@ def test_the_last_bucket_follows_the_commits_without_reading_the_range_again(qtb
     page = QtDashboardPage(context)
     qtbot.addWidget(page)
     page.show()
-    qtbot.waitUntil(lambda: page.board is not None, timeout=20000)
+    qtbot.waitUntil(lambda: page.settled, timeout=20000)
     whole = page.reads["whole"]
     assert sum(page.throughput.values["succeeded"]) == 0
     for n in range(3):  # three batches, as the event consumer hands them over
