@@ -69,6 +69,7 @@ class QtDashboardPage(QWidget):
             ranges.addWidget(button)
             button.setChecked(label == self.label)
         self.range_buttons.buttonClicked.connect(lambda button: self.show_range(button.text()))
+        self._mark_range()
         self.status = QLabel(self)
         self.status.setStyleSheet("QLabel { color: palette(placeholder-text); }")
         ranges.addSpacing(2 * defs.MARGIN)
@@ -107,7 +108,15 @@ class QtDashboardPage(QWidget):
         self.label = label
         for button in self.range_buttons.buttons():
             button.setChecked(button.text() == label)
+        self._mark_range()
         self.refresh()
+
+    def _mark_range(self) -> None:
+        """The range shown in bold too: a checked button barely differs in some styles (dark Fusion)."""
+        for button in self.range_buttons.buttons():
+            font = button.font()
+            font.setBold(button.isChecked())
+            button.setFont(font)
 
     def refresh(self) -> None:
         """Read the whole range again."""
