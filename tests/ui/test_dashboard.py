@@ -154,3 +154,30 @@ def test_the_last_bucket_follows_the_commits_without_reading_the_range_again(qtb
     assert page.reads["live"] >= 3
     # a whole read only if a minute began meanwhile (one per minute)
     assert page.reads["whole"] - whole <= 1
+
+
+def test_the_window_s_depth_poll_is_sampled_into_the_history(qtbot, desk):
+
+    stack, make = desk
+    context = make()
+    history = context.history
+    history.start()
+    qtbot.waitUntil(lambda: history.state == "writing", timeout=20000)
+    context.depths.depthsChanged.emit({"celery": 4, "media": 0})  # what a poll of the broker emits
+    context.depths.depthsChanged.emit({"celery": 9})  # within 10 s: kept as the highest, not a row
+    assert history.recorder.flush(10)
+    qtbot.waitUntil(lambda: bool(_samples(stack.runtime.dir)), timeout=20000)
+    rows = _samples(stack.runtime.dir)
+    assert sorted((key, value) for key, value in rows) == [("celery", 4.0), ("media", 0.0)]
+
+
+def _samples(runtime) -> list:
+    import sqlite3
+
+    from celerydesk.core.history import history_path
+
+    db = sqlite3.connect(history_path(runtime))
+    try:
+        return db.execute("SELECT key, value FROM samples WHERE kind = 'queue'").fetchall()
+    finally:
+        db.close()
