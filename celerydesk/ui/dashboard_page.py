@@ -17,7 +17,7 @@ only, and the runtimes every ``RUNTIMES_EVERY_MS``.
 from __future__ import annotations
 
 import time
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QButtonGroup, QGridLayout, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from celerydesk.core.history.dashboard import RANGES, read_dashboard, read_last_bucket, span_of

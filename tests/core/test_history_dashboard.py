@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from celerydesk.core.history import history_path, schema
-from celerydesk.core.history.dashboard import read_dashboard, read_last_bucket, span_of
+from celerydesk.core.history.dashboard import read_dashboard, read_last_bucket
 from celerydesk.core.history.queries import HistoryReader
 from celerydesk.core.history.retention import prune_some
 from celerydesk.core.history.samples import DepthSampler, WorkerPresence

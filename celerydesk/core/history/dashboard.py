@@ -13,7 +13,7 @@ comes from the summary the writer keeps (``schema._v4_dashboard_summary``), a ro
   ``summary`` beyond (whole hours: the first one may begin before the range);
 - :func:`samples`: per bucket, the highest queue depth of each queue, and the most workers seen.
 
-A live update asks again for the last bucket only (``since`` = its start).
+A live update asks again for the last two buckets only (``since`` = the first one's start).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class Runtime:
     exact: bool  # False: read from the hourly buckets (within 19 %)
 
 
-def runtimes(db, labels: dict, span: Span, now: float) -> list[Runtime]:
+def runtimes(db, labels: dict, span: Span) -> list[Runtime]:
     """p50 and p95 per task name over the span, the most run first. ``labels``: id -> name."""
     since = span.start
     if span.end - since <= EXACT_RUNTIMES_UP_TO + span.step:
@@ -158,7 +158,7 @@ def read_dashboard(reader, label: str, now: float) -> Dashboard:
     span = span_of(label, now)
     labels = _name_labels(reader)
     with reader.snapshot():
-        return Dashboard(label, span, throughput(reader.db, span), runtimes(reader.db, labels, span, now),
+        return Dashboard(label, span, throughput(reader.db, span), runtimes(reader.db, labels, span),
                          samples(reader.db, span))
 
 
