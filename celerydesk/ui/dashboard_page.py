@@ -124,7 +124,8 @@ class QtDashboardPage(QWidget):
             self.status.setText("The task history is not in use: " + (self.history.detail or "it is opening…"))
             return
         label, now = self.label, self.clock()
-        self.status.setText("reading…")
+        if self.board is None or self.board.label != label:
+            self.status.setText("reading…")
         self._reading = True
         self.reads["whole"] += 1
         self.history.queries.ask(lambda reader: read_dashboard(reader, label, now), self._on_board, self,
@@ -168,7 +169,6 @@ class QtDashboardPage(QWidget):
             return  # a range chosen meanwhile is on its way
         self.board = board
         self._runtimes_due = self.clock() + RUNTIMES_EVERY_MS / 1000
-        self.runtimes.show_runtimes(board.runtimes)
         self._draw()
         self.status.setText(f"{self._total_text()} · updated live")
 
@@ -206,6 +206,7 @@ class QtDashboardPage(QWidget):
             (self.wait, (span, {"mean wait": tp.wait_mean}), self.wait.show_series),
             (self.depths, (span, board.samples.queues), self.depths.show_series),
             (self.workers, (span, {"workers": board.samples.workers}), self.workers.show_series),
+            (self.runtimes, (board.runtimes,), self.runtimes.show_runtimes),
         ]
         self._pending = [(chart, _frozen(args), show, args) for chart, args, show in steps]
         if not self._drawing:
