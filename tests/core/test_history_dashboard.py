@@ -129,7 +129,7 @@ def test_the_dashboard_reads_counts_runtimes_waits_and_samples_per_bucket(tmp_pa
         a = runtimes["shop.a"]
         assert a.exact and a.finished == 7
         ran = [0.1 * (n + 1) for n in range(6)] + [0.2]
-        assert (a.p50, a.p95) == (nearest_rank(ran, 0.5), nearest_rank(ran, 0.95)) == (0.1 * 3, 0.1 * 6)
+        assert (a.p50, a.p95) == (nearest_rank(ran, 50), nearest_rank(ran, 95)) == (0.1 * 3, 0.1 * 6)
         assert board.samples.queues["celery"][14] == 7 and board.samples.queues["media"][12] == 2
         assert board.samples.workers[14] == 1  # w@h is online; gone@h missed its heartbeats
         week = read_dashboard(reader, "7 d", NOW)

@@ -101,7 +101,7 @@ def runtimes(db, labels: dict, span: Span) -> list[Runtime]:
                 "SELECT name_id, runtime FROM tasks WHERE finished_at >= ? AND finished_at < ? "
                 "AND state IN ('SUCCESS', 'FAILURE') AND runtime IS NOT NULL", (since, span.end)):
             by_name.setdefault(name_id or 0, []).append(runtime)
-        found = [Runtime(labels.get(i, "(no name)"), len(v), nearest_rank(v, 0.5), nearest_rank(v, 0.95), True)
+        found = [Runtime(labels.get(i, "(no name)"), len(v), nearest_rank(v, 50), nearest_rank(v, 95), True)
                  for i, v in by_name.items()]
     else:
         buckets: dict = {}
@@ -114,8 +114,8 @@ def runtimes(db, labels: dict, span: Span) -> list[Runtime]:
             total = sum(n for _, n in counts)
             if total:
                 found.append(Runtime(labels.get(name_id, "(no name)"), total,
-                                     bucket_value(percentile_bucket(counts, 0.5)),
-                                     bucket_value(percentile_bucket(counts, 0.95)), False))
+                                     bucket_value(percentile_bucket(counts, 50)),
+                                     bucket_value(percentile_bucket(counts, 95)), False))
     return sorted(found, key=lambda r: (-r.finished, r.name))
 
 

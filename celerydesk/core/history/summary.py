@@ -15,7 +15,6 @@ Python, which a connection of another program (the ``sqlite3`` shell deleting ro
 from __future__ import annotations
 
 import bisect
-import math
 from typing import Iterable, Optional
 
 STEPS_PER_DOUBLING = 4
@@ -40,24 +39,28 @@ def bucket_value(bucket: int) -> float:
     return 2.0 ** ((bucket + 0.5) / STEPS_PER_DOUBLING)
 
 
-def percentile_bucket(counts: Iterable[tuple[int, int]], fraction: float) -> Optional[int]:
-    """The bucket holding the ``fraction`` percentile of ``(bucket, n)`` counts (nearest rank)."""
+def rank(percent: int, count: int) -> int:
+    """The nearest rank (1-based) of the ``percent`` percentile among ``count`` values, in
+    integers (no float rounding: 0.95 * 20 is not quite 19)."""
+    return max(1, (percent * count + 99) // 100)
+
+
+def percentile_bucket(counts: Iterable[tuple[int, int]], percent: int) -> Optional[int]:
+    """The bucket holding the ``percent`` percentile of ``(bucket, n)`` counts (nearest rank)."""
     ordered = sorted((b, n) for b, n in counts if n > 0)
     total = sum(n for _, n in ordered)
     if not total:
         return None
-    rank = max(1, math.ceil(fraction * total))
-    seen = 0
+    wanted, seen = rank(percent, total), 0
     for bucket, n in ordered:
         seen += n
-        if seen >= rank:
+        if seen >= wanted:
             return bucket
     return ordered[-1][0]
 
 
-def nearest_rank(values: list[float], fraction: float) -> Optional[float]:
-    """The ``fraction`` percentile of ``values`` by nearest rank (what the buckets approximate)."""
+def nearest_rank(values: list[float], percent: int) -> Optional[float]:
+    """The ``percent`` percentile of ``values`` by nearest rank (what the buckets approximate)."""
     if not values:
         return None
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
+    return sorted(values)[rank(percent, len(values)) - 1]
