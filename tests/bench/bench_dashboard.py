@@ -68,7 +68,7 @@ def build_store(runtime: Path, rows: int) -> float:
 
 
 def measure_redraws(folder: Path) -> dict:
-    from PySide6.QtCore import QEventLoop
+    from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
     from celerydesk.core.history.queries import HistoryReader
@@ -90,12 +90,19 @@ def measure_redraws(folder: Path) -> dict:
         draws.append((time.perf_counter() - began) * 1000)
 
     page._draw = timed_draw
-    page.redrawn.connect(lambda: drawn.append(time.perf_counter()))
+    page.redrawn.connect(lambda: drawn.append(time.perf_counter()))  # before loop.quit: counted first
+
+    loop = QEventLoop()
+    page.redrawn.connect(loop.quit)
 
     def wait_drawn(count: int) -> None:
-        deadline = time.perf_counter() + 60
-        while len(drawn) < count and time.perf_counter() < deadline:
-            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 5)
+        # In an event loop, as the window waits (idle, the GIL let go): a loop of processEvents
+        # would keep the GIL from the reads thread and time that instead.
+        give_up = QTimer(singleShot=True, interval=60_000)
+        give_up.timeout.connect(loop.quit)
+        give_up.start()
+        while len(drawn) < count and give_up.isActive():
+            loop.exec()
         assert len(drawn) >= count, "the Dashboard did not draw"
 
     wait_drawn(1)  # the first read, on opening
