@@ -64,6 +64,13 @@ def run(args) -> int:
     history = HeadlessHistory(ws, lambda level, text: _say(
         text if level == "info" else f"{level}: {text}", err=level != "info"), runtime_dir=stack.runtime.dir)
     history.start()
+    # The queue depths over time, for the Dashboard: the window's poll, without the window.
+    from celerydesk.core.broker_client import BrokerClient
+    from celerydesk.services.broker import BrokerService
+    from celerydesk.services.queue_depths import QueueDepths
+
+    depths = QueueDepths(stack, BrokerService(BrokerClient(stack.broker_url(), management=ws.management_api())))
+    depths.depthsChanged.connect(history.record_depths)
 
     def on_state(key: str, state: ProcessState) -> None:
         service = stack.services[key]
@@ -116,6 +123,7 @@ def run(args) -> int:
     QTimer.singleShot(0, stack.start_all)  # in the loop: a start that fails at once can end it
     app.exec()
     watcher.close()
+    depths.stop()
     history.close()
     if outcome["signals"]:
         if not stack.last_stop_clean:

@@ -69,6 +69,7 @@ class DeskContext(QObject):
 
             self._history = HistoryService(self.stack.ws, parent=self, runtime_dir=self.stack.runtime.dir)
             self._history.message.connect(self.message)
+            self.depths.depthsChanged.connect(self._history.record_depths)
         return self._history
 
     @property

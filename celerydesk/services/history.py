@@ -16,6 +16,7 @@ on a large, old one.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -24,6 +25,7 @@ from PySide6.QtCore import QObject, Signal
 from celerydesk.core.errors import DeskError
 from celerydesk.core.history.recorder import OFF, READING, WRITING, HistoryRecorder
 from celerydesk.core.history.retry import result_backend_url
+from celerydesk.core.history.samples import DepthSampler
 from celerydesk.services.background import post, run_in_background
 
 STARTING = "starting"
@@ -33,6 +35,7 @@ class HistoryService(QObject):
     message = Signal(str, str)  # level, text: for the window's banner
     stateChanged = Signal(str, str)  # writing | reading | off | starting, and why (for off: the error)
     recordingChanged = Signal(bool)  # False while batches fail (a full disk), True once one goes through
+    committed = Signal()  # this window's writer committed a batch (another writer's: ``queries.changed``)
 
     def __init__(self, ws, parent=None, runtime_dir: Optional[Path] = None):
         super().__init__(parent)
@@ -43,6 +46,8 @@ class HistoryService(QObject):
                                         on_state=self._state_from_thread, on_error=self._error_from_thread,
                                         on_commit=self._commit_from_thread)
         self._failing = False
+        self._commit_posted = False
+        self._depths = DepthSampler()
         self._queries = None
         self._started = False
 
@@ -69,6 +74,12 @@ class HistoryService(QObject):
         """The event consumer's sink (its thread): hand the events to the recorder."""
         self.recorder.submit(events)
 
+    def record_depths(self, depths: dict) -> None:
+        """The window's depth poll (``QueueDepths.depthsChanged``): sampled into the history."""
+        rows = self._depths.add(time.time(), depths)
+        if rows:
+            self.recorder.submit_samples(rows)
+
     def shutdown(self, timeout: float = 5.0) -> None:
         """Write what waits (a full disk or a stuck file never holds this up past ``timeout``)."""
         if self._queries is not None:
@@ -86,6 +97,13 @@ class HistoryService(QObject):
     def _commit_from_thread(self, _commit) -> None:
         if self._failing:  # a batch went through again after a failure: say so, once
             post(self, self._on_recovered)
+        if not self._commit_posted:  # one waiting at a time: a flood's commits do not queue up
+            self._commit_posted = True
+            post(self, self._on_committed)
+
+    def _on_committed(self) -> None:
+        self._commit_posted = False
+        self.committed.emit()
 
     # -- the Qt thread --------------------------------------------------------------------------
 

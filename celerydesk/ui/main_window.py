@@ -298,7 +298,14 @@ class QtMainWindow(QMainWindow):
     def _make_dashboard(self, parent) -> QWidget:
         from celerydesk.ui.dashboard_page import QtDashboardPage
 
-        return QtDashboardPage(self.context, parent)
+        page = QtDashboardPage(self.context, parent)
+        page.tasksRequested.connect(self.show_tasks)
+        return page
+
+    def show_tasks(self, since: float, until: float, when: str, states: tuple = ()) -> None:
+        """The Tasks page on a time range and states (the Dashboard's click-through)."""
+        self.show_page("tasks")
+        self.tasks.show_range(since, until, when, states)
 
     def _make_workers_panel(self, parent) -> QWidget:
         from celerydesk.ui.workers_panel import QtWorkersPanel

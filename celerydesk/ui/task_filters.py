@@ -25,6 +25,9 @@ BETWEEN = "between…"
 RANGES = {ANY_TIME: None, "last 15 minutes": 900, "last hour": 3600, "last 24 hours": 86400,
           "last 7 days": 7 * 86400, BETWEEN: None}
 SEARCH_DELAY_MS = 200
+# What a "between…" range is on (TaskFilter.when): the Dashboard opens the page on the tasks
+# that finished, or were retried, in the bucket clicked.
+WHEN = {"first seen": "seen", "finished": "finished", "retried": "retried"}
 
 
 class QtTaskFilters(QWidget):
@@ -48,9 +51,14 @@ class QtTaskFilters(QWidget):
         now = QDateTime.currentDateTime()
         self.since_edit = QDateTimeEdit(now.addSecs(-3600), self, calendarPopup=True, displayFormat="yyyy-MM-dd HH:mm")
         self.until_edit = QDateTimeEdit(now, self, calendarPopup=True, displayFormat="yyyy-MM-dd HH:mm")
+        self.when_filter = QComboBox(self)
+        self.when_filter.addItems(list(WHEN))
+        self.when_filter.setToolTip("The time the range is on")
+        self.when_filter.currentTextChanged.connect(self._changed)
         for edit in (self.since_edit, self.until_edit):
             edit.dateTimeChanged.connect(self._changed)
-            edit.hide()
+        for widget in (self.when_filter, self.since_edit, self.until_edit):
+            widget.hide()
         self.search = QLineEdit(self, placeholderText="search id, name, args, result, exception …")
         self.search.setClearButtonEnabled(True)
         self._search_timer = QTimer(self, singleShot=True, interval=SEARCH_DELAY_MS)
@@ -66,6 +74,7 @@ class QtTaskFilters(QWidget):
             choices.addWidget(widget)
         choices.addStretch(1)
         search.addWidget(self.search, 1)
+        search.addWidget(self.when_filter)
         search.addWidget(self.since_edit)
         search.addWidget(self.until_edit)
         rows = QVBoxLayout(self)
@@ -82,19 +91,40 @@ class QtTaskFilters(QWidget):
         """What is chosen, as a filter (a range like "last hour" counts back from ``now``)."""
         now = time.time() if now is None else now
         since = until = None
+        when = "seen"
         span = RANGES.get(self.time_filter.currentText())
         if span:
             since = now - span
         elif self.time_filter.currentText() == BETWEEN:
             since = self.since_edit.dateTime().toSecsSinceEpoch()
             until = self.until_edit.dateTime().toSecsSinceEpoch() + 60  # the minute shown, included
+            when = WHEN[self.when_filter.currentText()]
 
         def chosen(combo: QComboBox) -> tuple:
             return () if combo.currentText() in (ALL, "") else (combo.currentText(),)
 
         return TaskFilter(states=chosen(self.state_filter), names=chosen(self.name_filter),
                           workers=chosen(self.worker_filter), queues=chosen(self.queue_filter),
-                          since=since, until=until, search=self.search.text().strip())
+                          since=since, until=until, search=self.search.text().strip(), when=when)
+
+    def show_range(self, since: float, until: float, when: str, states: tuple = ()) -> None:
+        """Filter on a range of whole minutes (``when``: seen, finished or retried) and the states
+        given, everything else back to all: what the Dashboard's click asks for."""
+        widgets = (self.state_filter, self.name_filter, self.worker_filter, self.queue_filter, self.time_filter,
+                   self.when_filter, self.since_edit, self.until_edit, self.search)
+        for widget in widgets:
+            widget.blockSignals(True)
+        for combo in (self.name_filter, self.worker_filter, self.queue_filter):
+            combo.setCurrentText(ALL)
+        self.state_filter.setCurrentText(states[0] if len(states) == 1 else ALL)
+        self.time_filter.setCurrentText(BETWEEN)
+        self.when_filter.setCurrentText(next(label for label, key in WHEN.items() if key == when))
+        self.since_edit.setDateTime(QDateTime.fromSecsSinceEpoch(int(since)))
+        self.until_edit.setDateTime(QDateTime.fromSecsSinceEpoch(int(until) - 60))  # shown: the last minute in
+        self.search.clear()
+        for widget in widgets:
+            widget.blockSignals(False)
+        self._on_time_range(BETWEEN)
 
     def set_choices(self, kind: str, values: list[str]) -> None:
         """The task names (``name``), workers (``worker``) or queues (``queue``) to choose from;
@@ -111,8 +141,8 @@ class QtTaskFilters(QWidget):
         combo.blockSignals(False)
 
     def _on_time_range(self, text: str) -> None:
-        for edit in (self.since_edit, self.until_edit):
-            edit.setVisible(text == BETWEEN)
+        for widget in (self.when_filter, self.since_edit, self.until_edit):
+            widget.setVisible(text == BETWEEN)
         self._changed()
 
     def _changed(self, *_) -> None:

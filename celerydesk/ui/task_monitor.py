@@ -134,6 +134,10 @@ class QtTaskMonitor(QWidget):
     def set_tray(self, tray: Optional[QSystemTrayIcon]) -> None:
         self.notices.tray = tray
 
+    def show_range(self, since: float, until: float, when: str, states: tuple = ()) -> None:
+        """Show the tasks of a time range and states (the Dashboard's click-through)."""
+        self.filters.show_range(since, until, when, states)
+
     def uses_history(self) -> bool:
         return self.model is self.history_model
 

@@ -82,14 +82,18 @@ def accepts(f: TaskFilter) -> Optional[Callable]:
     if f == TaskFilter():
         return None
     states, search = {s.upper() for s in f.states}, f.search.lower()
+    # The store keeps no timeline: a retry's time is taken as the task's first sight.
+    moment = (lambda r: r.finished) if f.when == "finished" else (lambda r: r.seen_at)
 
     def accept(record) -> bool:
+        at = moment(record) or 0
         return ((not states or record.state in states)
+                and (f.when != "retried" or (record.retries or 0) > 0)
                 and (not f.names or any(name_matches(record.name or "", w) for w in f.names))
                 and (not f.workers or any(worker_matches(record.worker or "", w) for w in f.workers))
                 and (not f.queues or record.queue in f.queues)
-                and (f.since is None or (record.seen_at or 0) >= f.since)
-                and (f.until is None or (record.seen_at or 0) < f.until)
+                and (f.since is None or at >= f.since)
+                and (f.until is None or at < f.until)
                 and (not search or search in _haystack(record)))
 
     return accept

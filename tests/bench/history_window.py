@@ -94,8 +94,10 @@ def measure_tab_open(path: Path) -> dict:
             "tab_open_max_ms": round(max(times), 1), "tab_open_rows": rows}
 
 
-def measure_flood(folder: Path, tasks: int, nice: int, gaps_at: "list | None" = None) -> dict:
-    """The flood's figures; ``gaps_at`` (for a diagnosis) gets (time.monotonic() at its end, ms) of each gap."""
+def measure_flood(folder: Path, tasks: int, nice: int, gaps_at: "list | None" = None, show=None) -> dict:
+    """The flood's figures; ``gaps_at`` (for a diagnosis) gets (time.monotonic() at its end, ms) of each gap.
+    ``show(context)``, if given, makes the page shown instead of the Tasks page (which is built
+    all the same, hidden, as the window builds it); ``shown_page`` in the figures is its class."""
     from celerydesk.core.commands import redis_server_binary
     from celerydesk.core.history.queries import HistoryReader, TaskFilter
     from celerydesk.core.ports import free_port
@@ -123,7 +125,11 @@ def measure_flood(folder: Path, tasks: int, nice: int, gaps_at: "list | None" = 
                "no"], "redis.log")
         path = workspace_on(folder, url)
         stack, context, page = _page(path)
-        page.show()
+        shown = page
+        if show is not None:
+            shown = show(context)
+            shown.resize(1280, 800)
+        shown.show()
         tune_collector()
         worker = spawn(niced_argv([sys.executable, "-m", "celery", "-A", "celerydesk.sample", "worker", "-E", "-c", "2",
                                    "-n", "bench@%h", "-l", "warning", "--without-mingle", "--without-gossip"], nice),
@@ -163,7 +169,9 @@ def measure_flood(folder: Path, tasks: int, nice: int, gaps_at: "list | None" = 
         seconds = time.monotonic() - started
         cpu = time.process_time() - cpu0
         context.history.recorder.flush(60)
-        shown, seen = page.model.rowCount(), page.monitor.store.counts.get("task-succeeded", 0)
+        rows_shown, seen = page.model.rowCount(), page.monitor.store.counts.get("task-succeeded", 0)
+        if shown is not page:
+            shown.deleteLater()
         _close(stack, context, page)
         app.processEvents()
         reader = HistoryReader(folder / ".celerydesk")
@@ -180,7 +188,8 @@ def measure_flood(folder: Path, tasks: int, nice: int, gaps_at: "list | None" = 
             "longest_gaps": [[gap, round(ended / 1000, 1)]
                              for gap, ended in sorted(zip(gaps, itertools.accumulate(gaps)))[-3:][::-1]],
             "flood_desk_cpu_s": round(cpu, 2),
-            "flood_rows_shown": shown,
+            "flood_rows_shown": rows_shown,
+            "shown_page": type(shown).__name__,
             "flood_seconds": round(seconds, 1),
             "worker_nice": nice,
         }

@@ -4,7 +4,8 @@ The events are exactly what a monitor receives (celery's receiver localizes time
 ``local_received``); the tasks are the sample's: a success, a chain (parent and root), a
 failure with its traceback, and a task with a 3,000-character argument whose exact JSON the
 sender recorded (as ``celerydesk call`` will): its event repr is cut at 1,024 characters, the
-stored JSON is whole, and a search for the argument's last characters finds it.
+stored JSON is whole, and a search for the argument's last characters finds it. The Dashboard's
+summary equals an aggregate of those rows, and the worker's own heartbeats count it online.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import time
 import pytest
 
 from celerydesk.core.history import sent
+from celerydesk.core.history.dashboard import read_dashboard
 from celerydesk.core.history.queries import HistoryReader, TaskFilter
 from celerydesk.core.history.writer import HistoryWriter
 from tests.helpers.history_checks import search_index_problems
+from tests.helpers.summary_checks import direct_summary, stored_summary
 from tests.helpers.stack import ChildProcess
 
 ADD = "celerydesk.sample.tasks.add"
@@ -46,6 +49,7 @@ def test_real_events_become_history(redis_server, worker, tmp_path):
 
     runtime = tmp_path / ".celerydesk"
     writer = HistoryWriter(runtime, interval=0.05)
+    writer.sample_every = 0.5  # workers online, sampled often enough for this test
     writer.start()
     app = Celery("history-test", broker=redis_server, set_as_current=False)
     app.conf.update(task_send_sent_event=True, task_serializer="json", accept_content=["json"])
@@ -85,6 +89,10 @@ def test_real_events_become_history(redis_server, worker, tmp_path):
                    for i, r in rows.items()):
                 break
             time.sleep(0.1)
+        deadline = time.monotonic() + 20  # a heartbeat every 2 s
+        while not writer.workers.online(time.time()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1)  # and sampled
     finally:
         stop.set()
         app.send_task(ADD, args=[0, 0])  # one more event wakes the receiver to stop
@@ -102,3 +110,9 @@ def test_real_events_become_history(redis_server, worker, tmp_path):
     assert json.loads(notify["args_json"]) == [message] and notify["sent_by"] == "call"
     assert [r["id"] for r in reader.page(TaskFilter(search=message[-20:]))] == [called.id]
     assert search_index_problems(reader.path) == []
+    assert stored_summary(reader.path) == direct_summary(reader.path)
+    board = read_dashboard(reader, "15 min", time.time())
+    assert sum(board.throughput.failed) == 1 and sum(board.throughput.succeeded) >= 4
+    assert any(w is not None for w in board.throughput.wait_mean)  # received minus sent: task-sent is on
+    assert max(w or 0 for w in board.samples.workers) == 1  # history@…, from its heartbeats
+    assert {r.name for r in board.runtimes if r.exact} >= {ADD, "celerydesk.sample.tasks.process_video"}

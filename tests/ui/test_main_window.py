@@ -64,7 +64,7 @@ def test_each_page_is_built_when_first_shown_by_sidebar_shortcut_or_menu(qtbot, 
     row = [key for key, _t, _s in PAGES].index("dashboard")
     qtbot.mouseClick(sidebar.viewport(), Qt.MouseButton.LeftButton, pos=sidebar.visualItemRect(sidebar.item(row)).center())
     assert window.pages.current_key() == "dashboard" and window.dashboard_tab.widget.isVisible()
-    assert "tasks per minute" in window.dashboard.note.text()
+    assert "Tasks per" in window.dashboard.throughput.title.text()
     assert [key for key in LAZY_PAGES if built(window)[key]] == ["dashboard"]
     # Its shortcut: Ctrl+7 is Workers, wherever the focus is in the window.
     window.services.view.setFocus()

@@ -10,6 +10,9 @@ process watches the stack and read by any number of others. The modules, one job
 - ``sent``: the exact JSON arguments of tasks celerydesk sent (standard library only);
 - ``queries``: filters, sorting, paging, search, a task's timeline and family (readers);
 - ``retention``: pruning by age and count;
+- ``dashboard``: the Dashboard's reads (per-bucket counts, runtimes, waits, samples), from the
+  summary the schema's triggers keep; ``summary``: its runtime buckets; ``samples``: queue
+  depths and workers online over time;
 - ``export``: tasks as JSON objects, CSV rows, and ISO 8601 times.
 
 No Qt here. The window and ``celerydesk up`` hand the writer batches of event dicts; the CLI

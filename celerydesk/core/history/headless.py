@@ -1,7 +1,8 @@
 """The history of a process without a window that watches a stack: ``celerydesk up`` (and the
 headless watcher): the broker's events, consumed on their own thread, recorded by a
 :class:`HistoryRecorder` (which writes, or reads while another celerydesk writes), and the
-workspace's alert rules evaluated over them (``core.alerts.watch``; firings stored by the writer).
+workspace's alert rules evaluated over them (``core.alerts.watch``; firings stored by the writer),
+and the queue depths its caller polls (``record_depths``), for the Dashboard.
 
 What happens is said through ``say(level, text)`` (``info``, ``warning``, ``alert``), from whichever
 thread it happens on; nothing here raises once started, and ``close`` never waits past its timeout (a
@@ -10,6 +11,7 @@ full disk or a stuck file must not hold up a stop).
 
 from __future__ import annotations
 
+import time
 from typing import Callable, Optional
 
 from celerydesk.core.alerts.watch import AlertWatch
@@ -17,6 +19,7 @@ from celerydesk.core.errors import DeskError
 from celerydesk.core.event_consumer import EventConsumer
 from celerydesk.core.history.recorder import OFF, READING, WRITING, HistoryRecorder
 from celerydesk.core.history.retry import result_backend_url
+from celerydesk.core.history.samples import DepthSampler
 
 
 class HeadlessHistory:
@@ -28,6 +31,13 @@ class HeadlessHistory:
         self.consumer: Optional[EventConsumer] = None
         # The workspace's [[alerts]] are evaluated by whoever watches the stack: this process too.
         self.alerts: Optional[AlertWatch] = AlertWatch(ws.alerts, self.recorder, say) if ws.alerts else None
+        self._depths = DepthSampler()
+
+    def record_depths(self, depths: dict) -> None:
+        """A poll of the queue depths (``{queue: messages}``), sampled into the history."""
+        rows = self._depths.add(time.time(), depths)
+        if rows:
+            self.recorder.submit_samples(rows)
 
     def start(self) -> str:
         """Take the writer's lock (or read while another writes); the state it is in."""

@@ -69,6 +69,10 @@ class TaskFilter:
     until: Optional[float] = None
     search: str = ""
     above_seq: Optional[int] = None
+    when: str = "seen"
+
+
+TIME_COLUMNS = {"seen": "t.seen_at", "finished": "t.finished_at"}
 
 
 @dataclass(frozen=True)
@@ -186,12 +190,20 @@ class HistoryReader:
             if wanted:
                 ids = self._label_ids(kind, tuple(wanted), match)
                 clauses.append(f"t.{column} IN ({', '.join(map(str, ids))})" if ids else "0")
-        if f.since is not None:
-            clauses.append("t.seen_at >= ?")
-            params.append(f.since)
-        if f.until is not None:
-            clauses.append("t.seen_at < ?")
-            params.append(f.until)
+        if f.when == "retried" and (f.since is not None or f.until is not None):
+            clauses.append("t.seq IN (SELECT task FROM timeline WHERE state = 'RETRY' AND at >= ? AND at < ?)")
+            params += [f.since if f.since is not None else float("-inf"),
+                       f.until if f.until is not None else float("inf")]
+        elif f.when != "retried":
+            if f.when not in TIME_COLUMNS:
+                raise ValueError(f"cannot filter on the time {f.when!r}; choose seen, finished or retried")
+            column = TIME_COLUMNS[f.when]
+            if f.since is not None:
+                clauses.append(f"{column} >= ?")
+                params.append(f.since)
+            if f.until is not None:
+                clauses.append(f"{column} < ?")
+                params.append(f.until)
         if f.above_seq is not None:
             clauses.append("t.seq > ?")
             params.append(f.above_seq)

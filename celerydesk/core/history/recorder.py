@@ -75,8 +75,11 @@ class HistoryRecorder:
     def start(self) -> str:
         """Become the writer, or a reader while another process writes; the state it is in."""
         self._try_writing()
-        self._thread = threading.Thread(target=self._run, name="celerydesk-history-recorder", daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=self._run, name="celerydesk-history-recorder", daemon=True)
+        thread.start()
+        # Known to close() once started: a close() while the new thread was not yet scheduled (a
+        # loaded machine; the window closed right after opening) joined a thread not started.
+        self._thread = thread
         return self.state
 
     def close(self, timeout: float = 10.0) -> None:
@@ -115,6 +118,12 @@ class HistoryRecorder:
             return False
         writer.submit_alerts(firings)
         return True
+
+    def submit_samples(self, samples: list) -> None:
+        """Queue depths and the like (``samples.py``), recorded while this process writes."""
+        writer = self.writer
+        if writer is not None:
+            writer.submit_samples(samples)
 
     def _watch(self, events: list) -> None:
         watched = self._watched

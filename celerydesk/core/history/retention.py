@@ -3,7 +3,8 @@
 
 The writer calls :func:`prune_some` between batches of events, a bounded number of rows per
 transaction, so a first prune of a large, old file never holds up the events coming in.
-Deleting a task deletes its timeline and its search entry (triggers in ``schema``).
+Deleting a task deletes its timeline and its search entry, and takes it out of the dashboard's
+summary (triggers in ``schema``); samples older than ``keep_days`` go too.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ def prune_some(db: sqlite3.Connection, retention: HistoryConfig, now: float, lim
         deleted = db.execute(
             "DELETE FROM tasks WHERE seq IN (SELECT seq FROM tasks WHERE seen_at < ? ORDER BY seen_at LIMIT ?)",
             (cutoff, limit)).rowcount
+        db.execute("DELETE FROM samples WHERE kind IN ('queue', 'workers') AND at < ?", (cutoff,))
         if deleted < limit:
             excess = db.execute("SELECT count(*) FROM tasks").fetchone()[0] - retention.max_tasks
             if excess > 0:

@@ -30,7 +30,8 @@ Tables (times are Unix seconds, UTC, as REAL):
 Indexes serve the Tasks page (each filter by time, newest first), the family of a task
 (partial indexes: only child tasks are in them) and the dashboard (finished tasks per minute
 by state, runtime per task name: covered by ``tasks_finished`` without reading rows; retries
-per minute by the partial ``timeline_retried``).
+per minute by the partial ``timeline_retried``). Over days, the dashboard reads the summary
+``_v4_dashboard_summary`` keeps instead (a row a minute, not a row a task).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import Callable
 
 from celerydesk.core.errors import DeskError
+from celerydesk.core.history.summary import bucket_sql
 
 SEARCH_COLUMNS = "id, name, args, kwargs, result, exception"
 
@@ -163,7 +165,116 @@ def _v4_alerts(db: sqlite3.Connection) -> None:
     """)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_tables, _v2_search, _v3_dashboard, _v4_alerts]
+# What a task adds to the summary of its minute (and to the runtimes of its hour), as SQL over a
+# ``tasks`` row (``new`` or ``old`` in a trigger): the triggers add and take away exactly this.
+def _minute_values(row: str) -> str:
+    return (f"CAST({row}.finished_at / 60 AS INTEGER), {row}.state = 'SUCCESS', {row}.state = 'FAILURE', "
+            f"{row}.sent_at IS NOT NULL AND {row}.received_at IS NOT NULL, "
+            f"coalesce(max(0.0, {row}.received_at - {row}.sent_at), 0.0)")
+
+
+def _counted(row: str) -> str:
+    return f"{row}.finished_at IS NOT NULL AND {row}.state IN ('SUCCESS', 'FAILURE')"
+
+
+def _add_task(row: str) -> str:
+    return f"""
+        INSERT INTO task_minutes (minute, succeeded, failed, waited, wait_sum)
+            SELECT {_minute_values(row)} WHERE {_counted(row)}
+            ON CONFLICT (minute) DO UPDATE SET succeeded = succeeded + excluded.succeeded,
+                failed = failed + excluded.failed, waited = waited + excluded.waited,
+                wait_sum = wait_sum + excluded.wait_sum;
+        INSERT INTO runtime_hours (hour, name_id, bucket, n)
+            SELECT CAST({row}.finished_at / 3600 AS INTEGER), coalesce({row}.name_id, 0),
+                {bucket_sql(f"{row}.runtime")}, 1
+            WHERE {_counted(row)} AND {row}.runtime IS NOT NULL
+            ON CONFLICT (hour, name_id, bucket) DO UPDATE SET n = n + 1;"""
+
+
+def _take_task(row: str) -> str:
+    return f"""
+        UPDATE task_minutes SET succeeded = succeeded - ({row}.state = 'SUCCESS'),
+                failed = failed - ({row}.state = 'FAILURE'),
+                waited = waited - ({row}.sent_at IS NOT NULL AND {row}.received_at IS NOT NULL),
+                wait_sum = wait_sum - coalesce(max(0.0, {row}.received_at - {row}.sent_at), 0.0)
+            WHERE minute = CAST({row}.finished_at / 60 AS INTEGER) AND {_counted(row)};
+        UPDATE runtime_hours SET n = n - 1
+            WHERE hour = CAST({row}.finished_at / 3600 AS INTEGER) AND name_id = coalesce({row}.name_id, 0)
+                AND bucket = {bucket_sql(f"{row}.runtime")} AND {_counted(row)} AND {row}.runtime IS NOT NULL;"""
+
+
+def _v5_dashboard_summary(db: sqlite3.Connection) -> None:
+    """The dashboard's summary, kept by triggers in the writer's own transactions, and its samples.
+
+    ``task_minutes``: per minute (Unix seconds // 60) of ``finished_at``, the tasks that
+    succeeded and failed, how many of them have both ``sent_at`` and ``received_at`` and the sum
+    of ``received_at - sent_at`` (the wait in the queue); per minute of a RETRY in the timeline,
+    the retries. ``runtime_hours``: per hour, task name and runtime bucket
+    (``summary.runtime_bucket``: a quarter of a power of two wide), how many finished tasks ran
+    that long. Both always equal an aggregate of ``tasks`` and ``timeline``: every insert,
+    update and delete (pruning too) adds or takes away what the row counted for.
+    ``samples``: what the writer is told or sees over time: queue depths (``queue``, the
+    queue's name) and workers online (``workers``, '').
+    """
+    _run_script(db, f"""
+        CREATE TABLE task_minutes (
+            minute INTEGER PRIMARY KEY,
+            succeeded INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            retried INTEGER NOT NULL DEFAULT 0,
+            waited INTEGER NOT NULL DEFAULT 0,
+            wait_sum REAL NOT NULL DEFAULT 0
+        );
+        CREATE TABLE runtime_hours (
+            hour INTEGER NOT NULL,
+            name_id INTEGER NOT NULL,      -- 0: no name known
+            bucket INTEGER NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (hour, name_id, bucket)
+        ) WITHOUT ROWID;
+        CREATE TABLE samples (
+            kind TEXT NOT NULL,            -- queue | workers
+            at REAL NOT NULL,
+            key TEXT NOT NULL,
+            value REAL NOT NULL,
+            PRIMARY KEY (kind, at, key)
+        ) WITHOUT ROWID;
+        INSERT INTO task_minutes (minute, succeeded, failed, waited, wait_sum)
+            SELECT CAST(finished_at / 60 AS INTEGER) AS m, sum(state = 'SUCCESS'), sum(state = 'FAILURE'),
+                sum(sent_at IS NOT NULL AND received_at IS NOT NULL),
+                coalesce(sum(max(0.0, received_at - sent_at)), 0.0)
+            FROM tasks WHERE {_counted('tasks')} GROUP BY m;
+        INSERT INTO task_minutes (minute, retried)
+            SELECT CAST(at / 60 AS INTEGER) AS m, count(*) FROM timeline WHERE state = 'RETRY' GROUP BY m
+            ON CONFLICT (minute) DO UPDATE SET retried = retried + excluded.retried;
+        INSERT INTO runtime_hours (hour, name_id, bucket, n)
+            SELECT CAST(finished_at / 3600 AS INTEGER) AS h, coalesce(name_id, 0) AS name,
+                {bucket_sql("runtime")} AS b, count(*)
+            FROM tasks WHERE {_counted('tasks')} AND runtime IS NOT NULL GROUP BY h, name, b;
+        CREATE TRIGGER tasks_summary_insert AFTER INSERT ON tasks WHEN {_counted('new')} BEGIN
+            {_add_task('new')}
+        END;
+        CREATE TRIGGER tasks_summary_update AFTER UPDATE OF state, finished_at, name_id, runtime, sent_at,
+                received_at ON tasks
+            WHEN ({_counted('old')}) OR ({_counted('new')}) BEGIN
+            {_take_task('old')}
+            {_add_task('new')}
+        END;
+        CREATE TRIGGER tasks_summary_delete AFTER DELETE ON tasks WHEN {_counted('old')} BEGIN
+            {_take_task('old')}
+        END;
+        CREATE TRIGGER timeline_retry_insert AFTER INSERT ON timeline WHEN new.state = 'RETRY' BEGIN
+            INSERT INTO task_minutes (minute, retried) VALUES (CAST(new.at / 60 AS INTEGER), 1)
+                ON CONFLICT (minute) DO UPDATE SET retried = retried + 1;
+        END;
+        CREATE TRIGGER timeline_retry_delete AFTER DELETE ON timeline WHEN old.state = 'RETRY' BEGIN
+            UPDATE task_minutes SET retried = retried - 1 WHERE minute = CAST(old.at / 60 AS INTEGER);
+        END;
+    """)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1_tables, _v2_search, _v3_dashboard, _v4_alerts,
+                                                          _v5_dashboard_summary]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -9,6 +9,9 @@ transaction (``batch.py``); it also takes in the senders' records (``sent.py``, 
 folder, or handed over with ``submit_records``: arguments read from the result backend) and
 prunes old tasks (``retention.py``), a little at a time. Alert firings (``submit_alerts``) are
 stored by the same thread, at once, in a transaction of their own (``core/alerts/store.py``).
+It also keeps what the Dashboard samples over time (``samples.py``): the queue depths handed to
+``submit_samples``, and every ``SAMPLE_EVERY_S`` the number of workers online, counted from the
+heartbeats among the events.
 
 One writer per workspace: ``start()`` takes ``.celerydesk/history.lock`` (the kernel drops it
 with the process, however it dies) and raises :class:`HistoryBusy` when another process holds
@@ -41,6 +44,7 @@ from celerydesk.core.errors import DeskError
 from celerydesk.core.history import LOCK_NAME, history_path, sent
 from celerydesk.core.history.batch import BatchStore, group
 from celerydesk.core.history.retention import prune_some
+from celerydesk.core.history.samples import SAMPLE_EVERY_S, WorkerPresence
 from celerydesk.core.history.schema import connect, file_error, migrate
 from celerydesk.core.runtime import PRIVATE_DIR, hold_lock
 from celerydesk.core.workspace import HistoryConfig
@@ -112,6 +116,9 @@ class HistoryWriter:
         self._dropped_told = 0
         self._store: Optional[BatchStore] = None
         self._flooding = False  # the last batch was a flood's: the next one a second later
+        self._samples: deque = deque()  # (kind, at, key, value) rows for the samples table
+        self.workers = WorkerPresence()
+        self.sample_every = SAMPLE_EVERY_S
 
     # -- life ------------------------------------------------------------------------------------
 
@@ -173,6 +180,13 @@ class HistoryWriter:
             self._submitted += len(firings)
         self._wake.set()  # an alert is read at once (``alerts fired``), not after a batch interval
 
+    def submit_samples(self, samples: Iterable[tuple]) -> None:
+        """Hand over ``(kind, at, key, value)`` rows (``samples.depth_samples``), written with the
+        next batch. Never blocks or raises."""
+        if self._thread is None or self._stopping.is_set():
+            return
+        self._samples.extend(s for s in samples if isinstance(s, tuple) and len(s) == 4)
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every event submitted so far is committed (or given up); False on timeout."""
         target = self._submitted
@@ -201,6 +215,7 @@ class HistoryWriter:
 
     def _run(self) -> None:
         next_spool, next_prune = 0.0, time.monotonic() + self.prune_after
+        next_sample = time.monotonic()
         while True:
             self._wake.wait(self.flood_interval if self._flooding else self.interval)
             self._wake.clear()
@@ -215,6 +230,10 @@ class HistoryWriter:
             if now >= next_spool or stopping:
                 next_spool = now + SPOOL_EVERY_S
                 self._take_in_spool()
+            if now >= next_sample:
+                next_sample = now + self.sample_every
+                self._samples.append(("workers", self.clock(), "", float(self.workers.online(self.clock()))))
+            self._write_samples()
             if now >= next_prune and not stopping:
                 next_prune = now + (0.0 if self._prune_step() else PRUNE_EVERY_S)
             if stopping and not self._pending and not self._pending_records and not self._pending_alerts:
@@ -247,6 +266,22 @@ class HistoryWriter:
             self._handled += len(firings)
             self._done.notify_all()
 
+    def _write_samples(self) -> None:
+        rows = [self._samples.popleft() for _ in range(len(self._samples))]
+        if not rows:
+            return
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR REPLACE INTO samples (kind, at, key, value) VALUES (?, ?, ?, ?)", rows)
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            try:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # SQLite rolls back by itself after an I/O error
+            self._report(file_error(self.path, exc))
+
     def _take_in_spool(self) -> None:
         paths = sent.pending_files(self.spool, limit=200)
         if not paths:
@@ -275,6 +310,7 @@ class HistoryWriter:
 
     def _write(self, events: list, records: list) -> bool:
         began = time.perf_counter()
+        self.workers.see(events)
         batch = group(events, records, self.clock())
         if not batch.events and not batch.records:
             return True

@@ -1,0 +1,172 @@
+"""The Dashboard's summary and reads (issue 19): kept by the writer in its own transactions, always
+equal to an aggregate of the tasks themselves (random streams, events out of order and in
+several batches, pruning), backfilled when an older file is opened, and read back per bucket.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from celerydesk.core.history import history_path, schema
+from celerydesk.core.history.dashboard import read_dashboard, read_last_bucket
+from celerydesk.core.history.queries import HistoryReader
+from celerydesk.core.history.retention import prune_some
+from celerydesk.core.history.samples import DepthSampler, WorkerPresence
+from celerydesk.core.history.summary import BOUNDS, bucket_sql, bucket_value, nearest_rank, runtime_bucket
+from celerydesk.core.history.writer import HistoryWriter
+from celerydesk.core.workspace import HistoryConfig
+from tests.helpers.history_events import event_stream
+from tests.helpers.summary_checks import direct_summary, stored_summary
+
+T = 1_796_000_000.0
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), tasks=st.integers(1, 400), per_second=st.sampled_from([0.05, 0.5, 5.0]),
+       split=st.integers(1, 7), keep_days=st.sampled_from([0.001, 0.01, 100.0]))
+def test_the_summary_equals_an_aggregate_of_the_tasks(tmp_path_factory, seed, tasks, per_second, split, keep_days):
+    runtime = tmp_path_factory.mktemp("h") / ".celerydesk"
+    writer = HistoryWriter(runtime, interval=0.01, clock=lambda: T + tasks / per_second + 60)
+    writer.start()
+    try:
+        events = [e for chunk in event_stream(tasks, T, per_second=per_second, seed=seed, chunk=50) for e in chunk]
+        # the events in ``split`` batches, each in a different order: rows are inserted, then updated
+        for part in range(split):
+            batch = events[part::split]
+            writer.submit(batch[::-1] if part % 2 else batch)
+            assert writer.flush(30)
+        assert direct_summary(writer.path) == stored_summary(writer.path)
+        # pruning (deletes) takes the pruned tasks out of the summary
+        db = sqlite3.connect(writer.path, isolation_level=None)
+        prune_some(db, HistoryConfig(keep_days=keep_days), T + tasks / per_second, 10_000)
+        db.close()
+        assert direct_summary(writer.path) == stored_summary(writer.path)
+    finally:
+        writer.close()
+
+
+def version_3_file(runtime) -> None:
+    """A file as version 3 wrote it, with finished, retried and running tasks."""
+    runtime.mkdir(parents=True)
+    db = schema.connect(history_path(runtime), write=True)
+    db.execute("BEGIN")
+    for step in schema.MIGRATIONS[:3]:
+        step(db)
+    db.execute("PRAGMA user_version = 3")
+    db.execute("INSERT INTO labels (id, kind, text) VALUES (1, 'name', 'shop.tasks.charge')")
+    rows = [(1, "ok-1", "SUCCESS", T, T + 0.5, T + 10, 2.0), (2, "ok-2", "SUCCESS", T, T + 1.5, T + 20, 4.0),
+            (3, "bad-1", "FAILURE", T, None, T + 70, 1.0), (4, "run-1", "STARTED", T, T + 1, None, None)]
+    for seq, task_id, state, sent, received, finished, runtime_s in rows:
+        db.execute("INSERT INTO tasks (seq, id, name_id, state, seen_at, sent_at, received_at, finished_at, runtime) "
+                   "VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?)", (seq, task_id, state, sent, sent, received, finished, runtime_s))
+    db.execute("INSERT INTO timeline VALUES (2, ?, 'RETRY'), (2, ?, 'RETRY')", (T + 5, T + 65))
+    db.execute("COMMIT")
+    db.close()
+
+
+def test_opening_a_version_3_file_backfills_the_summary(tmp_path):
+    runtime = tmp_path / ".celerydesk"
+    version_3_file(runtime)
+    writer = HistoryWriter(runtime)
+    writer.start()
+    writer.close()
+    minute = int(T // 60)
+    stored = stored_summary(history_path(runtime))
+    assert stored == direct_summary(history_path(runtime))
+    first, second = stored[0], stored[1]
+    assert stored[0][minute] == (2, 0, 1, 2, 2.0)  # two succeeded, waited 0.5 s and 1.5 s; one retry
+    assert stored[0][minute + 1] == (0, 1, 1, 0, 0.0)  # the failure (no received time) and the second retry
+    assert sum(stored[1].values()) == 3 and first and second
+
+
+def write(runtime, events, samples=()):
+    writer = HistoryWriter(runtime, interval=0.01, clock=lambda: NOW)
+    writer.start()
+    writer.submit(events)
+    writer.submit_samples(list(samples))
+    assert writer.flush(10)
+    writer.close()
+
+
+NOW = T + 3600
+
+
+def finished(task_id, name, state, at, runtime, wait=1.0):
+    kind = {"SUCCESS": "task-succeeded", "FAILURE": "task-failed"}[state]
+    return [{"type": "task-sent", "uuid": task_id, "name": name, "timestamp": at - runtime - wait - 0.1},
+            {"type": "task-received", "uuid": task_id, "name": name, "timestamp": at - runtime - 0.1, "hostname": "w@h"},
+            {"type": "task-started", "uuid": task_id, "timestamp": at - runtime, "hostname": "w@h"},
+            {"type": kind, "uuid": task_id, "timestamp": at, "runtime": runtime, "hostname": "w@h"}]
+
+
+def test_the_dashboard_reads_counts_runtimes_waits_and_samples_per_bucket(tmp_path):
+    runtime = tmp_path / ".celerydesk"
+    last_minute = int(NOW // 60) * 60
+    events = []
+    for n in range(6):  # the current minute: 6 successes of a (runtime 0.1 ... 0.6), one failure of b
+        events += finished(f"a{n}", "shop.a", "SUCCESS", last_minute + 1 + n, 0.1 * (n + 1), wait=2.0)
+    events += finished("b0", "shop.b", "FAILURE", last_minute + 10, 3.0, wait=4.0)
+    events += finished("old", "shop.a", "SUCCESS", last_minute - 5 * 60 + 3, 0.2)  # 5 minutes ago
+    events += [{"type": "task-retried", "uuid": "b1", "name": "shop.b", "timestamp": last_minute - 60 + 2},
+               {"type": "worker-online", "hostname": "w@h", "timestamp": NOW - 30, "freq": 2.0},
+               {"type": "worker-heartbeat", "hostname": "w@h", "timestamp": NOW - 1, "freq": 2.0},
+               {"type": "worker-heartbeat", "hostname": "gone@h", "timestamp": NOW - 100, "freq": 2.0}]
+    write(runtime, events, [("queue", last_minute + 5, "celery", 7.0), ("queue", last_minute + 15, "celery", 3.0),
+                            ("queue", last_minute - 120, "media", 2.0)])
+    reader = HistoryReader(runtime)
+    try:
+        board = read_dashboard(reader, "15 min", NOW)
+        tp = board.throughput
+        assert board.span.count == 15 and tp.span.bucket_start(14) == last_minute
+        assert (tp.succeeded[14], tp.failed[14], tp.retried[14]) == (6, 1, 0)
+        assert (tp.succeeded[9], tp.retried[13]) == (1, 1)
+        assert sum(tp.succeeded) == 7 and sum(tp.failed) == 1
+        assert tp.wait_mean[14] == pytest_approx((6 * 2.0 + 4.0) / 7)
+        runtimes = {r.name: r for r in board.runtimes}
+        a = runtimes["shop.a"]
+        assert a.exact and a.finished == 7
+        ran = [0.1 * (n + 1) for n in range(6)] + [0.2]
+        assert (a.p50, a.p95) == (nearest_rank(ran, 50), nearest_rank(ran, 95)) == (0.1 * 3, 0.1 * 6)
+        assert board.samples.queues["celery"][14] == 7 and board.samples.queues["media"][12] == 2
+        assert board.samples.workers[14] == 1  # w@h is online; gone@h missed its heartbeats
+        week = read_dashboard(reader, "7 d", NOW)
+        assert sum(week.throughput.succeeded) == 7 and sum(week.throughput.retried) == 1
+        a_week = {r.name: r for r in week.runtimes}["shop.a"]
+        assert not a_week.exact and a_week.p95 == bucket_value(runtime_bucket(0.1 * 6))
+        tp_last, _ = read_last_bucket(reader, board.span, NOW)
+        assert tp_last.succeeded[14] == 6 and tp_last.succeeded[9] == 0  # only the last buckets read
+    finally:
+        reader.close()
+
+
+def pytest_approx(value):
+    import pytest
+
+    return pytest.approx(value, rel=1e-9)
+
+
+def test_workers_online_follow_heartbeats_and_offline_events():
+    presence = WorkerPresence()
+    presence.see([{"type": "worker-heartbeat", "hostname": "a@h", "timestamp": 100.0, "freq": 2.0},
+                  {"type": "worker-online", "hostname": "b@h", "timestamp": 100.0},
+                  {"type": "task-succeeded", "uuid": "x"}, "not an event"])
+    assert presence.online(101.0) == 2 and presence.online(105.0) == 0
+    presence.see([{"type": "worker-offline", "hostname": "a@h", "timestamp": 101.0}])
+    assert presence.online(101.5) == 1
+
+
+def test_depths_are_kept_as_the_highest_seen_between_two_samples():
+    sampler = DepthSampler(every=10)
+    assert sampler.add(0.0, {"celery": 1}) == [("queue", 0.0, "celery", 1.0)]
+    assert sampler.add(2.0, {"celery": 9}) == [] and sampler.add(4.0, {"celery": 3, "bad": "x"}) == []
+    assert sampler.add(10.0, {"celery": 2}) == [("queue", 10.0, "celery", 9.0)]
+
+
+@given(st.lists(st.one_of(st.floats(0, 2e6, allow_nan=False), st.sampled_from(BOUNDS)), min_size=1, max_size=50))
+def test_the_buckets_sqlite_computes_are_those_python_computes(runtimes):
+    db = sqlite3.connect(":memory:")
+    assert [db.execute(f"SELECT {bucket_sql('?')}".replace("?", repr(r))).fetchone()[0] for r in runtimes] == \
+        [runtime_bucket(r) for r in runtimes]
