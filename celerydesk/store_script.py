@@ -29,7 +29,6 @@ and keeps to Python 3.9 syntax.
 
 import hashlib
 import json
-import os
 import sys
 from datetime import datetime, timedelta, timezone
 

@@ -14,7 +14,7 @@ routes only navigations to it; an XHR/fetch answered 401 (Flower's dashboard pol
 Chromium happens to hold cached credentials for that path. The header is on every request, so
 no 401 round trip, nothing cached, nothing written to disk.
 
-``prepare_webengine()`` (in ``webengine_setup``, re-exported here) must run before the QApplication
+``prepare_webengine()`` (in ``webengine_setup``) must run before the QApplication
 exists (``create_application`` calls it).
 """
 
@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QMenu, QPushButton, QStacked
 from celerydesk.core.commands import FLOWER
 from celerydesk.core.states import BUSY_PHASES, STARTABLE_STATES, ProcessState, StackPhase
 from celerydesk.ui import defs
-from celerydesk.ui.webengine_setup import prepare_webengine  # noqa: F401  (re-exported)
 
 PLACEHOLDER, PAGE = 0, 1
 log = logging.getLogger(__name__)

@@ -34,8 +34,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 
 from celerydesk.core.history.queries import NEWEST_FIRST, Order, TaskFilter
 from celerydesk.core.task_store import PROGRESS, STARTED
-from celerydesk.ui.task_table import (COLUMNS, NAME, RESULT, RUNTIME, STATE, TIME, WORKER, _STATE_COLORS, _USED_ROLES,
-                                     IdRole, ProgressRole, cell_text)
+from celerydesk.ui.task_table import COLUMNS, NAME, RUNTIME, STATE, TIME, WORKER, _USED_ROLES, record_data
 
 BLOCK = 100
 MAX_BLOCKS = 12  # blocks held: a few screens around what is shown
@@ -100,21 +99,7 @@ class HistoryTableModel(QAbstractTableModel):
     def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
         if role not in _USED_ROLES:
             return None
-        record = self.record_at(index.row())
-        if record is None:
-            return None
-        if role == IdRole:
-            return record.id
-        if role == ProgressRole:
-            return record.progress
-        column = index.column()
-        if role == Qt.ItemDataRole.ForegroundRole:
-            return _STATE_COLORS.get(record.state) if column == STATE else None
-        if role == Qt.ItemDataRole.ToolTipRole:
-            if column in (NAME, RESULT):
-                return record.id if column == NAME else (record.exception or record.result)
-            return None
-        return cell_text(record, column)
+        return record_data(self.record_at(index.row()), index.column(), role)
 
     def sort(self, column: int, order=Qt.SortOrder.DescendingOrder) -> None:
         key = SORTABLE.get(column)

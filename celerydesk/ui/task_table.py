@@ -46,6 +46,23 @@ _STATE_COLORS = {FAILURE: QColor("#c0392b"), SUCCESS: QColor("#27ae60"),
                  "REVOKED": QColor("#8e44ad"), "RETRY": QColor("#e67e22")}
 
 
+def record_data(record, column: int, role):
+    """What a task table (this one, or the history's) shows of ``record`` in ``column`` for ``role``."""
+    if record is None:
+        return None
+    if role == IdRole:
+        return record.id
+    if role == ProgressRole:
+        return record.progress
+    if role == Qt.ItemDataRole.ForegroundRole:
+        return _STATE_COLORS.get(record.state) if column == STATE else None
+    if role == Qt.ItemDataRole.ToolTipRole:
+        if column in (NAME, RESULT):
+            return record.id if column == NAME else (record.exception or record.result)
+        return None
+    return cell_text(record, column)
+
+
 def cell_text(record, column: int) -> str:
     """What a cell shows for a task record (the store's, or a history row: the same attributes)."""
     if column == TIME:
@@ -166,21 +183,7 @@ class TaskTableModel(QAbstractTableModel):
         # The view asks for a dozen roles per cell per repaint: answer the unused ones first.
         if role not in _USED_ROLES:
             return None
-        record = self.record_at(index.row())
-        if record is None:
-            return None
-        if role == IdRole:
-            return record.id
-        if role == ProgressRole:
-            return record.progress
-        column = index.column()
-        if role == Qt.ItemDataRole.ForegroundRole:
-            return _STATE_COLORS.get(record.state) if column == STATE else None
-        if role == Qt.ItemDataRole.ToolTipRole:
-            if column in (NAME, RESULT):
-                return record.id if column == NAME else (record.exception or record.result)
-            return None
-        return cell_text(record, column)
+        return record_data(self.record_at(index.row()), index.column(), role)
 
     # -- filters -------------------------------------------------------------------------------
 

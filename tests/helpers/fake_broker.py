@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Iterator, Optional, Sequence
 
 from celerydesk.core.broker_client import BATCH_COPIES, QueueStats, SendOptions, call_error, new_task_id
-from celerydesk.core.errors import DeskError
 from celerydesk.core.urls import shown_url
 
 

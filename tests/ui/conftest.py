@@ -10,7 +10,7 @@ import pytest
 
 
 def pytest_configure(config):
-    from celerydesk.ui.flower_view import prepare_webengine
+    from celerydesk.ui.webengine_setup import prepare_webengine
 
     prepare_webengine()
 

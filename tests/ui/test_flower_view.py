@@ -86,7 +86,8 @@ def test_qtwebengine_is_not_imported_until_the_page_is_needed(tmp_path):
     script = textwrap.dedent(f"""
         import json, os, sys
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-        from celerydesk.ui.flower_view import QtFlowerView, prepare_webengine
+        from celerydesk.ui.flower_view import QtFlowerView
+        from celerydesk.ui.webengine_setup import prepare_webengine
         prepare_webengine()
         from PySide6.QtWidgets import QApplication
         app = QApplication([])
