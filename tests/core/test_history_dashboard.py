@@ -247,3 +247,34 @@ def test_exact_runtimes_read_only_the_tasks_of_the_buckets_holding_the_percentil
     got, rows_read = read_runtimes(tmp_path / ".celerydesk", "15 min")
     assert got == {name: (len(v), nearest_rank(v, 50), nearest_rank(v, 95), True) for name, v in ran.items()}
     assert in_range > 800 and rows_read < in_range / 4, (rows_read, in_range)
+
+
+def test_a_week_of_runtimes_is_summed_per_name_and_bucket_without_sorting_the_week(tmp_path):
+    """Over 24 hours and 7 days the hourly buckets are summed through ``runtime_hours_by_name``,
+    each name's buckets sought in order (no sort of a week of rows); tasks without a name count."""
+    runtime = tmp_path / ".celerydesk"
+    r = random.Random(5)
+    events, ran = [], {}
+    for n in range(400):
+        name = r.choice(["shop.a", "shop.b", None])
+        seconds, at = 2 ** r.uniform(-8, 6), NOW - r.uniform(0, 6.5 * 86400)
+        if name is None:  # only its end was seen: no name
+            events.append({"type": "task-succeeded", "uuid": f"u{n}", "timestamp": at, "runtime": seconds,
+                           "hostname": "w@h"})
+        else:
+            events += finished(f"t{n}", name, "SUCCESS", at, seconds)
+        ran.setdefault(name or "(no name)", []).append(seconds)
+    write(runtime, events)
+    reader = HistoryReader(runtime)
+    try:
+        statements: list = []
+        reader.db.set_trace_callback(statements.append)
+        week = {x.name: (x.finished, x.p50, x.p95, x.exact) for x in read_dashboard(reader, "7 d", NOW).runtimes}
+        reader.db.set_trace_callback(None)
+        assert week == {name: (len(v), bucket_value(runtime_bucket(nearest_rank(v, 50))),
+                               bucket_value(runtime_bucket(nearest_rank(v, 95))), False) for name, v in ran.items()}
+        [read] = [sql for sql in statements if "FROM runtime_hours" in sql]
+        plan = " ".join(row[-1] for row in reader.db.execute("EXPLAIN QUERY PLAN " + read))
+        assert "runtime_hours_by_name" in plan and "B-TREE FOR GROUP BY" not in plan, plan
+    finally:
+        reader.close()
