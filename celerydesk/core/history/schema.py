@@ -30,8 +30,10 @@ Tables (times are Unix seconds, UTC, as REAL):
 Indexes serve the Tasks page (each filter by time, newest first), the family of a task
 (partial indexes: only child tasks are in them) and the dashboard (finished tasks per minute
 by state, runtime per task name: covered by ``tasks_finished`` without reading rows; retries
-per minute by the partial ``timeline_retried``). Over days, the dashboard reads the summary
-``_v4_dashboard_summary`` keeps instead (a row a minute, not a row a task).
+per minute by the partial ``timeline_retried``). The dashboard reads the summary
+``_v5_dashboard_summary`` and ``_v6_runtime_minutes`` keep instead (a row a minute, not a row a
+task); up to an hour it reads the tasks of the runtime buckets holding p50 and p95 through
+``tasks_finished`` too, for exact percentiles.
 """
 
 from __future__ import annotations
