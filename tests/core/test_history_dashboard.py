@@ -11,7 +11,7 @@ import sqlite3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from celerydesk.core.history import history_path, schema
+from celerydesk.core.history import dashboard, history_path, schema
 from celerydesk.core.history.dashboard import read_dashboard, read_last_bucket, runtimes, span_of
 from celerydesk.core.history.queries import HistoryReader
 from celerydesk.core.history.retention import prune_some
@@ -278,3 +278,16 @@ def test_a_week_of_runtimes_is_summed_per_name_and_bucket_without_sorting_the_we
         assert "runtime_hours_by_name" in plan and "B-TREE FOR GROUP BY" not in plan, plan
     finally:
         reader.close()
+
+
+def test_over_a_crowded_hour_the_runtimes_come_from_the_buckets_and_say_so(tmp_path, monkeypatch):
+    """Beyond EXACT_RUNTIMES_UP_TO_TASKS finished tasks in the range the exact read would cost more
+    than a redraw may: the per-minute buckets answer (within 19 %), marked not exact, no task read."""
+    ran = tasks_of_random_runtimes(tmp_path / ".celerydesk", seed=7, tasks=600)
+    monkeypatch.setattr(dashboard, "EXACT_RUNTIMES_UP_TO_TASKS", sum(map(len, ran.values())) - 1)
+    got, rows_read = read_runtimes(tmp_path / ".celerydesk", "15 min")
+    assert got == {name: (len(v), bucket_value(runtime_bucket(nearest_rank(v, 50))),
+                          bucket_value(runtime_bucket(nearest_rank(v, 95))), False) for name, v in ran.items()}
+    assert rows_read == 0
+    monkeypatch.setattr(dashboard, "EXACT_RUNTIMES_UP_TO_TASKS", sum(map(len, ran.values())))
+    assert all(exact for *_, exact in read_runtimes(tmp_path / ".celerydesk", "15 min")[0].values())
