@@ -287,7 +287,7 @@ class QtRuntimeBars(QtChart):
 
     def describe(self, index: int) -> str:
         r = self.rows[index]
-        how = "" if r.exact else " (from hourly buckets, within 19 %)"
+        how = "" if r.exact else " (from the runtime buckets: within 19 %)"
         return f"{r.name}: p50 {seconds_text(r.p50)}, p95 {seconds_text(r.p95)} over {r.finished} finished{how}"
 
 

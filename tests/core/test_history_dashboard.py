@@ -5,17 +5,18 @@ several batches, pruning), backfilled when an older file is opened, and read bac
 
 from __future__ import annotations
 
+import random
 import sqlite3
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from celerydesk.core.history import history_path, schema
-from celerydesk.core.history.dashboard import read_dashboard, read_last_bucket
+from celerydesk.core.history import dashboard, history_path, schema
+from celerydesk.core.history.dashboard import read_dashboard, read_last_bucket, runtimes, span_of
 from celerydesk.core.history.queries import HistoryReader
 from celerydesk.core.history.retention import prune_some
 from celerydesk.core.history.samples import DepthSampler, WorkerPresence
-from celerydesk.core.history.summary import BOUNDS, bucket_sql, bucket_value, nearest_rank, runtime_bucket
+from celerydesk.core.history.summary import BOUNDS, bucket_bounds, bucket_sql, bucket_value, nearest_rank, runtime_bucket
 from celerydesk.core.history.writer import HistoryWriter
 from celerydesk.core.workspace import HistoryConfig
 from tests.helpers.history_events import event_stream
@@ -80,6 +81,8 @@ def test_opening_a_version_3_file_backfills_the_summary(tmp_path):
     assert stored[0][minute] == (2, 0, 1, 2, 2.0)  # two succeeded, waited 0.5 s and 1.5 s; one retry
     assert stored[0][minute + 1] == (0, 1, 1, 0, 0.0)  # the failure (no received time) and the second retry
     assert sum(stored[1].values()) == 3 and first and second
+    assert stored[2] == {(minute, 1, runtime_bucket(2.0)): 1, (minute, 1, runtime_bucket(4.0)): 1,
+                         (minute + 1, 1, runtime_bucket(1.0)): 1}  # runtime_minutes (v6), backfilled
 
 
 def write(runtime, events, samples=()):
@@ -170,3 +173,121 @@ def test_the_buckets_sqlite_computes_are_those_python_computes(runtimes):
     db = sqlite3.connect(":memory:")
     assert [db.execute(f"SELECT {bucket_sql('?')}".replace("?", repr(r))).fetchone()[0] for r in runtimes] == \
         [runtime_bucket(r) for r in runtimes]
+
+
+@given(st.lists(st.one_of(st.floats(0, 2e6, allow_nan=False), st.sampled_from(BOUNDS)), min_size=1, max_size=50))
+def test_a_runtime_lies_within_the_bounds_of_its_bucket(runtimes):
+    for r in runtimes:
+        low, high = bucket_bounds(runtime_bucket(r))
+        assert low <= r < high
+
+
+class RowCounting:
+    """The reader's connection, counting the rows its queries of ``tasks`` hand back."""
+
+    def __init__(self, db):
+        self.db, self.task_rows = db, 0
+
+    def execute(self, sql, params=()):
+        rows = Rows(self.db.execute(sql, params).fetchall())
+        if "FROM tasks" in sql:
+            self.task_rows += len(rows)
+        return rows
+
+
+class Rows(list):
+    def fetchall(self):
+        return self
+
+
+def tasks_of_random_runtimes(runtime, seed: int, tasks: int) -> dict:
+    """``tasks`` finished over the last 50 minutes, of three names, runtimes from a millisecond to
+    minutes (bucket edges too); written; name -> the runtimes of those in the last 15 minutes."""
+    r = random.Random(seed)
+    last_minute = int(NOW // 60) * 60
+    events, ran = [], {}
+    for n in range(tasks):
+        name = r.choice(["shop.a", "shop.b", "shop.c"])
+        seconds = r.choice([2 ** r.uniform(-12, 9), r.choice(BOUNDS[60:100])])
+        at = last_minute + 59 - r.uniform(0, 50 * 60)
+        events += finished(f"t{n}", name, r.choice(["SUCCESS", "FAILURE"]), at, seconds)
+        if at >= last_minute - 14 * 60:
+            ran.setdefault(name, []).append(seconds)
+    events += finished("long-ago", "shop.a", "SUCCESS", last_minute - 2 * 3600, 1.0)  # outside the range
+    write(runtime, events)
+    return ran
+
+
+def read_runtimes(runtime, label: str):
+    """(name -> (finished, p50, p95, exact), the rows of ``tasks`` the read handed back)."""
+    reader = HistoryReader(runtime)
+    try:
+        labels = {i: text for i, text in reader.db.execute("SELECT id, text FROM labels WHERE kind = 'name'")}
+        counting = RowCounting(reader.db)
+        found = runtimes(counting, labels, span_of(label, NOW))
+        return {x.name: (x.finished, x.p50, x.p95, x.exact) for x in found}, counting.task_rows
+    finally:
+        reader.close()
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), tasks=st.integers(1, 300))
+def test_runtimes_up_to_an_hour_are_the_exact_nearest_ranks(tmp_path_factory, seed, tasks):
+    runtime = tmp_path_factory.mktemp("h") / ".celerydesk"
+    ran = tasks_of_random_runtimes(runtime, seed, tasks)
+    got, _ = read_runtimes(runtime, "15 min")
+    assert got == {name: (len(v), nearest_rank(v, 50), nearest_rank(v, 95), True) for name, v in ran.items()}
+
+
+def test_exact_runtimes_read_only_the_tasks_of_the_buckets_holding_the_percentiles(tmp_path):
+    """The per-minute summary says which buckets hold p50 and p95: only their tasks are read,
+    not the range's (a flood's hour holds a hundred thousand)."""
+    ran = tasks_of_random_runtimes(tmp_path / ".celerydesk", seed=19, tasks=3000)
+    in_range = sum(map(len, ran.values()))
+    got, rows_read = read_runtimes(tmp_path / ".celerydesk", "15 min")
+    assert got == {name: (len(v), nearest_rank(v, 50), nearest_rank(v, 95), True) for name, v in ran.items()}
+    assert in_range > 800 and rows_read < in_range / 4, (rows_read, in_range)
+
+
+def test_a_week_of_runtimes_is_summed_per_name_and_bucket_without_sorting_the_week(tmp_path):
+    """Over 24 hours and 7 days the hourly buckets are summed through ``runtime_hours_by_name``,
+    each name's buckets sought in order (no sort of a week of rows); tasks without a name count."""
+    runtime = tmp_path / ".celerydesk"
+    r = random.Random(5)
+    events, ran = [], {}
+    for n in range(400):
+        name = r.choice(["shop.a", "shop.b", None])
+        seconds, at = 2 ** r.uniform(-8, 6), NOW - r.uniform(0, 6.5 * 86400)
+        if name is None:  # only its end was seen: no name
+            events.append({"type": "task-succeeded", "uuid": f"u{n}", "timestamp": at, "runtime": seconds,
+                           "hostname": "w@h"})
+        else:
+            events += finished(f"t{n}", name, "SUCCESS", at, seconds)
+        ran.setdefault(name or "(no name)", []).append(seconds)
+    write(runtime, events)
+    reader = HistoryReader(runtime)
+    try:
+        statements: list = []
+        reader.db.set_trace_callback(statements.append)
+        week = {x.name: (x.finished, x.p50, x.p95, x.exact) for x in read_dashboard(reader, "7 d", NOW).runtimes}
+        reader.db.set_trace_callback(None)
+        assert week == {name: (len(v), bucket_value(runtime_bucket(nearest_rank(v, 50))),
+                               bucket_value(runtime_bucket(nearest_rank(v, 95))), False) for name, v in ran.items()}
+        [read] = [sql for sql in statements if "FROM runtime_hours" in sql]
+        plan = " ".join(row[-1] for row in reader.db.execute("EXPLAIN QUERY PLAN " + read))
+        assert "runtime_hours_by_name" in plan and "B-TREE FOR GROUP BY" not in plan, plan
+    finally:
+        reader.close()
+
+
+def test_over_a_crowded_hour_the_runtimes_come_from_the_buckets_and_say_so(tmp_path, monkeypatch):
+    """Beyond EXACT_RUNTIMES_UP_TO_TASKS finished tasks in the range the exact read would cost more
+    than a redraw may: the per-minute buckets answer (within 19 %), marked not exact, no task read."""
+    ran = tasks_of_random_runtimes(tmp_path / ".celerydesk", seed=7, tasks=600)
+    monkeypatch.setattr(dashboard, "EXACT_RUNTIMES_UP_TO_TASKS", sum(map(len, ran.values())) - 1)
+    got, rows_read = read_runtimes(tmp_path / ".celerydesk", "15 min")
+    assert got == {name: (len(v), bucket_value(runtime_bucket(nearest_rank(v, 50))),
+                          bucket_value(runtime_bucket(nearest_rank(v, 95))), False) for name, v in ran.items()}
+    assert rows_read == 0
+    monkeypatch.setattr(dashboard, "EXACT_RUNTIMES_UP_TO_TASKS", sum(map(len, ran.values())))
+    assert all(exact for *_, exact in read_runtimes(tmp_path / ".celerydesk", "15 min")[0].values())

@@ -103,7 +103,7 @@ def show_page(app: ChildProcess, env: dict, wid: str, keys: str, page: str) -> N
 def window_starts_stack_shows_flower_and_stops(command: list[str], folder: Path, display: str,
                                                shot_name: str) -> Path:
     """The user's path through the real window: open ``command gui`` on a workspace, press
-    Ctrl+Shift+S, see the stack run; go to the Workers page (Ctrl+7), then the Flower page
+    Ctrl+Shift+S, see the stack run; see the Dashboard (Ctrl+2) build; go to the Workers page (Ctrl+7), then the Flower page
     (Ctrl+8), built only then, and see Flower's page load there; take a screenshot, then
     SIGTERM: exit 0 and no process of the stack left 5 s later."""
     path = write_workspace(folder, workers=[{"name": "main", "concurrency": 2}])
@@ -127,6 +127,10 @@ def window_starts_stack_shows_flower_and_stops(command: list[str], folder: Path,
         wait_until(lambda: "ready." in (folder / ".celerydesk" / "logs" / "worker-main.log").read_text(),
                    90, "the worker to be ready")
         pids += [c.pid for p in pids if psutil.pid_exists(p) for c in psutil.Process(p).children(recursive=True)]
+        # The Dashboard (built when shown) imports pyqtgraph and numpy: a frozen build missing them fails here.
+        show_page(app, env, wid, "ctrl+2", "dashboard")
+        time.sleep(1)
+        assert not any("Traceback" in line or "Error:" in line for line in app.lines), "\n".join(app.lines)
         show_page(app, env, wid, "ctrl+7", "workers")
         time.sleep(1)  # Flower runs by now: a Flower page built already would be loading it
         assert not any("flower tab: " in line for line in app.lines), "the Flower page was built before it was shown"

@@ -34,6 +34,14 @@ def bucket_sql(column: str) -> str:
     return f"({LOWEST_BUCKET} + " + " + ".join(f"({column} >= {bound!r})" for bound in BOUNDS) + ")"
 
 
+def bucket_bounds(bucket: int) -> tuple[float, float]:
+    """The runtimes ``bucket`` holds: [low, high) seconds (the lowest and highest are open-ended)."""
+    index = bucket - LOWEST_BUCKET
+    low = BOUNDS[index - 1] if index > 0 else float("-inf")
+    high = BOUNDS[index] if index < len(BOUNDS) else float("inf")
+    return low, high
+
+
 def bucket_value(bucket: int) -> float:
     """The runtime a bucket stands for: the geometric middle of its bounds, in seconds."""
     return 2.0 ** ((bucket + 0.5) / STEPS_PER_DOUBLING)
