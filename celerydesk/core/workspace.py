@@ -478,11 +478,8 @@ def _parse_workers(v: "_Validator", value: Any) -> list[WorkerConfig]:
         return [WorkerConfig()]
     workers: list[WorkerConfig] = []
     seen: set[str] = set()
-    for i, t in enumerate(value, 1):
+    for i, t in v.tables(value, "workers"):
         where = f"[[workers]] #{i}"
-        if not isinstance(t, dict):
-            v.problem(f"{where}: must be a table")
-            continue
         name = v.string(t, where, "name", "main" if i == 1 else f"worker{i}")
         where = f'[[workers]] #{i} "{name}"'
         v.unknown(t, where, ("name", "concurrency", "queues", "pool", "loglevel", "stop_timeout", "extra_args",
@@ -555,11 +552,8 @@ def _parse_schedules(v: "_Validator", value: Any) -> list[ScheduleConfig]:
         return []
     schedules = []
     names: set[str] = set()
-    for i, t in enumerate(value, 1):
+    for i, t in v.tables(value, "schedules"):
         where = f"[[schedules]] #{i}"
-        if not isinstance(t, dict):
-            v.problem(f"{where}: must be a table")
-            continue
         name = v.string(t, where, "name", None)
         where = f'[[schedules]] #{i} "{name}"' if name else where
         v.unknown(t, where, ("name", "task", "cron", "every", "args", "kwargs", "enabled", "queue", "timezone",
@@ -647,6 +641,15 @@ class _Validator:
     def __init__(self):
         self.problems: list[str] = []
         self.warnings: list[str] = []
+
+    def tables(self, value: list, key: str):
+        """(its number from 1, the table) for each table of the array of tables ``[[key]]``;
+        an entry that is not a table is reported and skipped."""
+        for i, t in enumerate(value, 1):
+            if not isinstance(t, dict):
+                self.problem(f"[[{key}]] #{i}: must be a table")
+                continue
+            yield i, t
 
     def problem(self, text: str) -> None:
         self.problems.append(text)

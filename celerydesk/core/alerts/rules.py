@@ -91,11 +91,8 @@ def parse_alerts(v, value: Any) -> list[AlertRule]:
         v.problem("alerts: must be an array of tables, written [[alerts]]")
         return []
     rules, names = [], set()
-    for i, t in enumerate(value, 1):
+    for i, t in v.tables(value, "alerts"):
         where = f"[[alerts]] #{i}"
-        if not isinstance(t, dict):
-            v.problem(f"{where}: must be a table")
-            continue
         name = v.string(t, where, "name", None)
         where = f'{where} "{name}"' if name else where
         v.unknown(t, where, ALL_KEYS)
