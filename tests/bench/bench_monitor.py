@@ -201,15 +201,20 @@ def main() -> None:
             "seconds": round(seconds, 1),
         }))
     finally:
-        for proc in reversed(children):
+        stop_groups(children)
+
+
+def stop_groups(children: list) -> None:
+    """Stop each child's process group (each runs in a session of its own), the last started first."""
+    for proc in reversed(children):
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
             try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(15)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def _ping(redis, url) -> bool:

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from tests.bench.bench_monitor import SENDER, set_session_nice_patiently
+from tests.bench.bench_monitor import SENDER, set_session_nice_patiently, stop_groups
 from tests.helpers.stack import write_workspace
 
 OPENS = 5
@@ -194,13 +193,5 @@ def measure_flood(folder: Path, tasks: int, nice: int, gaps_at: "list | None" = 
             "worker_nice": nice,
         }
     finally:
-        for proc in reversed(children):
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(15)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        stop_groups(children)
 
